@@ -1,0 +1,109 @@
+"""The answering chain in LCEL: retrieve -> numbered prompt -> LLM -> checked citations -> Answer."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any, Iterator
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from qa.citations import SentenceScorer, build_citations, is_abstention, lexical_scorer, parse_citations
+from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages
+from qa.retrieval import Retriever
+from qa.types import Answer, Passage
+
+
+def finalize(
+    question: str,
+    as_of: date | None,
+    passages: list[Passage],
+    raw: str,
+    scorer: SentenceScorer = lexical_scorer,
+    timings_ms: dict[str, float] | None = None,
+    models: dict[str, str] | None = None,
+) -> Answer:
+    """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages."""
+    timings_ms = dict(timings_ms or {})
+    models = dict(models or {})
+    if not passages or is_abstention(raw):
+        return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
+    text, numbers, dropped = parse_citations(raw, len(passages))
+    citations = build_citations(text, numbers, passages, scorer)
+    return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped)
+
+
+class AnswerChain:
+    """Builds and runs the LCEL chain. Collaborators are passed in; nothing is loaded here."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: BaseChatModel,
+        *,
+        scorer: SentenceScorer = lexical_scorer,
+        models: dict[str, str] | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.scorer = scorer
+        self.models = dict(models or {})
+        self.generate: Runnable = answer_prompt() | llm | StrOutputParser()
+
+    @staticmethod
+    def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
+        as_of = state.get("as_of") or date.today()
+        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]), "question": state["question"]}
+
+    def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"))
+        return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
+
+    def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
+        start = time.perf_counter()
+        raw = self.generate.invoke(self._prompt_inputs(state)) if state["passages"] else ""
+        return {**state, "raw": raw, "generate_ms": (time.perf_counter() - start) * 1000}
+
+    def _finish(self, state: dict[str, Any]) -> Answer:
+        start = time.perf_counter()
+        answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
+                          models=self.models)
+        answer.timings_ms = {
+            "retrieve": state["retrieve_ms"],
+            "generate": state["generate_ms"],
+            "cite": (time.perf_counter() - start) * 1000,
+        }
+        return answer
+
+    def as_runnable(self) -> Runnable:
+        """The whole chain as one LCEL runnable: {"question", "as_of"?, "k"?} -> Answer."""
+        return (
+            RunnablePassthrough()
+            | RunnableLambda(self._retrieve)
+            | RunnableLambda(self._generate_step)
+            | RunnableLambda(self._finish)
+        )
+
+    def invoke(self, question: str, as_of: date | None = None, k: int | None = None) -> Answer:
+        start = time.perf_counter()
+        answer = self.as_runnable().invoke({"question": question, "as_of": as_of, "k": k})
+        answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
+        return answer
+
+    def stream(self, question: str, as_of: date | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield answer tokens as they come, then the finished Answer."""
+        start = time.perf_counter()
+        state = self._retrieve({"question": question, "as_of": as_of, "k": k})
+        gen_start = time.perf_counter()
+        parts: list[str] = []
+        if state["passages"]:
+            for token in self.generate.stream(self._prompt_inputs(state)):
+                parts.append(token)
+                yield token
+        state.update(raw="".join(parts), generate_ms=(time.perf_counter() - gen_start) * 1000)
+        answer = self._finish(state)
+        answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
+        yield answer

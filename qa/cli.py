@@ -1,0 +1,171 @@
+"""The `newsqa` command line. Heavy libraries load only inside the command that needs them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from qa.errors import NewsQAError
+
+EPILOG = """examples:
+  newsqa models pull                          assemble and verify the two default models (one time)
+  newsqa ingest data/sample                   ingest the sample articles into the default index
+  newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
+  newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
+  newsqa stats                                articles, chunks, languages and dates in the index
+
+Every setting can also be given as an environment variable NEWSQA_<NAME> (see README, Configuration).
+"""
+
+
+def _settings(args: argparse.Namespace):
+    from qa.settings import Settings
+
+    overrides = {}
+    if getattr(args, "index", None):
+        overrides["index_dir"] = Path(args.index)
+    if getattr(args, "k", None):
+        overrides["k"] = args.k
+    return Settings(**overrides)
+
+
+def _service(args: argparse.Namespace, progress: bool = False):
+    from qa.service import QAService
+
+    return QAService(settings=_settings(args), progress=progress)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from qa import models
+    from qa.settings import Settings
+
+    settings = Settings()
+    if args.action == "pull":
+        import time
+
+        for spec in models.DEFAULT_MODELS.values():
+            start = time.perf_counter()
+            already = models.is_present(spec, settings.model_dir)
+            path = models.pull(spec, settings.model_dir)
+            took = "already present" if already else f"assembled and verified in {time.perf_counter() - start:.0f} s"
+            print(f"{spec.name}: {took} -> {path}")
+        return 0
+    rows = models.status(settings.model_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"model folder: {settings.model_dir}")
+    for row in rows:
+        mark = "present" if row["present"] else "missing (run `newsqa models pull`)"
+        print(f"  {row['kind']:<9} {row['name']:<44} {row['size'] / 1e9:.2f} GB  {row['license']:<20} {mark}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    service = _service(args, progress=not args.json)
+    report = service.ingest(args.paths)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for result in report.files:
+            if result.status == "failed":
+                where = f"{result.path}:{result.line}" if result.line else result.path
+                print(f"  FAILED  {where}: {result.error}", file=sys.stderr)
+            elif args.verbose:
+                print(f"  {result.status:<9} {result.path} ({result.articles} articles, {result.chunks} chunks)")
+        print(f"{report.summary()}  [index: {service.settings.index_dir}]")
+    return 0 if report.ok else 1
+
+
+def _print_answer(answer) -> None:
+    print(answer.text)
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            chunk = c.passage.chunk
+            when = chunk.published.isoformat() if chunk.published else "undated"
+            print(f"  [{c.n}] {chunk.title} ({when}, {chunk.language or '?'}) {chunk.url or chunk.source}")
+            if c.quote:
+                print(f"       \"{c.quote}\"")
+    elif answer.abstained and answer.passages:
+        print("\nClosest passages:")
+        for p in answer.passages[:3]:
+            print(f"  [{p.n}] {p.chunk.title} ({p.chunk.source}, score {p.score:.2f})")
+    t = answer.timings_ms
+    print(f"\n({t.get('retrieve', 0):.0f} ms retrieval, {t.get('generate', 0) / 1000:.1f} s generation)",
+          file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    service = _service(args)
+    answer = service.ask(args.question, as_of=args.as_of, k=args.k)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    service = _service(args)
+    data = service.stats()
+    if args.articles:
+        data["article_list"] = service.articles()
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsqa",
+        description="Answer questions about news articles with cited sources, offline, on the CPU.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    index_help = "index folder (default: NEWSQA_INDEX_DIR or the user data folder)"
+
+    p = sub.add_parser("ingest", help="add files or folders of articles to the index")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt, .md, .html, .json, .jsonl files or folders")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every file, not only failures")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question from the indexed articles")
+    p.add_argument("question")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="answer as of this date: later articles are not used")
+    p.add_argument("--k", type=int, metavar="N", help="passages given to the model (default 6)")
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("models", help="pull or list the default offline models")
+    p.add_argument("action", choices=["pull", "list"])
+    p.add_argument("--json", action="store_true", help="list as JSON")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("stats", help="what the index holds")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--articles", action="store_true", help="list every article")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NewsQAError as exc:
+        print(f"newsqa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("newsqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

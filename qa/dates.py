@@ -1,0 +1,127 @@
+"""Resolve partial and relative dates in article text against the article's publication date.
+
+A 1.5B model does not do date arithmetic reliably, so code does it: "en octobre" in an article dated
+2026-02-10 becomes "en octobre (= October 2025)" in the text the model reads. A month or weekday without a
+year is taken as the latest one on or before the publication date, unless its sentence speaks of the
+future ("will", "expected", "prochain", "à venir", ...), in which case it is the next one on or after it.
+English and French are covered; other languages pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, timedelta
+
+_MONTHS_EN = {name: i for i, name in enumerate(calendar.month_name) if name}
+_MONTHS_FR = {
+    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
+    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
+}
+_WEEKDAYS_EN = {name: i for i, name in enumerate(calendar.day_name)}
+_WEEKDAYS_FR = {"lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
+
+_FUTURE_CUES = re.compile(
+    r"\b(will|won't|shall|expected|expects|upcoming|next|planned|plans|scheduled|due to|is to|are to|"
+    r"prochain|prochaine|prochains|prochaines|prévu|prévue|prévus|prévues|devrait|devraient|aura|auront|"
+    r"sera|seront|ira|iront|va|vont|à venir|attendu|attendue)\b",
+    re.IGNORECASE,
+)
+
+# English month names are capitalised in news text; requiring that avoids the verb "may" and "march".
+_MONTH_RE = re.compile(
+    r"\b(?P<month>" + "|".join(_MONTHS_EN) + r")\b(?![ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{4})"
+    r"|\b(?P<mois>" + "|".join(sorted(_MONTHS_FR, key=len, reverse=True)) + r")\b(?!,?[ \u00a0]+\d{4})",
+)
+_WEEKDAY_RE = re.compile(
+    r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b(?!,?[ \u00a0]+\w+[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})"
+    r"|\b(?P<jour>" + "|".join(_WEEKDAYS_FR) + r")\b(?![ \u00a0]+\d{1,2}[ \u00a0]+\w+[ \u00a0]+\d{4})",
+)
+_RELATIVE = [
+    (re.compile(r"\b(last week|la semaine dernière|la semaine passée)\b", re.IGNORECASE), "last_week"),
+    (re.compile(r"\b(this week|cette semaine)\b", re.IGNORECASE), "this_week"),
+    (re.compile(r"\b(next week|la semaine prochaine)\b", re.IGNORECASE), "next_week"),
+    (re.compile(r"\b(yesterday|hier)\b", re.IGNORECASE), "yesterday"),
+    (re.compile(r"\b(tomorrow|demain)\b", re.IGNORECASE), "tomorrow"),
+    (re.compile(r"\b(last month|le mois dernier)\b", re.IGNORECASE), "last_month"),
+    (re.compile(r"\b(last year|l'an dernier|l'année dernière|l’an dernier|l’année dernière)\b", re.IGNORECASE),
+     "last_year"),
+]
+_SENTENCE_END = re.compile(r"(?<=[.!?»])\s+")
+
+
+def _month_label(year: int, month: int) -> str:
+    return f"{calendar.month_name[month]} {year}"
+
+
+def _day_label(day: date) -> str:
+    return f"{calendar.day_name[day.weekday()]} {day.day} {calendar.month_name[day.month]} {day.year}"
+
+
+def resolve_month(month: int, published: date, future: bool) -> tuple[int, int]:
+    """(year, month) of a month named without a year in an article published on `published`."""
+    if future:
+        return (published.year if month >= published.month else published.year + 1, month)
+    return (published.year if month <= published.month else published.year - 1, month)
+
+
+def resolve_weekday(weekday: int, published: date, future: bool) -> date:
+    """The date of a weekday named without a date: the latest on/before (or next on/after) publication."""
+    if future:
+        return published + timedelta(days=(weekday - published.weekday()) % 7)
+    return published - timedelta(days=(published.weekday() - weekday) % 7)
+
+
+def _relative(kind: str, published: date) -> str:
+    monday = published - timedelta(days=published.weekday())
+    if kind == "last_week":
+        return f"week of {_day_label(monday - timedelta(days=7))}"
+    if kind == "this_week":
+        return f"week of {_day_label(monday)}"
+    if kind == "next_week":
+        return f"week of {_day_label(monday + timedelta(days=7))}"
+    if kind == "yesterday":
+        return _day_label(published - timedelta(days=1))
+    if kind == "tomorrow":
+        return _day_label(published + timedelta(days=1))
+    if kind == "last_month":
+        first = published.replace(day=1) - timedelta(days=1)
+        return _month_label(first.year, first.month)
+    return str(published.year - 1)  # last_year
+
+
+def annotate_sentence(sentence: str, published: date) -> str:
+    future = bool(_FUTURE_CUES.search(sentence))
+    spans: list[tuple[int, str]] = []
+    for m in _MONTH_RE.finditer(sentence):
+        name = m.group("month") or m.group("mois")
+        number = _MONTHS_EN.get(name) or _MONTHS_FR.get(name.lower())
+        if number:
+            year, month = resolve_month(number, published, future)
+            spans.append((m.end(), _month_label(year, month)))
+    for m in _WEEKDAY_RE.finditer(sentence):
+        name = m.group("day") or m.group("jour")
+        number = _WEEKDAYS_EN.get(name)
+        if number is None:
+            number = _WEEKDAYS_FR.get(name.lower())
+        if number is not None:
+            spans.append((m.end(), _day_label(resolve_weekday(number, published, future))))
+    for pattern, kind in _RELATIVE:
+        for m in pattern.finditer(sentence):
+            spans.append((m.end(), _relative(kind, published)))
+    for end, label in sorted(spans, reverse=True):
+        sentence = f"{sentence[:end]} (= {label}){sentence[end:]}"
+    return sentence
+
+
+def annotate_dates(text: str, published: date | None) -> str:
+    """The text with each partial or relative date followed by its absolute value, e.g. "(= October 2025)"."""
+    if published is None or not text:
+        return text
+    parts = _SENTENCE_END.split(text)
+    separators = _SENTENCE_END.findall(text)
+    out = [annotate_sentence(parts[0], published)]
+    for sep, part in zip(separators, parts[1:]):
+        out.append(sep)
+        out.append(annotate_sentence(part, published))
+    return "".join(out)

@@ -1,0 +1,69 @@
+"""The one place that builds real components (models, Chroma) from Settings. Everything else takes them in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from qa import models as model_registry
+from qa.errors import ConfigError, ModelError
+from qa.settings import Settings
+
+
+def offline_environment() -> None:
+    """No hub, no telemetry: set before any Hugging Face, Chroma or Gradio import."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def resolve_model(name: str, settings: Settings, kind: str) -> str:
+    """A default model's name -> its assembled path (pulled on demand); anything else is used as given."""
+    spec = model_registry.DEFAULT_MODELS.get(name)
+    if spec is not None:
+        if spec.kind != kind:
+            raise ConfigError(f"{name} is the default {spec.kind} model, not a {kind} model")
+        return str(model_registry.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull))
+    path = Path(name).expanduser()
+    if kind == "llm" and not path.is_file():
+        raise ModelError(f"NEWSQA_LLM_MODEL={name!r} is not a GGUF file. Give a path to a .gguf file.")
+    return str(path) if path.exists() else name
+
+
+def build_embeddings(settings: Settings):
+    offline_environment()
+    from vectorstore.embeddings import SentenceTransformerEmbeddings
+
+    path = resolve_model(settings.embedding_model, settings, "embedding")
+    try:
+        return SentenceTransformerEmbeddings(
+            path,
+            dtype=settings.embedding_dtype,
+            query_prompt=settings.query_prompt,
+            batch_size=settings.embed_batch_size,
+            threads=settings.resolved_threads(),
+        )
+    except OSError as exc:
+        raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
+
+
+def build_llm(settings: Settings):
+    from qa.llm import ChatXLlamaCpp
+
+    path = resolve_model(settings.llm_model, settings, "llm")
+    return ChatXLlamaCpp(
+        model_path=path,
+        n_ctx=settings.llm_context,
+        n_threads=settings.resolved_threads(),
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+
+
+def build_store(settings: Settings, embeddings):
+    offline_environment()
+    from vectorstore.chroma import ChromaVectorStore, persistent_client
+
+    return ChromaVectorStore(persistent_client(settings.index_dir), embeddings, collection=settings.collection)

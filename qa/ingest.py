@@ -1,0 +1,116 @@
+"""Ingestion: files -> Articles -> Chunks -> embedded records in the store, idempotently.
+
+Guarantee: an article's chunk ids are derived from its content. A re-run compares the ids in the store
+with the ids the article should have: equal sets mean "unchanged" (no work); otherwise the missing chunks
+are written first and the stale ones deleted after, so a crash at any point leaves old or new chunks that
+the next run completes, never duplicates.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from qa.chunking import Chunker
+from qa.errors import LoadError
+from qa.loaders import iter_files, load_file
+from qa.types import Article, Chunk, FileResult, IngestReport
+from vectorstore.base import Record, VectorStore
+
+
+@dataclass
+class _Pending:
+    chunks: list[Chunk] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+
+class Ingestor:
+    """Loads, chunks and writes articles into a VectorStore."""
+
+    def __init__(self, store: VectorStore, chunker: Chunker, *, batch_size: int = 64, progress: bool = True) -> None:
+        self.store = store
+        self.chunker = chunker
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def _existing(self) -> dict[str, set[str]]:
+        by_article: dict[str, set[str]] = defaultdict(set)
+        for chunk_id, meta in self.store.metadata():
+            by_article[str(meta.get("article_id", ""))].add(chunk_id)
+        return by_article
+
+    def _flush(self, pending: _Pending, report: IngestReport) -> None:
+        if pending.chunks:
+            self.store.upsert([Record(c.chunk_id, c.text, c.metadata()) for c in pending.chunks])
+            report.chunks_written += len(pending.chunks)
+        if pending.deletes:
+            self.store.delete(pending.deletes)
+        pending.chunks.clear()
+        pending.deletes.clear()
+
+    def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
+        start = time.perf_counter()
+        report = IngestReport()
+        existing = self._existing()
+        pending = _Pending()
+        bar = self._bar()
+        for item in iter_files(paths):
+            if isinstance(item, LoadError):
+                report.failed += 1
+                report.files.append(FileResult(item.path, "failed", error=item.reason, line=item.line))
+                continue
+            counts = defaultdict(int)
+            n_chunks = 0
+            for loaded in load_file(item):
+                if isinstance(loaded, LoadError):
+                    report.failed += 1
+                    report.files.append(FileResult(loaded.path, "failed", error=loaded.reason, line=loaded.line))
+                    continue
+                status, written = self._plan(loaded, existing, pending)
+                counts[status] += 1
+                n_chunks += written
+                setattr(report, status, getattr(report, status) + 1)
+                if len(pending.chunks) >= self.batch_size:
+                    self._flush(pending, report)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(chunks=report.chunks_written + len(pending.chunks), failed=report.failed)
+            if counts:
+                status = next(s for s in ("replaced", "added", "unchanged") if counts.get(s))
+                report.files.append(FileResult(str(item), status, articles=sum(counts.values()), chunks=n_chunks))
+        self._flush(pending, report)
+        if bar is not None:
+            bar.close()
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _plan(self, article: Article, existing: dict[str, set[str]], pending: _Pending) -> tuple[str, int]:
+        """Queue the writes one article needs; return its status and how many chunks it queued."""
+        chunks = self.chunker.split(article)
+        wanted = {c.chunk_id for c in chunks}
+        stored = existing.get(article.article_id, set())
+        if stored == wanted:
+            return "unchanged", 0
+        new = [c for c in chunks if c.chunk_id not in stored]
+        stale = stored - wanted
+        pending.chunks.extend(new)
+        pending.deletes.extend(sorted(stale))
+        existing[article.article_id] = wanted
+        # Stale chunks of an older version mean a replacement; a subset of the wanted ids is a resumed add.
+        return ("replaced" if stale else "added"), len(new)
+
+    def delete_article(self, article_id: str) -> int:
+        ids = self.store.ids(where={"article_id": article_id})
+        self.store.delete(ids)
+        return len(ids)
+
+    def _bar(self):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(desc="ingest", unit="article", file=sys.stderr, dynamic_ncols=True)

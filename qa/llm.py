@@ -1,0 +1,152 @@
+"""A LangChain chat model over llama.cpp, through the xllamacpp bindings (a prebuilt wheel).
+
+xllamacpp runs llama.cpp's server engine in-process and takes OpenAI-style chat requests as dicts;
+this adapter maps LangChain messages to such requests and streams tokens back through a queue.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+from qa.errors import ModelError
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "user": "user", "assistant": "assistant"}
+
+
+def _to_openai(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+class ChatXLlamaCpp(BaseChatModel):
+    """Chat with a local GGUF model on the CPU. One request runs at a time per model instance."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int = 42
+
+    _server: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "xllamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
+
+    def _ensure_server(self) -> Any:
+        if self._server is not None:
+            return self._server
+        path = Path(self.model_path)
+        if not path.is_file():
+            raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+        os.environ.setdefault("LLAMA_LOG_VERBOSITY", "1")
+        import xllamacpp as xlc
+
+        params = xlc.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = self.n_ctx
+        params.n_parallel = 1
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        params.cache_prompt = True
+        params.verbosity = -1
+        params.warmup = False
+        try:
+            self._server = xlc.Server(params)
+        except Exception as exc:  # the binding raises plain RuntimeError on a bad file
+            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+        return self._server
+
+    def load(self) -> "ChatXLlamaCpp":
+        """Load the model now instead of on the first question."""
+        self._ensure_server()
+        return self
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any) -> dict:
+        req: dict[str, Any] = {
+            "messages": _to_openai(messages),
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "seed": self.seed,
+            "stream": stream,
+        }
+        if stop:
+            req["stop"] = list(stop)
+        return req
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        server = self._ensure_server()
+        with self._lock:
+            result = server.handle_chat_completions(self._request(messages, stop, False, **kwargs))
+        if "error" in result:
+            raise ModelError(f"llama.cpp failed: {result['error']}")
+        choice = result["choices"][0]
+        usage = result.get("usage", {})
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata={
+                "input_tokens": usage.get("prompt_tokens", 0),
+                "output_tokens": usage.get("completion_tokens", 0),
+                "total_tokens": usage.get("total_tokens", 0),
+            },
+            response_metadata={"finish_reason": choice.get("finish_reason"), "timings": result.get("timings", {})},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        server = self._ensure_server()
+        req = self._request(messages, stop, True, **kwargs)
+        chunks: queue.Queue = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                with self._lock:
+                    server.handle_chat_completions(req, lambda data: chunks.put(data) or False)
+            except Exception as exc:  # surfaced in the consumer thread
+                chunks.put(exc)
+            finally:
+                chunks.put(done)
+
+        threading.Thread(target=work, daemon=True).start()
+        while (item := chunks.get()) is not done:
+            if isinstance(item, Exception):
+                raise ModelError(f"llama.cpp failed while streaming: {item}") from item
+            if isinstance(item, dict) and "error" in item:
+                raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
+            for choice in item.get("choices", []):
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager:
+                        run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk

@@ -1,0 +1,282 @@
+"""Turn files into Articles: .txt, .md, .html, .json and .jsonl.
+
+Each loader yields Articles, or a LoadError for a unit that cannot be used (a file, or one line of a JSON
+lines file), so one bad input never stops the rest of the batch.
+
+Libraries: trafilatura extracts the main text, title and date of HTML pages; py3langid detects the
+language; dates in records are ISO 8601 (date or datetime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from qa.errors import LoadError
+from qa.types import Article
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
+
+# A leading date marker, as in wire exports: " date 2026-02-10 ..."
+_DATE_MARKER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b\s*", re.IGNORECASE)
+# Wire boilerplate at the top of a story: "((Traduction automatisée ...))" and
+# "(Ajoute des détails ...)" / "(Adds details ...)" / "(Updates with ...)".
+_DOUBLE_PAREN = re.compile(r"^\s*\(\((?:[^()]|\([^()]*\))*\)\)\s*", re.DOTALL)
+_EDIT_NOTE = re.compile(
+    r"^\s*\((?:Ajoute|Ajout|Mise à jour|Met à jour|Actualise|Réécrit|Corrige|Adds|Updates|Recasts|Rewrites|"
+    r"Corrects|Refiles|Repeats|Changes)\b[^()]*\)\s*",
+    re.IGNORECASE,
+)
+_FRONT_MATTER = re.compile(r"^---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+
+TEXT_KEYS = ("text", "body", "content")
+DATE_KEYS = ("published", "date", "publish_date", "published_at")
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of the text's language (py3langid), or None for text too short to tell."""
+    sample = text.strip()[:2000]
+    if len(sample) < 20:
+        return None
+    import py3langid
+
+    lang, _score = py3langid.classify(sample)
+    return lang
+
+
+def parse_date(value: Any) -> date | None:
+    """An ISO date or datetime (string), or None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        return date.fromisoformat(text[:10]) if len(text) >= 10 and text[4] == "-" else None
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def strip_boilerplate(text: str) -> tuple[str, date | None]:
+    """Remove a leading `date YYYY-MM-DD` marker and wire notes; return (body, marker date)."""
+    marker_date = None
+    match = _DATE_MARKER.match(text)
+    if match:
+        marker_date = parse_date(match.group(1))
+        text = text[match.end():]
+    while True:
+        match = _DOUBLE_PAREN.match(text) or _EDIT_NOTE.match(text)
+        if not match:
+            break
+        text = text[match.end():]
+    return text.strip(), marker_date
+
+
+def _guess_title(text: str) -> str:
+    first = text.strip().split("\n", 1)[0].strip()
+    if 0 < len(first) <= 140 and not first.endswith((".", "!", "?", "»", '"')):
+        return first.lstrip("# ").strip()
+    words = first[:90].rsplit(" ", 1)[0] if len(first) > 90 else first
+    return words + ("…" if len(first) > 90 else "")
+
+
+def _file_article_id(path: Path) -> str:
+    digest = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:10]
+    return f"{path.stem}-{digest}"
+
+
+def read_text(path: Path) -> str:
+    """Read a text file as UTF-8 (a BOM is dropped), falling back to Windows-1252 for legacy files."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+    if b"\x00" in raw[:4096]:
+        raise LoadError(str(path), "looks like a binary file, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _make_article(
+    *,
+    article_id: str,
+    title: str | None,
+    text: str,
+    source: str,
+    published: date | None,
+    url: str | None = None,
+    language: str | None = None,
+) -> Article:
+    body, marker_date = strip_boilerplate(text)
+    if not body.strip():
+        raise ValueError("no article text after cleaning")
+    return Article(
+        article_id=article_id,
+        title=(title or "").strip() or _guess_title(body),
+        text=body,
+        source=source,
+        published=published or marker_date,
+        url=url or None,
+        language=language or detect_language(body),
+    )
+
+
+def load_text_file(path: Path) -> Iterator[Article]:
+    text = read_text(path)
+    meta: dict[str, str] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        for line in match.group(1).splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                meta[key.strip().lower()] = value.strip().strip("\"'")
+        text = text[match.end():]
+    title = meta.get("title")
+    if path.suffix.lower() in {".md", ".markdown"} and not title:
+        heading = re.match(r"^\s*#\s+(.+)\n", text)
+        if heading:
+            title = heading.group(1).strip()
+            text = text[heading.end():]
+    try:
+        yield _make_article(
+            article_id=meta.get("id") or _file_article_id(path),
+            title=title,
+            text=text,
+            source=str(path),
+            published=parse_date(meta.get("date") or meta.get("published")),
+            url=meta.get("url"),
+            language=meta.get("language"),
+        )
+    except ValueError as exc:
+        raise LoadError(str(path), f"{exc} (the file is empty or holds only boilerplate)") from exc
+
+
+def load_html_file(path: Path) -> Iterator[Article]:
+    import trafilatura
+
+    html = read_text(path)
+    doc = trafilatura.bare_extraction(html, include_comments=False, include_tables=False, with_metadata=True)
+    text = getattr(doc, "text", None) if doc is not None else None
+    if not text or not text.strip():
+        raise LoadError(str(path), "no main text found in the HTML page")
+    try:
+        yield _make_article(
+            article_id=_file_article_id(path),
+            title=getattr(doc, "title", None),
+            text=text,
+            source=str(path),
+            published=parse_date(getattr(doc, "date", None)),
+            url=getattr(doc, "url", None),
+            language=None,
+        )
+    except ValueError as exc:
+        raise LoadError(str(path), str(exc)) from exc
+
+
+def record_to_article(record: Any, path: Path, line: int | None) -> Article:
+    """One JSON article record -> Article; raises LoadError naming the file and line."""
+    where = str(path)
+    if not isinstance(record, dict):
+        raise LoadError(where, f"expected a JSON object, got {type(record).__name__}", line)
+    text = next((record[k] for k in TEXT_KEYS if isinstance(record.get(k), str) and record[k].strip()), None)
+    if text is None:
+        raise LoadError(where, "record has no non-empty 'text' (or 'body' / 'content') field", line)
+    raw_date = next((record[k] for k in DATE_KEYS if record.get(k)), None)
+    url = record.get("url") or None
+    source = record.get("source") or url or (f"{path}:{line}" if line else str(path))
+    rid = record.get("id")
+    if rid is None or str(rid).strip() == "":
+        rid = url or f"{path.stem}-{line or 0}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    try:
+        return _make_article(
+            article_id=str(rid),
+            title=record.get("title"),
+            text=text,
+            source=str(source),
+            published=parse_date(raw_date),
+            url=url,
+            language=record.get("language"),
+        )
+    except ValueError as exc:
+        raise LoadError(where, str(exc), line) from exc
+
+
+def load_json_file(path: Path) -> Iterator[Article | LoadError]:
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise LoadError(str(path), f"invalid JSON: {exc.msg}", exc.lineno) from exc
+    records = data if isinstance(data, list) else [data]
+    for i, record in enumerate(records, start=1):
+        try:
+            yield record_to_article(record, path, i if isinstance(data, list) else None)
+        except LoadError as err:
+            yield err
+
+
+def load_jsonl_file(path: Path) -> Iterator[Article | LoadError]:
+    text = read_text(path)
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield LoadError(str(path), f"malformed JSON line: {exc.msg} at column {exc.colno}", lineno)
+            continue
+        try:
+            yield record_to_article(record, path, lineno)
+        except LoadError as err:
+            yield err
+
+
+def load_file(path: Path) -> Iterator[Article | LoadError]:
+    """Every article in one file; problems come out as LoadError items, never as exceptions."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".txt", ".md", ".markdown"}:
+            yield from load_text_file(path)
+        elif suffix in {".html", ".htm"}:
+            yield from load_html_file(path)
+        elif suffix == ".json":
+            yield from load_json_file(path)
+        elif suffix == ".jsonl":
+            yield from load_jsonl_file(path)
+        else:
+            yield LoadError(
+                str(path), f"unsupported file type {suffix or '(none)'}; use one of {sorted(SUPPORTED_SUFFIXES)}"
+            )
+    except LoadError as err:
+        yield err
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | LoadError]:
+    """Expand files and folders (recursively, sorted, hidden entries skipped) into input files."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            seen: set[Path] = set()
+            for root, dirs, files in os.walk(path, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    child = Path(root) / name
+                    if name.startswith(".") or child.suffix.lower() not in SUPPORTED_SUFFIXES:
+                        continue
+                    if child not in seen:
+                        seen.add(child)
+                        yield child
+        elif path.is_file():
+            yield path
+        else:
+            yield LoadError(str(path), "no such file or folder")

@@ -1,0 +1,39 @@
+"""The answer prompt: numbered passages with their publication dates, the as-of date, and the question.
+
+Kept short on purpose: the 1.5B default model followed a short prompt better than a rule-heavy one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from langchain_core.prompts import ChatPromptTemplate
+
+# The model is asked to write this marker when the passages lack the answer; code maps it to ABSTAIN_TEXT.
+NOT_FOUND_MARKER = "NOT IN ARTICLES"
+ABSTAIN_TEXT = "The articles do not contain the answer to this question."
+
+SYSTEM = (
+    "You answer questions about news using only the numbered passages below. "
+    "After each fact, cite its passage number in square brackets, like [2]. "
+    "Dates written as (= ...) are already resolved: use those dates. "
+    f"If the passages do not contain the answer, reply only: {NOT_FOUND_MARKER}"
+)
+
+HUMAN = "Today is {as_of}.\n\nPassages:\n{context}\n\nQuestion: {question}\nAnswer in one or two sentences, with [n] citations."
+
+
+def answer_prompt() -> ChatPromptTemplate:
+    return ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
+
+
+def format_passage(n: int, text: str, published: date | None, title: str) -> str:
+    when = published.isoformat() if published else "date unknown"
+    flat = " ".join(text.split())
+    return f"[{n}] (published {when}; {title})\n{flat}"
+
+
+def format_passages(passages) -> str:
+    return "\n\n".join(
+        format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.chunk.title) for p in passages
+    )

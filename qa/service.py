@@ -1,0 +1,168 @@
+"""QAService: the Python API that the CLI, the UI and evaluation all use."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from qa.errors import IndexMissingError, InputError
+from qa.settings import Settings
+from qa.types import Answer, IngestReport
+
+MAX_QUESTION_CHARS = 1000
+
+
+def parse_as_of(value: str | date | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise InputError(f"as-of date {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-02-11") from exc
+
+
+def check_question(question: str) -> str:
+    text = (question or "").strip()
+    if not text:
+        raise InputError("the question is empty; type a question about the articles")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"the question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Shorten it."
+        )
+    return text
+
+
+class QAService:
+    """Ingest articles and answer questions with cited passages.
+
+    Real models and Chroma are built from settings on first use; tests pass fakes for any collaborator.
+    """
+
+    def __init__(
+        self,
+        index_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embeddings: Any = None,
+        llm: Any = None,
+        store: Any = None,
+        scorer: Any = None,
+        progress: bool = False,
+    ) -> None:
+        settings = settings or Settings()
+        if index_dir is not None:
+            settings = settings.model_copy(update={"index_dir": Path(index_dir)})
+        self.settings = settings
+        self._embeddings = embeddings
+        self._llm = llm
+        self._store = store
+        self._scorer = scorer
+        self._chain = None
+        self.progress = progress
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> "QAService":
+        return cls(settings=settings, **kwargs)
+
+    # -- components, built lazily -------------------------------------------------------------
+    @property
+    def embeddings(self):
+        if self._embeddings is None:
+            from qa.factory import build_embeddings
+
+            self._embeddings = build_embeddings(self.settings)
+        return self._embeddings
+
+    @property
+    def llm(self):
+        if self._llm is None:
+            from qa.factory import build_llm
+
+            self._llm = build_llm(self.settings)
+        return self._llm
+
+    @property
+    def store(self):
+        if self._store is None:
+            from qa.factory import build_store
+
+            self._store = build_store(self.settings, self.embeddings)
+        return self._store
+
+    @property
+    def chain(self):
+        if self._chain is None:
+            from qa.chain import AnswerChain
+            from qa.citations import embedding_scorer
+            from qa.retrieval import Retriever
+
+            retriever = Retriever(self.store, self.embeddings, k=self.settings.k, fetch_k=self.settings.fetch_k)
+            scorer = self._scorer or embedding_scorer(self.embeddings)
+            self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names())
+        return self._chain
+
+    def model_names(self) -> dict[str, str]:
+        return {"embedding": Path(self.settings.embedding_model).name, "llm": Path(self.settings.llm_model).name}
+
+    # -- use cases -------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
+        from qa.chunking import Chunker
+        from qa.ingest import Ingestor
+
+        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
+        ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 4, 16),
+                            progress=self.progress)
+        return ingestor.ingest(list(paths))
+
+    def _ready(self) -> None:
+        if self.store.count() == 0:
+            raise IndexMissingError(
+                f"the index at {self.settings.index_dir} holds no articles yet; run `newsqa ingest PATH` first"
+            )
+
+    def ask(self, question: str, as_of: str | date | None = None, k: int | None = None) -> Answer:
+        text = check_question(question)
+        when = parse_as_of(as_of)
+        self._ready()
+        return self.chain.invoke(text, when, k)
+
+    def stream(self, question: str, as_of: str | date | None = None, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield answer tokens, then the finished Answer."""
+        text = check_question(question)
+        when = parse_as_of(as_of)
+        self._ready()
+        yield from self.chain.stream(text, when, k)
+
+    def delete_article(self, article_id: str) -> int:
+        ids = self.store.ids(where={"article_id": article_id})
+        self.store.delete(ids)
+        return len(ids)
+
+    def stats(self) -> dict[str, Any]:
+        """Articles, chunks, languages and the date span of the index."""
+        metas = self.store.metadata()
+        articles: dict[str, dict[str, Any]] = {}
+        for _id, meta in metas:
+            articles.setdefault(str(meta.get("article_id")), meta)
+        dates = sorted(m["published"] for m in articles.values() if m.get("published"))
+        return {
+            "articles": len(articles),
+            "chunks": len(metas),
+            "languages": dict(Counter(m.get("language") or "unknown" for m in articles.values())),
+            "date_span": [dates[0], dates[-1]] if dates else None,
+        }
+
+    def articles(self) -> list[dict[str, Any]]:
+        """One row per article: id, title, source, published, language, chunks."""
+        rows: dict[str, dict[str, Any]] = {}
+        for _id, meta in self.store.metadata():
+            aid = str(meta.get("article_id"))
+            row = rows.setdefault(aid, {"article_id": aid, "title": meta.get("title"), "source": meta.get("source"),
+                                        "published": meta.get("published") or None,
+                                        "language": meta.get("language") or None, "chunks": 0})
+            row["chunks"] += 1
+        return sorted(rows.values(), key=lambda r: (r["published"] or "", r["article_id"]), reverse=True)

@@ -1,0 +1,80 @@
+"""The one settings object. Every field can be set by an environment variable `NEWSQA_<FIELD>`.
+
+Nothing is read at import time: call `Settings()` (or `Settings(index_dir=...)`) where you need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("newsqa")) / "models"
+
+
+def _default_index_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("newsqa")) / "index"
+
+
+class Settings(BaseSettings):
+    """Configuration for ingestion, retrieval and answering."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="forbid", validate_assignment=True)
+
+    index_dir: Path = Field(
+        default_factory=_default_index_dir,
+        description="Folder of the persistent Chroma index (created on first ingest).",
+    )
+    model_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Folder where `newsqa models pull` assembles the default models.",
+    )
+    auto_pull: bool = Field(
+        default=True,
+        description="Assemble a missing default model on first use instead of failing.",
+    )
+    embedding_model: str = Field(
+        default="embeddinggemma-300m",
+        description="Embedding model: the default's name, a sentence-transformers folder, or a model name "
+        "(a hub name needs hub access and HF_HUB_OFFLINE=0).",
+    )
+    embedding_dtype: str = Field(
+        default="bfloat16", description="Torch dtype of the embedding model: bfloat16 or float32."
+    )
+    query_prompt: str | None = Field(
+        default="task: question answering | query: ",
+        description="Text put before each question when it is embedded (None: the model's own query prompt).",
+    )
+    embed_batch_size: int = Field(default=16, ge=1, description="Chunks per embedding batch at ingest.")
+    llm_model: str = Field(
+        default="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        description="Generator: the default's name or a path to any GGUF chat model.",
+    )
+    llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")
+    llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")
+    threads: int = Field(default=0, ge=0, description="CPU threads for the models (0: all cores).")
+    chunk_size: int = Field(default=700, ge=100, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(default=120, ge=0, description="Characters shared by consecutive chunks.")
+    k: int = Field(default=6, ge=1, le=50, description="Passages given to the LLM per question.")
+    fetch_k: int = Field(default=40, ge=1, description="Nearest chunks fetched before date filtering.")
+    collection: str = Field(default="newsqa", description="Chroma collection name.")
+
+    @field_validator("embedding_dtype")
+    @classmethod
+    def _check_dtype(cls, value: str) -> str:
+        if value not in {"bfloat16", "float32", "float16"}:
+            raise ValueError(f"embedding_dtype must be bfloat16, float16 or float32, not {value!r}")
+        return value
+
+    def resolved_threads(self) -> int:
+        import os
+
+        return self.threads or max(1, os.cpu_count() or 1)

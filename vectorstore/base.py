@@ -1,0 +1,49 @@
+"""The narrow interface the rest of newsqa uses to store and search chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored item: id, text and flat metadata (str/int/float/bool values)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: the record and its cosine similarity to the query (higher is closer)."""
+
+    record: Record
+    score: float
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """What answering and ingestion need from a store. Implementations: ChromaVectorStore."""
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Embed and write records; an id that exists is overwritten."""
+
+    def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        """The k nearest records to the query vector, closest first, optionally filtered by metadata."""
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """Ids of the stored records that match the metadata filter (all when None)."""
+
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        """The records with these ids (missing ids are skipped)."""
+
+    def metadata(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(id, metadata) of the records that match the filter, without texts or vectors."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove these ids; unknown ids are ignored."""
+
+    def count(self) -> int:
+        """Number of stored records."""

@@ -1,0 +1,95 @@
+"""The Chroma implementation of VectorStore, through langchain-chroma.
+
+The chromadb client and the embedding function are passed in; `persistent_client` builds the default
+embedded, on-disk client with telemetry off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from vectorstore.base import Hit, Record
+
+# Chroma refuses larger add calls (client.get_max_batch_size() is 5461 in 1.5.x).
+_MAX_BATCH = 5000
+
+
+def persistent_client(path: str | Path):
+    """An embedded Chroma client that keeps its data in `path` and sends no telemetry."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def _cosine_similarity(distance: float) -> float:
+    return 1.0 - float(distance)
+
+
+class ChromaVectorStore:
+    """Stores records in one Chroma collection with cosine distance."""
+
+    def __init__(self, client: Any, embeddings: Embeddings, collection: str = "newsqa") -> None:
+        from langchain_chroma import Chroma
+
+        self._client = client
+        self._lc = Chroma(
+            collection_name=collection,
+            embedding_function=embeddings,
+            client=client,
+            collection_metadata={"hnsw:space": "cosine"},
+            relevance_score_fn=_cosine_similarity,
+        )
+
+    @property
+    def langchain(self):
+        """The langchain-chroma vector store over the same collection, for LangChain users."""
+        return self._lc
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        for start in range(0, len(records), _MAX_BATCH):
+            batch = records[start:start + _MAX_BATCH]
+            self._lc.add_texts(
+                texts=[r.text for r in batch], metadatas=[dict(r.metadata) for r in batch], ids=[r.id for r in batch]
+            )
+
+    def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        n = self.count()
+        if n == 0:
+            return []
+        pairs = self._lc.similarity_search_by_vector_with_relevance_scores(
+            list(query_vector), k=min(k, n), filter=where
+        )
+        return [
+            Hit(Record(id=str(doc.id), text=doc.page_content, metadata=dict(doc.metadata)), _cosine_similarity(dist))
+            for doc, dist in pairs
+        ]
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        return list(self._lc.get(where=where, include=[])["ids"])
+
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        if not ids:
+            return []
+        got = self._lc.get(ids=list(ids), include=["documents", "metadatas"])
+        return [
+            Record(id=i, text=t or "", metadata=dict(m or {}))
+            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+        ]
+
+    def metadata(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        got = self._lc.get(where=where, include=["metadatas"])
+        return [(i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"])]
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), _MAX_BATCH):
+            self._lc.delete(ids=list(ids[start:start + _MAX_BATCH]))
+
+    def count(self) -> int:
+        return self._lc._collection.count()
