@@ -24,7 +24,10 @@ _WEEKDAYS_FR = {"lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4
 _FUTURE_CUES = re.compile(
     r"\b(will|won't|shall|expected|expects|upcoming|next|planned|plans|scheduled|due to|is to|are to|"
     r"prochain|prochaine|prochains|prochaines|prévu|prévue|prévus|prévues|devrait|devraient|aura|auront|"
-    r"sera|seront|ira|iront|va|vont|à venir|attendu|attendue)\b",
+    r"sera|seront|ira|iront|va|vont|à venir|attendu|attendue|would)\b"
+    # French conditional used for reported future ("il se rendrait en avril"), but not "aurait" (reported past)
+    # nor nouns that end the same way.
+    r"|\b(?!(?:au|ret|ext|port|t|att|abst|dist)rai(?:en)?t\b)\w{2,}rai(?:en)?t\b",
     re.IGNORECASE,
 )
 

@@ -1,0 +1,111 @@
+"""Deterministic fakes: designed embeddings (exact ranking), a scripted chat model, an in-memory store."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Sequence
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from vectorstore.base import Hit, Record
+
+# Each concept is one axis; words in any language that name it map to that axis, so an English question
+# and a French passage about the same thing are close, the way a multilingual model places them.
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    "meet": ("meet", "met", "meeting", "rencontre", "rencontré", "réunion"),
+    "bessent": ("bessent",),
+    "he_lifeng": ("lifeng", "he"),
+    "louvre": ("louvre",),
+    "jewels": ("jewels", "jewellery", "bijoux", "joyaux"),
+    "arrest": ("arrested", "arrest", "interpellés", "interpellé", "arrêté", "suspects"),
+    "ecb": ("ecb", "bce"),
+    "rate": ("rate", "rates", "taux"),
+    "pope": ("pope", "pape"),
+    "weather": ("weather", "météo", "rain", "pluie"),
+}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class DesignedEmbeddings(Embeddings):
+    """Counts concept words per axis, plus one small constant axis so no vector is zero; unit length."""
+
+    def __init__(self) -> None:
+        self.axes = list(CONCEPTS)
+        self.lookup = {w: i for i, axis in enumerate(self.axes) for w in CONCEPTS[axis]}
+        self.calls = {"query": 0, "documents": 0}
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [0.0] * (len(self.axes) + 1)
+        for word in _WORD.findall(text.lower()):
+            if word in self.lookup:
+                vec[self.lookup[word]] += 1.0
+        vec[-1] = 0.05
+        norm = math.sqrt(sum(v * v for v in vec))
+        return [v / norm for v in vec]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls["documents"] += 1
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.calls["query"] += 1
+        return self._vector(text)
+
+
+def scripted_llm(*replies: str) -> GenericFakeChatModel:
+    """A chat model that answers with these texts in order (and streams them token by token)."""
+    return GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+
+
+class MemoryStore:
+    """An in-memory VectorStore for tests that must not touch Chroma (e.g. crash simulation)."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+        self.rows: dict[str, tuple[Record, list[float]]] = {}
+        self.fail_after_upserts: int | None = None
+        self.upserts = 0
+
+    def upsert(self, records: Sequence[Record]) -> None:
+        if self.fail_after_upserts is not None and self.upserts >= self.fail_after_upserts:
+            raise RuntimeError("simulated crash")
+        self.upserts += 1
+        vectors = self.embeddings.embed_documents([r.text for r in records])
+        for record, vector in zip(records, vectors):
+            self.rows[record.id] = (record, vector)
+
+    def _match(self, meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
+        for key, cond in (where or {}).items():
+            if isinstance(cond, dict) and "$lte" in cond:
+                if not meta.get(key, 0) <= cond["$lte"]:
+                    return False
+            elif meta.get(key) != cond:
+                return False
+        return True
+
+    def search(self, query_vector, k, where=None):
+        scored = [
+            Hit(rec, sum(a * b for a, b in zip(query_vector, vec)))
+            for rec, vec in self.rows.values()
+            if self._match(rec.metadata, where)
+        ]
+        return sorted(scored, key=lambda h: -h.score)[:k]
+
+    def ids(self, where=None):
+        return [i for i, (rec, _) in self.rows.items() if self._match(rec.metadata, where)]
+
+    def get(self, ids):
+        return [self.rows[i][0] for i in ids if i in self.rows]
+
+    def metadata(self, where=None):
+        return [(i, dict(rec.metadata)) for i, (rec, _) in self.rows.items() if self._match(rec.metadata, where)]
+
+    def delete(self, ids):
+        for i in ids:
+            self.rows.pop(i, None)
+
+    def count(self):
+        return len(self.rows)

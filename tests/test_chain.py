@@ -1,0 +1,97 @@
+from datetime import date
+
+import pytest
+
+from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from qa.errors import IndexMissingError, InputError
+from qa.prompting import ABSTAIN_TEXT
+from qa.service import QAService
+from qa.settings import Settings
+
+BESSENT_FR = ("date 2026-02-10\nBessent et He\n\nDes responsables se sont rendus en Chine la semaine dernière. "
+              "Bessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre.")
+LOUVRE = "date 2025-10-19\nLouvre\n\nThieves stole jewels from the Louvre."
+LATER = "date 2026-05-01\nBessent again\n\nBessent met He Lifeng in Geneva, a meeting after the as-of date."
+
+
+@pytest.fixture
+def service(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "bessent.txt").write_text(BESSENT_FR, encoding="utf-8")
+    (folder / "louvre.txt").write_text(LOUVRE, encoding="utf-8")
+    (folder / "later.txt").write_text(LATER, encoding="utf-8")
+    emb = DesignedEmbeddings()
+
+    def make(*replies):
+        svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3), embeddings=emb,
+                        store=MemoryStore(emb), llm=scripted_llm(*replies))
+        assert svc.ingest([folder]).added == 3
+        return svc
+
+    return make
+
+
+def test_answer_keeps_valid_citations_and_drops_invented_ones(service):
+    svc = service("Bessent last met He Lifeng in Malaysia in October 2025 [1][9].")
+    answer = svc.ask("When did Bessent last meet He Lifeng?", as_of="2026-02-11")
+    assert not answer.abstained
+    assert answer.text == "Bessent last met He Lifeng in Malaysia in October 2025 [1]."
+    assert answer.dropped_citations == [9]
+    (citation,) = answer.citations
+    assert citation.passage.chunk.language == "fr"
+    assert "Malaisie en octobre" in citation.quote
+    assert "October 2025" in citation.passage.display_text
+
+
+def test_as_of_excludes_later_articles(service):
+    svc = service("ok [1]")
+    answer = svc.ask("When did Bessent meet He Lifeng?", as_of=date(2026, 2, 11))
+    assert all(p.chunk.published <= date(2026, 2, 11) for p in answer.passages)
+    assert not any("Geneva" in p.chunk.text for p in answer.passages)
+    later = service("ok [1]").ask("When did Bessent meet He Lifeng?", as_of="2026-06-01")
+    assert any("Geneva" in p.chunk.text for p in later.passages)
+
+
+def test_abstains_with_the_fixed_phrase(service):
+    svc = service("NOT IN ARTICLES")
+    answer = svc.ask("Who won the 2030 World Cup?")
+    assert answer.abstained
+    assert answer.text == ABSTAIN_TEXT
+    assert answer.citations == []
+    assert answer.passages  # closest passages are still returned for the user
+
+
+def test_json_schema(service):
+    svc = service("They met in October 2025 [1].")
+    data = svc.ask("When did Bessent meet He?", as_of="2026-02-11").to_dict()
+    assert {"question", "as_of", "answer", "abstained", "citations", "passages", "timings_ms", "models"} <= set(data)
+    assert data["as_of"] == "2026-02-11"
+    assert set(data["citations"][0]) >= {"n", "article_id", "title", "source", "url", "published", "language",
+                                         "text", "quote"}
+    assert set(data["passages"][0]) >= {"n", "article_id", "source", "published", "score", "text"}
+    assert set(data["timings_ms"]) >= {"retrieve", "generate", "total"}
+    assert set(data["models"]) == {"embedding", "llm"}
+
+
+def test_stream_yields_tokens_then_the_answer(service):
+    svc = service("Malaysia in October 2025 [1].")
+    items = list(svc.stream("When did Bessent last meet He?", as_of="2026-02-11"))
+    tokens, final = items[:-1], items[-1]
+    assert len(tokens) > 1 and "".join(tokens) == "Malaysia in October 2025 [1]."
+    assert final.citations[0].n == 1
+
+
+def test_bad_questions_and_empty_index(service, tmp_path):
+    svc = service("x")
+    with pytest.raises(InputError, match="empty"):
+        svc.ask("   ")
+    with pytest.raises(InputError, match="limit"):
+        svc.ask("why " * 5000)
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        svc.ask("When?", as_of="11/02/2026")
+    emb = DesignedEmbeddings()
+    empty = QAService(settings=Settings(index_dir=tmp_path / "none"), embeddings=emb, store=MemoryStore(emb),
+                      llm=scripted_llm("x"))
+    with pytest.raises(IndexMissingError, match="newsqa ingest"):
+        empty.ask("When did Bessent meet He?")

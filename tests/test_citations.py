@@ -1,0 +1,48 @@
+from datetime import date
+
+from qa.citations import build_citations, is_abstention, lexical_scorer, parse_citations
+from qa.types import Chunk, Passage
+
+
+def _passage(n: int, text: str, display: str = "") -> Passage:
+    chunk = Chunk(f"c{n}", f"a{n}", text, 0, f"T{n}", f"s{n}", date(2026, 2, 10), "fr", None, "h")
+    return Passage(n=n, chunk=chunk, score=0.5, display_text=display or text)
+
+
+def test_out_of_range_numbers_are_dropped_from_text_and_list():
+    text, valid, dropped = parse_citations("They met in October [2][7]. Also [0].", 3)
+    assert valid == [2]
+    assert dropped == [7, 0]
+    assert text == "They met in October [2]. Also."
+
+
+def test_repeated_and_grouped_numbers_are_kept_once_in_order():
+    text, valid, dropped = parse_citations("A [3, 1]. B [1]. C [3][3].", 3)
+    assert valid == [3, 1]
+    assert dropped == []
+    assert text == "A [3][1]. B [1]. C [3][3]."
+
+
+def test_no_citations():
+    text, valid, dropped = parse_citations("Paris is in France.", 4)
+    assert (text, valid, dropped) == ("Paris is in France.", [], [])
+
+
+def test_abstention_detection():
+    assert is_abstention("NOT IN ARTICLES")
+    assert is_abstention("not in articles.")
+    assert is_abstention("The passages do not contain information about that.")
+    assert is_abstention("   ")
+    assert not is_abstention("They met in October 2025 [1].")
+
+
+def test_quote_is_the_supporting_sentence_using_resolved_dates():
+    raw = "Des responsables sont venus la semaine dernière. Bessent a rencontré He en Malaisie en octobre. Fin."
+    shown = ("Des responsables sont venus la semaine dernière. "
+             "Bessent a rencontré He en Malaisie en octobre (= October 2025). Fin.")
+    passages = [_passage(1, "Unrelated text about soybeans."), _passage(2, raw, shown)]
+    answer = "Bessent last met He Lifeng in Malaysia in October 2025 [2]."
+    citations = build_citations(answer, [2], passages, lexical_scorer)
+    assert len(citations) == 1
+    assert citations[0].n == 2
+    assert citations[0].quote == "Bessent a rencontré He en Malaisie en octobre."

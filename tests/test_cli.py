@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+
+from qa.cli import main
+
+
+def test_help_is_fast_and_loads_no_heavy_library():
+    code = ("import sys; from qa.cli import build_parser; build_parser().format_help(); "
+            "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'xllamacpp', 'gradio') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_commands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    text = capsys.readouterr().out
+    for command in ("ingest", "ask", "models", "stats"):
+        assert command in text
+
+
+def test_empty_question_is_a_clear_error_with_exit_status(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(tmp_path))
+    assert main(["ask", "   "]) == 2
+    assert "question is empty" in capsys.readouterr().err
+
+
+def test_bad_as_of_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(tmp_path))
+    assert main(["ask", "When?", "--as-of", "yesterday"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_models_list_json(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSQA_MODEL_DIR", str(tmp_path))
+    assert main(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} == {"embeddinggemma-300m", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
+    assert not any(r["present"] for r in rows)

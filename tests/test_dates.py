@@ -1,0 +1,49 @@
+from datetime import date
+
+import pytest
+
+from qa.dates import annotate_dates, resolve_month, resolve_weekday
+
+PUB = date(2026, 2, 10)  # a Tuesday
+
+
+@pytest.mark.parametrize(
+    "month, future, expected",
+    [(10, False, (2025, 10)), (2, False, (2026, 2)), (1, False, (2026, 1)), (4, True, (2026, 4)), (1, True, (2027, 1))],
+)
+def test_month_without_year_resolves_against_publication(month, future, expected):
+    assert resolve_month(month, PUB, future) == expected
+
+
+def test_weekday_is_latest_on_or_before_publication_unless_future():
+    assert resolve_weekday(0, PUB, future=False) == date(2026, 2, 9)  # Monday before
+    assert resolve_weekday(1, PUB, future=False) == PUB  # same weekday: the day itself
+    assert resolve_weekday(4, PUB, future=True) == date(2026, 2, 13)  # coming Friday
+
+
+def test_french_october_in_february_article_is_previous_year():
+    text = "Bessent a rencontré He pour la dernière fois en Malaisie en octobre, lors des discussions."
+    assert "en octobre (= October 2025)" in annotate_dates(text, PUB)
+
+
+def test_future_sentence_takes_next_occurrence():
+    text = "Une rencontre aurait lieu dans les semaines à venir, avant une visite du président en avril."
+    assert "en avril (= April 2026)" in annotate_dates(text, PUB)
+    assert "in May (= May 2026)" in annotate_dates("She will travel to Beijing in May.", PUB)
+    assert "en avril (= April 2026)" in annotate_dates("Il a dit qu'il se rendrait en Chine en avril.", date(2025, 11, 3))
+
+
+def test_explicit_years_and_lowercase_english_words_are_left_alone():
+    text = "He met Xi in March 2024 and on October 5, 2025. Prices may march higher."
+    assert annotate_dates(text, PUB) == text
+
+
+def test_weekdays_and_relative_phrases():
+    out = annotate_dates("Officials travelled last week, Bessent said on Monday. Le ministre a parlé hier.", PUB)
+    assert "last week (= week of Monday 2 February 2026)" in out
+    assert "Monday (= Monday 9 February 2026)" in out
+    assert "hier (= Monday 9 February 2026)" in out
+
+
+def test_no_publication_date_means_no_change():
+    assert annotate_dates("Met in October.", None) == "Met in October."
