@@ -32,6 +32,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
         import torch
         from langchain_huggingface import HuggingFaceEmbeddings
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
         self._torch = torch
         self.name = os.path.basename(str(model_name_or_path).rstrip("/")) or str(model_name_or_path)
@@ -56,7 +60,8 @@ class SentenceTransformerEmbeddings(Embeddings):
             query_kwargs["prompt_name"] = "query"
         self._hf.encode_kwargs = doc_kwargs
         self._hf.query_encode_kwargs = query_kwargs
-        self.dimension = int(model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimension = int(dimension() or 0)
 
     @property
     def model(self) -> Any:

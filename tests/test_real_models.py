@@ -1,0 +1,103 @@
+"""The real default models (EmbeddingGemma, Qwen2.5-Coder-1.5B via llama.cpp) with real Chroma.
+
+Run by the README's test command. The first run assembles the models (`newsqa models pull`, ~2 minutes).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import SAMPLE_DIR
+from qa.service import QAService
+from qa.settings import Settings
+
+pytestmark = pytest.mark.real_models
+
+BESSENT = "When did Bessent last meet He Lifeng?"
+
+
+def _service(tmp_path_factory, name, embeddings, llm=None) -> QAService:
+    settings = Settings(index_dir=tmp_path_factory.mktemp(name))
+    return QAService(settings=settings, embeddings=embeddings, llm=llm)
+
+
+@pytest.fixture(scope="module")
+def seeds_service(tmp_path_factory, real_embeddings, real_llm, seeds_dir):
+    svc = _service(tmp_path_factory, "seeds", real_embeddings, real_llm)
+    start = time.perf_counter()
+    report = svc.ingest(sorted(seeds_dir.glob("*.txt")))
+    print(f"\n[timing] seeds ingest: {report.summary()} ({time.perf_counter() - start:.1f} s)")
+    assert (report.added, report.failed) == (2, 0)
+    return svc
+
+
+@pytest.fixture(scope="module")
+def sample_service(tmp_path_factory, real_embeddings, real_llm):
+    svc = _service(tmp_path_factory, "sample", real_embeddings, real_llm)
+    start = time.perf_counter()
+    report = svc.ingest([SAMPLE_DIR])
+    print(f"\n[timing] data/sample ingest: {report.summary()} ({time.perf_counter() - start:.1f} s)")
+    assert report.failed == 0 and report.added >= 12
+    return svc
+
+
+def _french_rank(svc: QAService, question: str, needle: str, k: int = 10) -> int | None:
+    passages = svc.chain.retriever.retrieve(question, None, k)
+    return next((p.n for p in passages if needle in p.chunk.text and p.chunk.language == "fr"), None)
+
+
+def test_english_question_finds_the_french_seed_passage(seeds_service):
+    rank = _french_rank(seeds_service, BESSENT, "pour la dernière fois en Malaisie")
+    print(f"\n[rank] French 'last met' passage for {BESSENT!r}: {rank}")
+    assert rank is not None and rank <= seeds_service.settings.k
+
+
+def test_reingesting_the_seeds_is_a_noop(seeds_service, seeds_dir):
+    before = seeds_service.store.count()
+    report = seeds_service.ingest(sorted(seeds_dir.glob("*.txt")))
+    assert (report.added, report.unchanged, report.replaced, report.chunks_written) == (0, 2, 0, 0)
+    assert seeds_service.store.count() == before
+
+
+def _ask(svc: QAService, question: str, as_of: str):
+    answer = svc.ask(question, as_of=as_of)
+    print(f"\n[answer] {question!r} as of {as_of}: {answer.text!r} (raw {answer.raw_text!r}) "
+          f"in {answer.timings_ms['total'] / 1000:.1f} s")
+    return answer
+
+
+def test_bessent_answer_says_october_2025_and_cites_the_french_article(seeds_service):
+    answer = _ask(seeds_service, BESSENT, "2026-02-11")
+    assert not answer.abstained
+    assert "October 2025" in answer.text
+    cited = [c.passage.chunk for c in answer.citations]
+    assert any(c.language == "fr" and c.source.endswith("004_a88b1a08a186ee89.txt") for c in cited)
+    assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+
+
+def test_seed_question_the_articles_cannot_answer_is_abstained(seeds_service):
+    answer = _ask(seeds_service, "Who won the 2022 football World Cup final?", "2026-02-11")
+    assert answer.abstained
+    assert answer.citations == []
+
+
+def test_sample_cross_lingual_date_question(sample_service):
+    answer = _ask(sample_service, "When did Trump say he would visit China?", "2025-11-05")
+    assert not answer.abstained
+    assert "April 2026" in answer.text
+    assert any(c.passage.chunk.language == "fr" for c in answer.citations)
+
+
+def test_sample_latest_question_uses_the_newest_article(sample_service):
+    answer = _ask(sample_service, "What is the latest news about the suspects in the Louvre jewel theft?",
+                  "2025-11-01")
+    assert not answer.abstained
+    assert any(c.passage.chunk.published and c.passage.chunk.published.isoformat() == "2025-10-30"
+               for c in answer.citations)
+
+
+def test_sample_unanswerable_question_is_abstained(sample_service):
+    answer = _ask(sample_service, "Who won the Champions League final?", "2025-11-15")
+    assert answer.abstained
