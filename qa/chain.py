@@ -10,7 +10,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from qa.citations import SentenceScorer, build_citations, is_abstention, lexical_scorer, parse_citations
+from qa.citations import (
+    SentenceScorer,
+    build_citations,
+    is_abstention,
+    lexical_scorer,
+    parse_citations,
+    verify_citations,
+)
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages
 from qa.retrieval import Retriever
 from qa.types import Answer, Passage
@@ -24,15 +31,18 @@ def finalize(
     scorer: SentenceScorer = lexical_scorer,
     timings_ms: dict[str, float] | None = None,
     models: dict[str, str] | None = None,
+    verify: bool = True,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages."""
     timings_ms = dict(timings_ms or {})
     models = dict(models or {})
     if not passages or is_abstention(raw):
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
-    text, numbers, dropped = parse_citations(raw, len(passages))
+    text, _numbers, dropped = parse_citations(raw, len(passages))
+    text, repointed = verify_citations(text, passages, scorer) if verify else (text, [])
+    _text, numbers, _ = parse_citations(text, len(passages))
     citations = build_citations(text, numbers, passages, scorer)
-    return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped)
+    return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped, repointed)
 
 
 class AnswerChain:
@@ -45,12 +55,16 @@ class AnswerChain:
         *,
         scorer: SentenceScorer = lexical_scorer,
         models: dict[str, str] | None = None,
+        prompt_style: str = "cited",
+        verify: bool = True,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.scorer = scorer
         self.models = dict(models or {})
-        self.generate: Runnable = answer_prompt() | llm | StrOutputParser()
+        self.verify = verify
+        self.prompt = answer_prompt(prompt_style)
+        self.generate: Runnable = self.prompt | llm | StrOutputParser()
 
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
@@ -58,24 +72,32 @@ class AnswerChain:
         return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]), "question": state["question"]}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+        if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)
+            return {**state, "retrieve_ms": state.get("retrieve_ms", 0.0)}
         start = time.perf_counter()
         passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"))
         return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
-        raw = self.generate.invoke(self._prompt_inputs(state)) if state["passages"] else ""
-        return {**state, "raw": raw, "generate_ms": (time.perf_counter() - start) * 1000}
+        raw, usage = "", {}
+        if state["passages"]:
+            message = (self.prompt | self.llm).invoke(self._prompt_inputs(state))
+            raw = StrOutputParser().invoke(message)
+            usage = dict(getattr(message, "usage_metadata", None) or {})
+        return {**state, "raw": raw, "usage": usage, "generate_ms": (time.perf_counter() - start) * 1000}
 
     def _finish(self, state: dict[str, Any]) -> Answer:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
-                          models=self.models)
+                          models=self.models, verify=self.verify)
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],
             "cite": (time.perf_counter() - start) * 1000,
         }
+        usage = state.get("usage") or {}
+        answer.tokens = {"prompt": int(usage.get("input_tokens", 0)), "completion": int(usage.get("output_tokens", 0))}
         return answer
 
     def as_runnable(self) -> Runnable:
@@ -87,9 +109,11 @@ class AnswerChain:
             | RunnableLambda(self._finish)
         )
 
-    def invoke(self, question: str, as_of: date | None = None, k: int | None = None) -> Answer:
+    def invoke(
+        self, question: str, as_of: date | None = None, k: int | None = None, passages: list[Passage] | None = None
+    ) -> Answer:
         start = time.perf_counter()
-        answer = self.as_runnable().invoke({"question": question, "as_of": as_of, "k": k})
+        answer = self.as_runnable().invoke({"question": question, "as_of": as_of, "k": k, "passages": passages})
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer
 

@@ -11,12 +11,14 @@ from qa.prompting import NOT_FOUND_MARKER
 from qa.types import Citation, Passage
 
 _CITE = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+_LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
 _SENTENCE = re.compile(r"(?<=[.!?»])\s+(?=[\"«(\[]?[A-ZÀ-Ý0-9])")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ABSTAIN = re.compile(
     NOT_FOUND_MARKER.replace(" ", r"\s+")
     + r"|\b(passages|articles|context)\s+(do|does)\s+not\s+(contain|mention|say|provide|include)"
-    + r"|\bnot\s+(mentioned|stated|found)\s+in\s+the\s+(passages|articles|context)",
+    + r"|\bnot\s+(mentioned|stated|found)\s+in\s+the\s+(passages|articles|context)"
+    + r"|\bI\s+(don't|do\s+not)\s+know\b",
     re.IGNORECASE,
 )
 
@@ -52,6 +54,19 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
 
 
+def answer_sentences(text: str) -> list[str]:
+    """Sentences of an answer, with citation markers written after the full stop kept on their sentence."""
+    out: list[str] = []
+    for sentence in split_sentences(text):
+        lead = _LEADING_CITES.match(sentence)
+        if out and lead:
+            out[-1] = f"{out[-1]} {lead.group(0).strip()}"
+            sentence = sentence[lead.end():].strip()
+        if sentence.strip(" .,;"):
+            out.append(sentence)
+    return out
+
+
 def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
@@ -70,19 +85,33 @@ def lexical_scorer(claim: str, sentences: Sequence[str]) -> list[float]:
 
 
 def embedding_scorer(embeddings) -> SentenceScorer:
-    """Cosine similarity with a multilingual embedding model, plus the lexical score (for dates and names)."""
+    """Cosine similarity with a multilingual embedding model, plus the lexical score (for dates and names).
+
+    Sentence vectors are cached, so scoring one answer's claims against the same passages embeds each
+    passage sentence once.
+    """
+    cache: dict[str, list[float]] = {}
+    queries: dict[str, list[float]] = {}
 
     def score(claim: str, sentences: Sequence[str]) -> list[float]:
         if not sentences:
             return []
-        q = embeddings.embed_query(claim)
-        docs = embeddings.embed_documents(list(sentences))
-        lexical = lexical_scorer(claim, sentences)
+        missing = [s for s in dict.fromkeys(sentences) if s not in cache]
+        if missing:
+            if len(cache) > 5000:
+                cache.clear()
+            cache.update(zip(missing, embeddings.embed_documents(missing)))
+        if claim not in queries:
+            if len(queries) > 500:
+                queries.clear()
+            queries[claim] = embeddings.embed_query(claim)
+        q = queries[claim]
+        q_norm = math.sqrt(sum(a * a for a in q)) or 1.0
         out = []
-        for d, lex in zip(docs, lexical):
+        for sentence, lex in zip(sentences, lexical_scorer(claim, sentences)):
+            d = cache[sentence]
             dot = sum(a * b for a, b in zip(q, d))
-            norm = math.sqrt(sum(a * a for a in q)) * math.sqrt(sum(b * b for b in d)) or 1.0
-            out.append(dot / norm + 0.5 * lex)
+            out.append(dot / (q_norm * (math.sqrt(sum(b * b for b in d)) or 1.0)) + 0.5 * lex)
         return out
 
     return score
@@ -90,9 +119,58 @@ def embedding_scorer(embeddings) -> SentenceScorer:
 
 def claims_for(text: str, n: int) -> str:
     """The sentences of the answer that carry marker [n] (the whole answer when none does)."""
-    sentences = split_sentences(text) or [text]
+    sentences = answer_sentences(text) or [text]
     marked = [s for s in sentences if f"[{n}]" in s]
     return _CITE.sub("", " ".join(marked or sentences)).strip()
+
+
+def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
+    """(sentences to score, sentences to quote): the date-annotated text is scored, so "October 2025" in a
+    claim matches "octobre (= October 2025)", and the original sentence is quoted."""
+    shown = split_sentences(passage.display_text or passage.chunk.text)
+    raw = split_sentences(passage.chunk.text)
+    return (shown, raw) if len(shown) == len(raw) else (raw, raw)
+
+
+def _support(claim: str, passage: Passage, scorer: SentenceScorer) -> tuple[float, str]:
+    scored, quotable = _candidates(passage)
+    if not scored:
+        return 0.0, ""
+    scores = scorer(claim, scored)
+    best = max(range(len(scored)), key=lambda i: scores[i])
+    return scores[best], quotable[best]
+
+
+def verify_citations(
+    text: str, passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer, margin: float = 0.15
+) -> tuple[str, list[tuple[int, int]]]:
+    """Re-point a citation whose passage supports its sentence clearly less than another passage does.
+
+    Returns the corrected text and the (cited, replacement) pairs. Small models often cite a neighbouring
+    number; this keeps every [n] on a passage that supports the claim.
+    """
+    repointed: list[tuple[int, int]] = []
+    by_n = {p.n: p for p in passages}
+    out = []
+    for sentence in answer_sentences(text) or [text]:
+        cited = [int(x) for x in re.findall(r"\[(\d+)\]", sentence) if int(x) in by_n]
+        if not cited:
+            out.append(sentence)
+            continue
+        claim = _CITE.sub("", sentence).strip()
+        # Embedding every passage is slow on a CPU: compare the cited passages with the two that share the
+        # most words with the claim.
+        lexical = {n: max(lexical_scorer(claim, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
+        rivals = sorted(lexical, key=lexical.get, reverse=True)[:2]
+        support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *rivals])}
+        best = max(support, key=support.get)
+        for n in dict.fromkeys(cited):
+            if n != best and support[n] < support[best] - margin:
+                repointed.append((n, best))
+                sentence = sentence.replace(f"[{n}]", f"[{best}]")
+        sentence = re.sub(r"(\[\d+\])(\1)+", r"\1", sentence)
+        out.append(sentence)
+    return " ".join(out), repointed
 
 
 def build_citations(
@@ -100,17 +178,4 @@ def build_citations(
 ) -> list[Citation]:
     """One Citation per valid number, with the passage sentence that best supports its claim."""
     by_n = {p.n: p for p in passages}
-    citations = []
-    for n in numbers:
-        passage = by_n[n]
-        # Sentences of the date-annotated text, so "October 2025" in a claim matches "octobre (= October 2025)".
-        shown = split_sentences(passage.display_text or passage.chunk.text)
-        raw = split_sentences(passage.chunk.text)
-        candidates = shown if len(shown) == len(raw) else raw
-        quote = ""
-        if candidates:
-            scores = scorer(claims_for(text, n), candidates)
-            best = max(range(len(candidates)), key=lambda i: scores[i])
-            quote = raw[best] if len(raw) == len(candidates) else candidates[best]
-        citations.append(Citation(n=n, passage=passage, quote=quote))
-    return citations
+    return [Citation(n=n, passage=by_n[n], quote=_support(claims_for(text, n), by_n[n], scorer)[1]) for n in numbers]

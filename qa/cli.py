@@ -16,6 +16,7 @@ EPILOG = """examples:
   newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
   newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
   newsqa stats                                articles, chunks, languages and dates in the index
+  newsqa eval data/eval/sample_qa.jsonl --ingest data/sample --config ours --config baseline
 
 Every setting can also be given as an environment variable NEWSQA_<NAME> (see README, Configuration).
 """
@@ -118,6 +119,36 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluation import load_dataset, run_eval
+    from qa.evaluation.configs import resolve_config
+    from qa.evaluation.report import comparison_table, write
+    from qa.service import QAService
+
+    dataset = load_dataset(args.dataset)
+    base = _settings(args)
+    name = Path(args.dataset).stem if Path(args.dataset).is_file() else Path(args.dataset).name
+    out = Path(args.out) if args.out else Path("bench/out") / name
+    reports, llm = [], None
+    for config in args.config or ["ours"]:
+        label, settings = resolve_config(config, base)
+        service = QAService(settings=settings, llm=llm, progress=not args.json)
+        llm = service.llm  # one generator for every configuration
+        if args.ingest:
+            report = service.ingest(args.ingest)
+            print(f"[{label}] ingest: {report.summary()}", file=sys.stderr)
+        reports.append(run_eval(service, dataset, out_dir=out, limit=args.limit, progress=not args.json,
+                                config_name=label, dataset_name=str(args.dataset)))
+    command = "newsqa " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("newsqa") else None
+    files = write(reports, out, f"Evaluation on {name}", command)
+    if args.json:
+        print(json.dumps({r.config: r.overall for r in reports}, indent=2))
+    else:
+        print(comparison_table(reports))
+        print(f"\nreport: {files['markdown']}  json: {files['json']}  plots: {out}/*.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -147,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["pull", "list"])
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("eval", help="score answers, citations, retrieval and latency on a question set")
+    p.add_argument("dataset", metavar="DATASET", help="questions JSONL (native or RealTimeQA style) or its folder")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--ingest", action="append", metavar="CORPUS",
+                   help="ingest this file or folder first (idempotent; repeatable)")
+    p.add_argument("--config", action="append", metavar="NAME|FILE",
+                   help="ours (default), baseline, or a JSON settings file; repeat to compare side by side")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--out", metavar="DIR", help="results folder (default bench/out/<dataset>); re-running resumes")
+    p.add_argument("--json", action="store_true", help="print the overall metrics as JSON")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--index", metavar="DIR", help=index_help)

@@ -40,7 +40,7 @@ def build_embeddings(settings: Settings):
     try:
         return SentenceTransformerEmbeddings(
             path,
-            dtype=settings.embedding_dtype,
+            dtype=settings.resolved_dtype(),
             query_prompt=settings.query_prompt,
             batch_size=settings.embed_batch_size,
             threads=settings.resolved_threads(),

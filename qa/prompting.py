@@ -23,14 +23,28 @@ SYSTEM = (
 HUMAN = "Today is {as_of}.\n\nPassages:\n{context}\n\nQuestion: {question}\nAnswer in one or two sentences, with [n] citations."
 
 
-def answer_prompt() -> ChatPromptTemplate:
+# The "plain" style is what a tutorial pipeline does (the evaluation baseline): context, question, no rules
+# about citations or dates.
+PLAIN_SYSTEM = (
+    "Use the context below to answer the question. If the context does not help, say that you don't know. "
+    "Keep the answer short."
+)
+PLAIN_HUMAN = "Context:\n{context}\n\nQuestion: {question}"
+
+
+def answer_prompt(style: str = "cited") -> ChatPromptTemplate:
+    if style == "plain":
+        return ChatPromptTemplate.from_messages([("system", PLAIN_SYSTEM), ("human", PLAIN_HUMAN)])
+    if style != "cited":
+        raise ValueError(f"prompt style must be 'cited' or 'plain', not {style!r}")
     return ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
 
 
 def format_passage(n: int, text: str, published: date | None, title: str) -> str:
     when = published.isoformat() if published else "date unknown"
     flat = " ".join(text.split())
-    return f"[{n}] (published {when}; {title})\n{flat}"
+    short = title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…"
+    return f"[{n}] (published {when}; {short})\n{flat}"
 
 
 def format_passages(passages) -> str:

@@ -21,13 +21,16 @@ def as_of_filter(as_of: date | None) -> dict | None:
 class Retriever:
     """Embeds the question, fetches the nearest chunks published by the as-of date, numbers them 1..k."""
 
-    def __init__(self, store: VectorStore, embeddings: Embeddings, *, k: int = 6, fetch_k: int = 40) -> None:
+    def __init__(
+        self, store: VectorStore, embeddings: Embeddings, *, k: int = 5, fetch_k: int = 40, resolve_dates: bool = True
+    ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         self.store = store
         self.embeddings = embeddings
         self.k = k
         self.fetch_k = max(fetch_k, k)
+        self.resolve_dates = resolve_dates
 
     def retrieve(self, question: str, as_of: date | None = None, k: int | None = None) -> list[Passage]:
         k = k or self.k
@@ -41,7 +44,7 @@ class Retriever:
                     n=len(passages) + 1,
                     chunk=chunk,
                     score=hit.score,
-                    display_text=annotate_dates(chunk.text, chunk.published),
+                    display_text=annotate_dates(chunk.text, chunk.published) if self.resolve_dates else chunk.text,
                 )
             )
         return passages

@@ -100,9 +100,11 @@ class QAService:
             from qa.citations import embedding_scorer
             from qa.retrieval import Retriever
 
-            retriever = Retriever(self.store, self.embeddings, k=self.settings.k, fetch_k=self.settings.fetch_k)
+            s = self.settings
+            retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates)
             scorer = self._scorer or embedding_scorer(self.embeddings)
-            self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names())
+            self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
+                                      prompt_style=s.prompt_style, verify=s.verify_citations)
         return self._chain
 
     def model_names(self) -> dict[str, str]:

@@ -6,9 +6,22 @@ Nothing is read at import time: call `Settings()` (or `Settings(index_dir=...)`)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def cpu_has_native_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def _default_cache_dir() -> Path:
@@ -46,7 +59,9 @@ class Settings(BaseSettings):
         "(a hub name needs hub access and HF_HUB_OFFLINE=0).",
     )
     embedding_dtype: str = Field(
-        default="bfloat16", description="Torch dtype of the embedding model: bfloat16 or float32."
+        default="auto",
+        description="Torch dtype of the embedding model: auto (bfloat16 where the CPU computes it natively, "
+        "else float32), bfloat16, float16 or float32.",
     )
     query_prompt: str | None = Field(
         default="task: question answering | query: ",
@@ -61,18 +76,39 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")
     threads: int = Field(default=0, ge=0, description="CPU threads for the models (0: all cores).")
-    chunk_size: int = Field(default=700, ge=100, description="Target chunk length in characters.")
-    chunk_overlap: int = Field(default=120, ge=0, description="Characters shared by consecutive chunks.")
-    k: int = Field(default=6, ge=1, le=50, description="Passages given to the LLM per question.")
+    chunk_size: int = Field(default=600, ge=100, description="Target chunk length in characters.")
+    chunk_overlap: int = Field(default=100, ge=0, description="Characters shared by consecutive chunks.")
+    k: int = Field(
+        default=5, ge=1, le=50,
+        description="Passages given to the LLM per question (each costs ~150 prompt tokens, ~8 s on 2 AVX2 cores).",
+    )
     fetch_k: int = Field(default=40, ge=1, description="Nearest chunks fetched before date filtering.")
     collection: str = Field(default="newsqa", description="Chroma collection name.")
+    prompt_style: Literal["cited", "plain"] = Field(
+        default="cited",
+        description="cited: numbered passages and [n] citations; plain: a tutorial-style prompt (the baseline).",
+    )
+    resolve_dates: bool = Field(default=True, description="Show partial dates in passages as absolute dates.")
+    verify_citations: bool = Field(
+        default=True, description="Move a citation to the passage that clearly supports its sentence better."
+    )
 
     @field_validator("embedding_dtype")
     @classmethod
     def _check_dtype(cls, value: str) -> str:
-        if value not in {"bfloat16", "float32", "float16"}:
-            raise ValueError(f"embedding_dtype must be bfloat16, float16 or float32, not {value!r}")
+        if value not in {"auto", "bfloat16", "float32", "float16"}:
+            raise ValueError(f"embedding_dtype must be auto, bfloat16, float16 or float32, not {value!r}")
         return value
+
+    def resolved_dtype(self) -> str:
+        """`auto` -> bfloat16 on CPUs with native bf16 (AVX-512 BF16 or AMX), else float32.
+
+        Measured on a 2-core AVX2 machine: bf16 ran 5x slower than float32 there (emulated), while on
+        AVX-512 BF16 machines it is about twice as fast as float32 with the same rankings.
+        """
+        if self.embedding_dtype != "auto":
+            return self.embedding_dtype
+        return "bfloat16" if cpu_has_native_bf16() else "float32"
 
     def resolved_threads(self) -> int:
         import os

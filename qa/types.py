@@ -144,6 +144,9 @@ class Answer:
     models: dict[str, str] = field(default_factory=dict)
     raw_text: str = ""  # the model's output before citation checking
     dropped_citations: list[int] = field(default_factory=list)  # numbers the model invented
+    # (cited, replacement): citations moved to the passage that supports the sentence clearly better
+    repointed_citations: list[tuple[int, int]] = field(default_factory=list)
+    tokens: dict[str, int] = field(default_factory=dict)  # {"prompt", "completion"} when the LLM reports them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,8 +158,10 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "models": dict(self.models),
+            "tokens": dict(self.tokens),
             "raw_answer": self.raw_text,
             "dropped_citations": list(self.dropped_citations),
+            "repointed_citations": [list(pair) for pair in self.repointed_citations],
         }
 
 

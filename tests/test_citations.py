@@ -46,3 +46,27 @@ def test_quote_is_the_supporting_sentence_using_resolved_dates():
     assert len(citations) == 1
     assert citations[0].n == 2
     assert citations[0].quote == "Bessent a rencontré He en Malaisie en octobre."
+
+
+def test_citation_on_a_passage_that_does_not_support_the_claim_is_repointed():
+    from qa.citations import verify_citations
+
+    passages = [
+        _passage(1, "Donald Trump was sworn in as president in the Capitol Rotunda on Monday."),
+        _passage(2, "Donald Trump a indiqué qu'il se rendrait en Chine en avril.",
+                 "Donald Trump a indiqué qu'il se rendrait en Chine en avril (= April 2026)."),
+    ]
+    text, moved = verify_citations("Trump will visit China in April 2026. [1]", passages, lexical_scorer)
+    assert moved == [(1, 2)]
+    assert text == "Trump will visit China in April 2026. [2]"
+    # a citation that does support its sentence stays where it is
+    text, moved = verify_citations("Trump was sworn in at the Capitol Rotunda [1].", passages, lexical_scorer)
+    assert moved == [] and text.endswith("[1].")
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence_before():
+    from qa.citations import answer_sentences, claims_for
+
+    assert answer_sentences("They met in October 2025. [2] Then talks resumed. [1]") == [
+        "They met in October 2025. [2]", "Then talks resumed. [1]"]
+    assert claims_for("They met in October 2025. [2] Then talks resumed. [1]", 2) == "They met in October 2025."

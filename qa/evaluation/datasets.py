@@ -1,0 +1,96 @@
+"""Question sets for evaluation: the native JSONL format and RealTimeQA-style multiple choice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from qa.errors import InputError
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One question with what counts as a right answer and which articles hold the evidence."""
+
+    id: str
+    question: str
+    as_of: str | None = None
+    answers: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()  # multiple choice: `answers[0]` is the right one
+    answerable: bool = True
+    gold_article_ids: tuple[str, ...] = ()
+    gold_urls: tuple[str, ...] = ()
+    gold_sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_gold(self) -> bool:
+        return bool(self.gold_article_ids or self.gold_urls or self.gold_sources)
+
+    def groups(self) -> list[str]:
+        return ["all", "answerable" if self.answerable else "unanswerable", *self.tags]
+
+
+def normalize_url(url: str) -> str:
+    """Compare urls without scheme, www., query, fragment (e.g. #:~:text=...) or trailing slash."""
+    parts = urlsplit(url.strip())
+    host = parts.netloc.lower().removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/')}"
+
+
+def _strings(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def parse_item(record: dict, where: str) -> EvalItem:
+    if not isinstance(record, dict) or not str(record.get("question", "")).strip():
+        raise InputError(f"{where}: each line needs a non-empty 'question'")
+    item_id = str(record.get("id") or where)
+    if "choices" in record:  # RealTimeQA style
+        choices = _strings(record["choices"])
+        answer = record.get("answer")
+        if isinstance(answer, list):  # indices into choices, as in the original release
+            answer = choices[int(answer[0])]
+        if answer not in choices:
+            raise InputError(f"{where}: 'answer' must be one of 'choices'")
+        return EvalItem(
+            id=item_id, question=record["question"], as_of=record.get("as_of"), answers=(str(answer),),
+            choices=choices, answerable=True, gold_urls=_strings(record.get("gold_urls")),
+            tags=_strings(record.get("tags")) or ("multiple-choice",),
+        )
+    return EvalItem(
+        id=item_id, question=record["question"], as_of=record.get("as_of"), answers=_strings(record.get("answers")),
+        answerable=bool(record.get("answerable", True)),
+        gold_article_ids=_strings(record.get("gold_article_ids")), gold_urls=_strings(record.get("gold_urls")),
+        gold_sources=_strings(record.get("gold_sources")), tags=_strings(record.get("tags")),
+    )
+
+
+def load_dataset(path: str | Path) -> list[EvalItem]:
+    """Read a JSONL question set; a bad line raises InputError naming the file and line."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "questions.jsonl"
+    if not path.is_file():
+        raise InputError(f"no question set at {path}")
+    items, seen = [], set()
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: malformed JSON ({exc.msg})") from exc
+        item = parse_item(record, where)
+        if item.id in seen:
+            raise InputError(f"{where}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+    return items

@@ -1,0 +1,70 @@
+"""Metric arithmetic for evaluation. Pure functions over plain values, tested on fixed inputs."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from typing import Iterable, Sequence
+
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+
+def normalize(text: str) -> str:
+    """Lowercase, strip accents and punctuation, collapse spaces (for answer matching)."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return " ".join(_PUNCT.sub(" ", folded).split())
+
+
+def contains(haystack: str, needle: str) -> bool:
+    n = normalize(needle)
+    return bool(n) and f" {n} " in f" {normalize(haystack)} "
+
+
+def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] = ()) -> bool:
+    """Free form: contains an accepted answer. Multiple choice: contains the right choice and no other."""
+    if not accepted:
+        return False
+    if choices:
+        right = accepted[0]
+        return contains(answer, right) and not any(contains(answer, c) for c in choices if c != right)
+    return any(contains(answer, a) for a in accepted)
+
+
+def first_gold_rank(is_gold: Sequence[bool]) -> int | None:
+    """1-based rank of the first gold item, or None."""
+    return next((i + 1 for i, g in enumerate(is_gold) if g), None)
+
+
+def hit_at(rank: int | None, k: int) -> float:
+    return 1.0 if rank is not None and rank <= k else 0.0
+
+
+def reciprocal_rank(rank: int | None, k: int = 10) -> float:
+    return 1.0 / rank if rank is not None and rank <= k else 0.0
+
+
+def citation_precision(cited_gold: Sequence[bool]) -> float | None:
+    """Share of cited passages that come from gold articles (None when nothing was cited)."""
+    return sum(cited_gold) / len(cited_gold) if cited_gold else None
+
+
+def citation_recall(cited_gold_articles: Iterable[str], gold_articles: Iterable[str]) -> float | None:
+    """Share of gold articles that at least one citation points at (None when there is no gold)."""
+    gold = set(gold_articles)
+    return len(gold & set(cited_gold_articles)) / len(gold) if gold else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100), None for no values."""
+    data = sorted(v for v in values if v is not None)
+    if not data:
+        return None
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    data = [v for v in values if v is not None]
+    return sum(data) / len(data) if data else None

@@ -1,0 +1,141 @@
+import json
+
+import pytest
+
+from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from qa.errors import InputError
+from qa.evaluation import load_dataset, run_eval
+from qa.evaluation import metrics as m
+from qa.evaluation.datasets import normalize_url
+from qa.evaluation.report import aggregate, markdown, write
+from qa.evaluation.runner import QuestionResult
+from qa.service import QAService
+from qa.settings import Settings
+
+
+def test_answer_matching_free_form_and_multiple_choice():
+    assert m.answer_correct("They met in Kuala-Lumpur, Malaysia.", ["Kuala Lumpur"])
+    assert m.answer_correct("Le pape Léon XIV", ["Leon XIV"])
+    assert not m.answer_correct("Kuala Lumpurs", ["Kuala Lumpur"])  # whole words only
+    choices = ["Europe", "North America", "Asia", "Africa"]
+    assert m.answer_correct("Europe will require USB-C.", ["Europe"], choices)
+    assert not m.answer_correct("Europe or Asia", ["Europe"], choices)  # hedging between choices is wrong
+    assert not m.answer_correct("anything", [], ())
+
+
+def test_rank_metrics_and_percentiles():
+    assert m.first_gold_rank([False, False, True, True]) == 3
+    assert m.first_gold_rank([False]) is None
+    assert [m.hit_at(3, k) for k in (1, 3, 5)] == [0.0, 1.0, 1.0]
+    assert m.reciprocal_rank(4) == 0.25 and m.reciprocal_rank(None) == 0.0 and m.reciprocal_rank(11) == 0.0
+    assert m.citation_precision([True, False, True, True]) == 0.75
+    assert m.citation_precision([]) is None
+    assert m.citation_recall(["a"], ["a", "b"]) == 0.5
+    assert m.percentile([10, 20, 30, 40], 50) == 25
+    assert m.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21], 95) == 20
+    assert m.percentile([], 50) is None
+
+
+def test_aggregate_on_fixed_results():
+    rows = [
+        QuestionResult("a", "q", None, ["all", "answerable"], True, correct=True, gold_rank=1, has_gold=True,
+                       citation_precision=1.0, citation_recall=1.0, retrieve_ms=100, total_ms=2000, prompt_tokens=600),
+        QuestionResult("b", "q", None, ["all", "answerable"], True, correct=False, abstained=True, gold_rank=4,
+                       has_gold=True, retrieve_ms=300, total_ms=4000, prompt_tokens=800),
+        QuestionResult("c", "q", None, ["all", "unanswerable"], False, correct=True, abstained=True,
+                       retrieve_ms=200, total_ms=3000),
+    ]
+    agg = aggregate(rows)
+    assert agg["n"] == 3
+    assert agg["accuracy"] == pytest.approx(2 / 3)
+    assert (agg["hit@1"], agg["hit@3"], agg["hit@5"]) == (0.5, 0.5, 1.0)
+    assert agg["mrr@10"] == pytest.approx((1 + 0.25) / 2)
+    assert agg["abstention_unanswerable"] == 1.0
+    assert agg["false_abstention"] == 0.5
+    assert agg["retrieve_p50_ms"] == 200 and agg["total_p50_s"] == 3.0
+    assert agg["prompt_tokens"] == 700
+    assert agg["citation_precision"] == 1.0
+
+
+def test_dataset_formats(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": "n1", "question": "Where?", "answers": ["Paris"], "gold_article_ids": ["a1"],
+                    "tags": ["cross-lingual"]}),
+        json.dumps({"id": "n2", "question": "Who won?", "answerable": False}),
+        json.dumps({"id": "r1", "question": "Which continent?", "as_of": "2022-06-16",
+                    "choices": ["Europe", "Asia"], "answer": "Europe",
+                    "gold_urls": ["https://www.cnn.com/2022/06/12/tech/x/index.html#:~:text=abc"]}),
+    ]))
+    n1, n2, r1 = load_dataset(path)
+    assert n1.answers == ("Paris",) and n1.groups() == ["all", "answerable", "cross-lingual"]
+    assert not n2.answerable and n2.groups()[1] == "unanswerable"
+    assert r1.choices == ("Europe", "Asia") and r1.answers == ("Europe",) and r1.as_of == "2022-06-16"
+    assert normalize_url(r1.gold_urls[0]) == "cnn.com/2022/06/12/tech/x/index.html"
+    path.write_text('{"id": "x", "question": "ok"}\n{"id": "y"}\n')
+    with pytest.raises(InputError, match=":2"):
+        load_dataset(path)
+
+
+def test_team_question_set_covers_the_required_kinds():
+    items = load_dataset("data/eval/sample_qa.jsonl")
+    tags = [t for i in items for t in i.tags]
+    assert len(items) >= 30
+    assert sum(not i.answerable for i in items) >= 6
+    assert {"cross-lingual", "temporal", "comparison"} <= set(tags)
+    assert all(i.has_gold for i in items if i.answerable)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "louvre.txt").write_text("date 2025-10-19\nLouvre\n\nThieves stole jewels from the Louvre museum.")
+    (corpus / "bce.txt").write_text("date 2025-07-24\nBCE\n\nLa BCE a laissé son taux inchangé à 2 %.")
+    data = tmp_path / "q.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "q1", "question": "What did thieves take from the Louvre?", "answers": ["jewels"],
+         "gold_sources": ["louvre.txt"]},
+        {"id": "q2", "question": "What did the ECB do with its rate?", "answers": ["unchanged"],
+         "gold_sources": ["bce.txt"], "tags": ["cross-lingual"]},
+        {"id": "q3", "question": "Who won the pope election?", "answerable": False},
+    ]))
+    emb = DesignedEmbeddings()
+
+    def service(*replies):
+        svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=2), embeddings=emb, store=MemoryStore(emb),
+                        llm=scripted_llm(*replies))
+        svc.ingest([corpus])
+        return svc
+
+    return service, load_dataset(data)
+
+
+def test_tiny_end_to_end_eval_with_fakes(tiny, tmp_path):
+    make, items = tiny
+    svc = make("The thieves took jewels [1].", "The ECB cut its rate [1].", "NOT IN ARTICLES")
+    report = run_eval(svc, items)
+    by_id = {r.id: r for r in report.results}
+    assert by_id["q1"].correct and by_id["q1"].gold_rank == 1 and by_id["q1"].citation_precision == 1.0
+    assert by_id["q2"].correct is False and by_id["q2"].gold_rank == 1
+    assert by_id["q3"].correct and by_id["q3"].abstained
+    overall = report.overall
+    assert overall["accuracy"] == pytest.approx(2 / 3) and overall["hit@1"] == 1.0
+    assert report.groups()["cross-lingual"]["accuracy"] == 0.0
+    files = write([report], tmp_path / "out", "Tiny")
+    assert {"markdown", "json", "hit_at_k", "latency", "accuracy_by_group"} <= set(files)
+    text = files["markdown"].read_text()
+    assert "| answer accuracy | 0.667 |" in text and "q2" in text  # q2 is listed among the failures
+
+
+def test_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
+    make, items = tiny
+    out = tmp_path / "runs"
+    first = run_eval(make("jewels [1]."), items, out_dir=out, limit=1, config_name="ours")
+    assert [r.id for r in first.results] == ["q1"]
+    # the second run must not ask q1 again: the scripted model holds only the two remaining replies
+    second = run_eval(make("unchanged [1].", "NOT IN ARTICLES"), items, out_dir=out, config_name="ours")
+    assert [r.id for r in second.results] == ["q1", "q2", "q3"]
+    assert all(r.correct for r in second.results)
+    assert len((out / "ours" / "results.jsonl").read_text().splitlines()) == 3
+    assert "ours" in markdown([second], "t")
