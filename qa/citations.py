@@ -173,6 +173,35 @@ def verify_citations(
     return " ".join(out), repointed
 
 
+def attach_missing_citations(
+    text: str, passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer, threshold: float = 0.65
+) -> tuple[str, list[int]]:
+    """Give an uncited answer sentence the passage that supports it, when one clearly does.
+
+    Small models often leave out the markers. The support score is the scorer's (cosine + word overlap
+    with the embedding scorer); below `threshold` the sentence stays uncited. Returns the text and the
+    numbers added.
+    """
+    by_n = {p.n: p for p in passages}
+    added: list[int] = []
+    out = []
+    for sentence in answer_sentences(text) or [text]:
+        if _CITE.search(sentence) or not sentence.strip(" ."):
+            out.append(sentence)
+            continue
+        lexical = {n: max(lexical_scorer(sentence, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
+        rivals = sorted(lexical, key=lexical.get, reverse=True)[:2]
+        support = {n: _support(sentence, by_n[n], scorer)[0] for n in rivals}
+        best = max(support, key=support.get) if support else None
+        if best is not None and support[best] >= threshold:
+            added.append(best)
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped[-1] in ".!?" else ""
+            sentence = f"{stripped[:-1] if end else stripped} [{best}]{end}"
+        out.append(sentence)
+    return " ".join(out), added
+
+
 def build_citations(
     text: str, numbers: Sequence[int], passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer
 ) -> list[Citation]:

@@ -70,3 +70,25 @@ def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert answer_sentences("They met in October 2025. [2] Then talks resumed. [1]") == [
         "They met in October 2025. [2]", "Then talks resumed. [1]"]
     assert claims_for("They met in October 2025. [2] Then talks resumed. [1]", 2) == "They met in October 2025."
+
+
+def test_uncited_sentence_gets_the_passage_that_clearly_supports_it():
+    from qa.citations import attach_missing_citations
+
+    passages = [_passage(1, "The ECB kept rates unchanged."),
+                _passage(2, "Thieves stole jewels from the Louvre museum on Sunday morning.")]
+    text, added = attach_missing_citations("Thieves stole jewels from the Louvre museum.", passages, lexical_scorer)
+    assert (text, added) == ("Thieves stole jewels from the Louvre museum [2].", [2])
+    text, added = attach_missing_citations("Paris is lovely in spring.", passages, lexical_scorer)
+    assert (text, added) == ("Paris is lovely in spring.", [])
+
+
+def test_an_answer_no_passage_supports_becomes_an_abstention():
+    from qa.chain import finalize
+    from qa.prompting import ABSTAIN_TEXT
+
+    passages = [_passage(1, "The ECB kept rates unchanged.")]
+    answer = finalize("Who won?", None, passages, "France won the match 3-1.", lexical_scorer)
+    assert answer.abstained and answer.text == ABSTAIN_TEXT and answer.raw_text == "France won the match 3-1."
+    cited = finalize("What did the ECB do?", None, passages, "The ECB kept rates unchanged.", lexical_scorer)
+    assert not cited.abstained and cited.text == "The ECB kept rates unchanged [1]."
