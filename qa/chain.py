@@ -40,14 +40,14 @@ def finalize(
     if not passages or is_abstention(raw):
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
     text, _numbers, dropped = parse_citations(raw, len(passages))
-    repointed: list[tuple[int, int]] = []
+    repointed: list[tuple[int, int | None]] = []
     if verify:
         text, repointed = verify_citations(text, passages, scorer)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
     if verify and not numbers:
         # Nothing in the passages supports the answer: say so rather than pass on a guess.
-        return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw, dropped)
+        return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw, dropped, repointed)
     citations = build_citations(text, numbers, passages, scorer)
     return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped, repointed)
 

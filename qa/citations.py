@@ -22,7 +22,12 @@ _ABSTAIN = re.compile(
     re.IGNORECASE,
 )
 
-# (claim, candidate sentences) -> one score per sentence, higher is better support.
+# Support scores (cosine + half the word overlap) measured on the sample and seed articles: claims the
+# passage states scored 0.77-1.15, invented claims on the same topics 0.29-0.61.
+MIN_SUPPORT = 0.65
+
+# (claim, candidate sentences) -> one score per sentence, higher is better support. A scorer may carry
+# `min_support`, the least score for a citation to stand on its scale.
 SentenceScorer = Callable[[str, Sequence[str]], list[float]]
 
 
@@ -84,6 +89,10 @@ def lexical_scorer(claim: str, sentences: Sequence[str]) -> list[float]:
     return scores
 
 
+# Least support for a citation to stand, on this scorer's scale (see MIN_SUPPORT for the embedding scorer).
+lexical_scorer.min_support = 0.35  # type: ignore[attr-defined]
+
+
 def embedding_scorer(embeddings) -> SentenceScorer:
     """Cosine similarity with a multilingual embedding model, plus the lexical score (for dates and names).
 
@@ -114,6 +123,7 @@ def embedding_scorer(embeddings) -> SentenceScorer:
             out.append(dot / (q_norm * (math.sqrt(sum(b * b for b in d)) or 1.0)) + 0.5 * lex)
         return out
 
+    score.min_support = MIN_SUPPORT  # type: ignore[attr-defined]
     return score
 
 
@@ -142,14 +152,20 @@ def _support(claim: str, passage: Passage, scorer: SentenceScorer) -> tuple[floa
 
 
 def verify_citations(
-    text: str, passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer, margin: float = 0.15
-) -> tuple[str, list[tuple[int, int]]]:
-    """Re-point a citation whose passage supports its sentence clearly less than another passage does.
+    text: str,
+    passages: Sequence[Passage],
+    scorer: SentenceScorer = lexical_scorer,
+    margin: float = 0.15,
+    min_support: float | None = None,
+) -> tuple[str, list[tuple[int, int | None]]]:
+    """Check every [n] against its sentence: re-point it when another passage supports the sentence clearly
+    better, remove it when no passage supports the sentence enough.
 
-    Returns the corrected text and the (cited, replacement) pairs. Small models often cite a neighbouring
-    number; this keeps every [n] on a passage that supports the claim.
+    Returns the corrected text and the (cited, replacement or None for removed) pairs. Small models often cite
+    a neighbouring number, or cite a passage for something they know from elsewhere.
     """
-    repointed: list[tuple[int, int]] = []
+    repointed: list[tuple[int, int | None]] = []
+    min_support = getattr(scorer, "min_support", MIN_SUPPORT) if min_support is None else min_support
     by_n = {p.n: p for p in passages}
     out = []
     for sentence in answer_sentences(text) or [text]:
@@ -165,16 +181,20 @@ def verify_citations(
         support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *rivals])}
         best = max(support, key=support.get)
         for n in dict.fromkeys(cited):
-            if n != best and support[n] < support[best] - margin:
+            if support[best] < min_support:
+                repointed.append((n, None))
+                sentence = sentence.replace(f"[{n}]", "")
+            elif n != best and support[n] < support[best] - margin:
                 repointed.append((n, best))
                 sentence = sentence.replace(f"[{n}]", f"[{best}]")
         sentence = re.sub(r"(\[\d+\])(\1)+", r"\1", sentence)
+        sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence).strip()
         out.append(sentence)
     return " ".join(out), repointed
 
 
 def attach_missing_citations(
-    text: str, passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer, threshold: float = 0.65
+    text: str, passages: Sequence[Passage], scorer: SentenceScorer = lexical_scorer, threshold: float | None = None
 ) -> tuple[str, list[int]]:
     """Give an uncited answer sentence the passage that supports it, when one clearly does.
 
@@ -182,6 +202,7 @@ def attach_missing_citations(
     with the embedding scorer); below `threshold` the sentence stays uncited. Returns the text and the
     numbers added.
     """
+    threshold = getattr(scorer, "min_support", MIN_SUPPORT) if threshold is None else threshold
     by_n = {p.n: p for p in passages}
     added: list[int] = []
     out = []

@@ -15,7 +15,7 @@ ABSTAIN_TEXT = "The articles do not contain the answer to this question."
 
 SYSTEM = (
     "You answer questions about news using only the numbered passages below. "
-    "After each fact, cite its passage number in square brackets, for example: The talks were held in Geneva [2]. "
+    "After each fact, cite its passage number in square brackets, like [2]. "
     "Dates written as (= ...) are already resolved: use those dates. "
     f"If the passages do not contain the answer, reply only: {NOT_FOUND_MARKER}"
 )

@@ -144,8 +144,9 @@ class Answer:
     models: dict[str, str] = field(default_factory=dict)
     raw_text: str = ""  # the model's output before citation checking
     dropped_citations: list[int] = field(default_factory=list)  # numbers the model invented
-    # (cited, replacement): citations moved to the passage that supports the sentence clearly better
-    repointed_citations: list[tuple[int, int]] = field(default_factory=list)
+    # (cited, replacement): citations moved to the passage that supports the sentence clearly better;
+    # (cited, None): citations removed because no passage supports the sentence
+    repointed_citations: list[tuple[int, int | None]] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # {"prompt", "completion"} when the LLM reports them
 
     def to_dict(self) -> dict[str, Any]:

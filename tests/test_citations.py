@@ -92,3 +92,14 @@ def test_an_answer_no_passage_supports_becomes_an_abstention():
     assert answer.abstained and answer.text == ABSTAIN_TEXT and answer.raw_text == "France won the match 3-1."
     cited = finalize("What did the ECB do?", None, passages, "The ECB kept rates unchanged.", lexical_scorer)
     assert not cited.abstained and cited.text == "The ECB kept rates unchanged [1]."
+
+
+def test_citation_no_passage_supports_is_removed_and_the_answer_abstains():
+    from qa.chain import finalize
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "The ECB kept rates unchanged in July."), _passage(2, "Thieves stole jewels.")]
+    text, moved = verify_citations("Real Madrid won the Champions League final [1].", passages, lexical_scorer)
+    assert (text, moved) == ("Real Madrid won the Champions League final.", [(1, None)])
+    answer = finalize("Who won?", None, passages, "Real Madrid won the Champions League final [1].", lexical_scorer)
+    assert answer.abstained and answer.repointed_citations == [(1, None)]

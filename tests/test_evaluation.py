@@ -134,7 +134,8 @@ def test_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
     first = run_eval(make("jewels [1]."), items, out_dir=out, limit=1, config_name="ours")
     assert [r.id for r in first.results] == ["q1"]
     # the second run must not ask q1 again: the scripted model holds only the two remaining replies
-    second = run_eval(make("unchanged [1].", "NOT IN ARTICLES"), items, out_dir=out, config_name="ours")
+    second = run_eval(make("The ECB left its rate unchanged [1].", "NOT IN ARTICLES"), items, out_dir=out,
+                      config_name="ours")
     assert [r.id for r in second.results] == ["q1", "q2", "q3"]
     assert all(r.correct for r in second.results)
     assert len((out / "ours" / "results.jsonl").read_text().splitlines()) == 3
