@@ -20,7 +20,7 @@ from qa.citations import (
     verify_citations,
 )
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages
-from qa.retrieval import Retriever
+from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Passage
 
 
@@ -82,7 +82,7 @@ class AnswerChain:
         if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)
             return {**state, "retrieve_ms": state.get("retrieve_ms", 0.0)}
         start = time.perf_counter()
-        passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"))
+        passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"), state.get("filters"))
         return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -117,17 +117,26 @@ class AnswerChain:
         )
 
     def invoke(
-        self, question: str, as_of: date | None = None, k: int | None = None, passages: list[Passage] | None = None
+        self,
+        question: str,
+        as_of: date | None = None,
+        k: int | None = None,
+        passages: list[Passage] | None = None,
+        filters: Filters | None = None,
     ) -> Answer:
         start = time.perf_counter()
-        answer = self.as_runnable().invoke({"question": question, "as_of": as_of, "k": k, "passages": passages})
+        answer = self.as_runnable().invoke(
+            {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters}
+        )
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer
 
-    def stream(self, question: str, as_of: date | None = None, k: int | None = None) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, as_of: date | None = None, k: int | None = None, filters: Filters | None = None
+    ) -> Iterator[str | Answer]:
         """Yield answer tokens as they come, then the finished Answer."""
         start = time.perf_counter()
-        state = self._retrieve({"question": question, "as_of": as_of, "k": k})
+        state = self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters})
         gen_start = time.perf_counter()
         parts: list[str] = []
         if state["passages"]:

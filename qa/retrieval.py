@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from langchain_core.embeddings import Embeddings
@@ -11,11 +12,48 @@ from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
 
 
-def as_of_filter(as_of: date | None) -> dict | None:
-    """Chroma filter that keeps articles published on or before `as_of` (undated articles too)."""
-    if as_of is None:
+def _day(d: date) -> int:
+    return int(d.strftime("%Y%m%d"))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional limits on what may be retrieved, besides the as-of date."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    sources: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Filters":
+        from qa.service import parse_as_of
+
+        data = data or {}
+        return cls(
+            date_from=parse_as_of(data.get("date_from")),
+            date_to=parse_as_of(data.get("date_to")),
+            sources=tuple(data.get("sources") or ()),
+            languages=tuple(data.get("languages") or ()),
+        )
+
+
+def as_of_filter(as_of: date | None, filters: Filters | None = None) -> dict | None:
+    """Chroma `where` clause: published on or before `as_of` (undated articles too), plus the filters."""
+    clauses: list[dict] = []
+    upper = min([d for d in (as_of, filters.date_to if filters else None) if d], default=None)
+    if upper is not None:
+        clauses.append({"published_int": {"$lte": _day(upper)}})
+    if filters is not None:
+        if filters.date_from is not None:
+            clauses.append({"published_int": {"$gte": _day(filters.date_from)}})
+        if filters.sources:
+            clauses.append({"source": {"$in": list(filters.sources)}})
+        if filters.languages:
+            clauses.append({"language": {"$in": list(filters.languages)}})
+    if not clauses:
         return None
-    return {"published_int": {"$lte": int(as_of.strftime("%Y%m%d"))}}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 class Retriever:
@@ -32,10 +70,12 @@ class Retriever:
         self.fetch_k = max(fetch_k, k)
         self.resolve_dates = resolve_dates
 
-    def retrieve(self, question: str, as_of: date | None = None, k: int | None = None) -> list[Passage]:
+    def retrieve(
+        self, question: str, as_of: date | None = None, k: int | None = None, filters: Filters | None = None
+    ) -> list[Passage]:
         k = k or self.k
         vector = self.embeddings.embed_query(question)
-        hits = self.store.search(vector, k=max(self.fetch_k, k), where=as_of_filter(as_of))
+        hits = self.store.search(vector, k=max(self.fetch_k, k), where=as_of_filter(as_of, filters))
         passages = []
         for hit in hits[:k]:
             chunk = Chunk.from_metadata(hit.record.id, hit.record.text, hit.record.metadata)

@@ -126,18 +126,49 @@ class QAService:
                 f"the index at {self.settings.index_dir} holds no articles yet; run `newsqa ingest PATH` first"
             )
 
-    def ask(self, question: str, as_of: str | date | None = None, k: int | None = None) -> Answer:
-        text = check_question(question)
-        when = parse_as_of(as_of)
-        self._ready()
-        return self.chain.invoke(text, when, k)
+    def _prepare(self, question, as_of, filters, history):
+        from qa.followup import condense_question
+        from qa.retrieval import Filters
 
-    def stream(self, question: str, as_of: str | date | None = None, k: int | None = None) -> Iterator[str | Answer]:
-        """Yield answer tokens, then the finished Answer."""
         text = check_question(question)
         when = parse_as_of(as_of)
+        limits = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
         self._ready()
-        yield from self.chain.stream(text, when, k)
+        standalone = condense_question(self.llm, history, text) if history else text
+        return text, standalone, when, limits
+
+    def ask(
+        self,
+        question: str,
+        as_of: str | date | None = None,
+        k: int | None = None,
+        *,
+        filters: Any = None,
+        history: list[dict] | None = None,
+    ) -> Answer:
+        """Answer one question. `history` ([{"role", "content"}, ...]) makes it a follow-up: it is rewritten
+        into a standalone question first. `filters`: a Filters or {"date_from", "date_to", "sources",
+        "languages"}."""
+        text, standalone, when, limits = self._prepare(question, as_of, filters, history)
+        answer = self.chain.invoke(standalone, when, k, filters=limits)
+        answer.question, answer.standalone_question = text, standalone if standalone != text else None
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        as_of: str | date | None = None,
+        k: int | None = None,
+        *,
+        filters: Any = None,
+        history: list[dict] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield answer tokens, then the finished Answer."""
+        text, standalone, when, limits = self._prepare(question, as_of, filters, history)
+        for item in self.chain.stream(standalone, when, k, filters=limits):
+            if isinstance(item, Answer):
+                item.question, item.standalone_question = text, standalone if standalone != text else None
+            yield item
 
     def delete_article(self, article_id: str) -> int:
         ids = self.store.ids(where={"article_id": article_id})

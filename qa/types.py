@@ -148,10 +148,12 @@ class Answer:
     # (cited, None): citations removed because no passage supports the sentence
     repointed_citations: list[tuple[int, int | None]] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # {"prompt", "completion"} when the LLM reports them
+    standalone_question: str | None = None  # a follow-up rewritten to stand alone, when it was rewritten
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "standalone_question": self.standalone_question,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "answer": self.text,
             "abstained": self.abstained,

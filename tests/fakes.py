@@ -78,9 +78,18 @@ class MemoryStore:
             self.rows[record.id] = (record, vector)
 
     def _match(self, meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
+        """The subset of Chroma's `where` language newsqa uses: equality, $lte, $gte, $in, $and."""
         for key, cond in (where or {}).items():
-            if isinstance(cond, dict) and "$lte" in cond:
-                if not meta.get(key, 0) <= cond["$lte"]:
+            if key == "$and":
+                if not all(self._match(meta, c) for c in cond):
+                    return False
+            elif isinstance(cond, dict):
+                value = meta.get(key, 0)
+                if "$lte" in cond and not value <= cond["$lte"]:
+                    return False
+                if "$gte" in cond and not value >= cond["$gte"]:
+                    return False
+                if "$in" in cond and value not in cond["$in"]:
                     return False
             elif meta.get(key) != cond:
                 return False

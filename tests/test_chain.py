@@ -95,3 +95,21 @@ def test_bad_questions_and_empty_index(service, tmp_path):
                       llm=scripted_llm("x"))
     with pytest.raises(IndexMissingError, match="newsqa ingest"):
         empty.ask("When did Bessent meet He?")
+
+
+def test_follow_up_is_rewritten_before_retrieval(service):
+    svc = service("Where did Bessent last meet He Lifeng?", "They met in Malaysia [1].")
+    history = [{"role": "user", "content": "When did Bessent last meet He Lifeng?"},
+               {"role": "assistant", "content": "In October 2025 [1]."}]
+    answer = svc.ask("And where was that?", as_of="2026-02-11", history=history)
+    assert answer.question == "And where was that?"
+    assert answer.standalone_question == "Where did Bessent last meet He Lifeng?"
+    assert answer.to_dict()["standalone_question"] == answer.standalone_question
+    assert "Bessent" in answer.passages[0].chunk.text  # retrieval used the rewritten question
+
+
+def test_filters_limit_sources_and_dates(service):
+    svc = service("ok [1]")
+    answer = svc.ask("When did Bessent meet He Lifeng?", as_of="2026-06-01",
+                     filters={"date_from": "2026-03-01"})
+    assert answer.passages and all(p.chunk.published.isoformat() >= "2026-03-01" for p in answer.passages)

@@ -1,0 +1,40 @@
+"""Follow-up questions: rewrite "And where was that?" into a question that stands alone (a condense step)."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+CONDENSE_SYSTEM = (
+    "Rewrite the user's last question so that it can be understood without the conversation. "
+    "Replace words like 'that', 'he' or 'there' with the names, places and dates they refer to. "
+    "Reply with the rewritten question only."
+)
+CONDENSE_HUMAN = "Conversation:\n{conversation}\n\nLast question: {question}\nRewritten question:"
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+
+
+def _turns(history: Sequence[dict], max_turns: int = 4, max_chars: int = 300) -> str:
+    lines = []
+    for turn in list(history)[-max_turns:]:
+        who = "User" if turn.get("role") == "user" else "Assistant"
+        text = _MARKERS.sub("", str(turn.get("content", ""))).strip()
+        lines.append(f"{who}: {text[:max_chars]}")
+    return "\n".join(lines)
+
+
+def condense_question(llm, history: Sequence[dict] | None, question: str) -> str:
+    """The question rewritten to stand alone; the question itself when there is no history or the model
+    returns something unusable."""
+    if not history:
+        return question
+    prompt = ChatPromptTemplate.from_messages([("system", CONDENSE_SYSTEM), ("human", CONDENSE_HUMAN)])
+    out = (prompt | llm | StrOutputParser()).invoke({"conversation": _turns(history), "question": question})
+    lines = [ln.strip() for ln in out.strip().splitlines() if ln.strip()]
+    line = lines[0].strip().strip('"«»').removeprefix("Rewritten question:").strip() if lines else ""
+    if not line or len(line) > 3 * len(question) + 200:
+        return question
+    return line
