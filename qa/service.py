@@ -170,6 +170,16 @@ class QAService:
                 item.question, item.standalone_question = text, standalone if standalone != text else None
             yield item
 
+    def validate(self, question: str, as_of: str | date | None = None) -> None:
+        """Raise the error `ask` would raise for this input before any model runs (for streaming edges)."""
+        check_question(question)
+        parse_as_of(as_of)
+        self._ready()
+
+    def loaded(self) -> dict[str, bool]:
+        """Which models are loaded in this process."""
+        return {"embeddings": self._embeddings is not None, "llm": self._llm is not None}
+
     def delete_article(self, article_id: str) -> int:
         ids = self.store.ids(where={"article_id": article_id})
         self.store.delete(ids)

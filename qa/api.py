@@ -1,0 +1,166 @@
+"""The REST API over a QAService (FastAPI). `create_api(service)` builds the app; nothing runs at import.
+
+Errors are translated once here: bad input -> 422 naming the field, no index yet -> 409, missing model -> 503,
+a wrong or missing bearer token -> 401.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class Turn(BaseModel):
+    role: str = Field(pattern="^(user|assistant)$")
+    content: str
+
+
+class AskFilters(BaseModel):
+    date_from: str | None = Field(default=None, description="YYYY-MM-DD: only articles published on or after")
+    date_to: str | None = Field(default=None, description="YYYY-MM-DD: only articles published on or before")
+    sources: list[str] = Field(default_factory=list, description="only these sources (file path or url)")
+    languages: list[str] = Field(default_factory=list, description="only these languages (ISO 639-1)")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=1000)
+    as_of: str | None = Field(default=None, description="YYYY-MM-DD; later articles are not used")
+    k: int | None = Field(default=None, ge=1, le=50)
+    filters: AskFilters | None = None
+    history: list[Turn] = Field(default_factory=list, description="earlier turns, for follow-up questions")
+
+
+class Record(BaseModel):
+    id: str | None = None
+    title: str | None = None
+    text: str = Field(min_length=1)
+    published: str | None = None
+    url: str | None = None
+    source: str | None = None
+    language: str | None = None
+
+
+class IngestRecords(BaseModel):
+    records: list[Record] = Field(min_length=1)
+
+
+def safe_filename(name: str) -> str:
+    """An uploaded file's name with any folder part and unusual characters removed (no path traversal)."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = re.sub(r"[^\w.\- ]", "_", base).strip(" .")
+    return cleaned[:120] or "upload.txt"
+
+
+def _status(exc: NewsQAError) -> int:
+    if isinstance(exc, IndexMissingError):
+        return 409
+    if isinstance(exc, InputError):
+        return 422
+    if isinstance(exc, ModelError):
+        return 503
+    return 400
+
+
+def create_api(service, *, token: str | None = None, upload_dir: Path | None = None) -> FastAPI:
+    """The REST API. With `token`, every /api route but /api/health needs `Authorization: Bearer <token>`."""
+    app = FastAPI(title="newsqa", version="0.1.0",
+                  description="Answers questions about news articles with cited passages.")
+    bearer = HTTPBearer(auto_error=False)
+    lock = threading.Lock()  # one model run at a time; the models are not re-entrant
+    uploads = upload_dir or Path(service.settings.index_dir) / "uploads"
+
+    def check_token(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if token is None:
+            return
+        if creds is None or not secrets.compare_digest(creds.credentials, token):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(NewsQAError)
+    async def newsqa_error(_request: Request, exc: NewsQAError) -> JSONResponse:
+        return JSONResponse(status_code=_status(exc), content={"detail": str(exc), "error": type(exc).__name__})
+
+    def _ask_kwargs(req: AskRequest) -> dict[str, Any]:
+        return {"as_of": req.as_of, "k": req.k, "filters": req.filters.model_dump() if req.filters else None,
+                "history": [t.model_dump() for t in req.history] or None}
+
+    @app.post("/api/ask", dependencies=[Depends(check_token)], summary="Answer a question (Answer JSON)")
+    def ask(req: AskRequest) -> dict[str, Any]:
+        with lock:
+            return service.ask(req.question, **_ask_kwargs(req)).to_dict()
+
+    @app.post("/api/ask/stream", dependencies=[Depends(check_token)],
+              summary="Answer a question as server-sent events: token..., then answer (or error)")
+    def ask_stream(req: AskRequest) -> StreamingResponse:
+        service.validate(req.question, req.as_of)  # a bad question or an empty index is an HTTP error, not an event
+
+        def events() -> Iterator[str]:
+            with lock:
+                try:
+                    for item in service.stream(req.question, **_ask_kwargs(req)):
+                        if isinstance(item, str):
+                            yield f"event: token\ndata: {json.dumps({'text': item})}\n\n"
+                        else:
+                            yield f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
+                except NewsQAError as exc:
+                    body = {"detail": str(exc), "status": _status(exc)}
+                    yield f"event: error\ndata: {json.dumps(body)}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/api/ingest", dependencies=[Depends(check_token)], summary="Ingest uploaded files")
+    def ingest_files(files: list[UploadFile] = File(...)) -> dict[str, Any]:
+        uploads.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for upload in files:
+            data = upload.file.read(MAX_UPLOAD_BYTES + 1)
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, f"{upload.filename}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+            target = uploads / safe_filename(upload.filename or "upload.txt")
+            target.write_bytes(data)
+            saved.append(target)
+        with lock:
+            return service.ingest(saved).to_dict()
+
+    @app.post("/api/ingest/records", dependencies=[Depends(check_token)], summary="Ingest JSON article records")
+    def ingest_records(body: IngestRecords) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "records.jsonl"
+            path.write_text("\n".join(json.dumps(r.model_dump(exclude_none=True)) for r in body.records))
+            with lock:
+                return service.ingest([path]).to_dict()
+
+    @app.get("/api/articles", dependencies=[Depends(check_token)], summary="Articles in the index")
+    def articles() -> dict[str, Any]:
+        return {"articles": service.articles(), "stats": service.stats()}
+
+    @app.delete("/api/articles/{article_id:path}", dependencies=[Depends(check_token)],
+                summary="Delete an article from the index")
+    def delete_article(article_id: str) -> dict[str, Any]:
+        with lock:
+            removed = service.delete_article(article_id)
+        if removed == 0:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return {"article_id": article_id, "chunks_removed": removed}
+
+    @app.get("/api/health", summary="Models loaded, article and chunk counts")
+    def health() -> dict[str, Any]:
+        stats = service.stats()
+        return {"status": "ok", "models": service.model_names(), "loaded": service.loaded(),
+                "articles": stats["articles"], "chunks": stats["chunks"]}
+
+    return app

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from qa.api import create_api, safe_filename
+from qa.service import QAService
+from qa.settings import Settings
+
+ARTICLE = "date 2026-02-10\nBessent et He\n\nBessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre."
+
+
+def _service(tmp_path, *replies, ingest=True):
+    emb = DesignedEmbeddings()
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=2), embeddings=emb, store=MemoryStore(emb),
+                    llm=scripted_llm(*replies))
+    if ingest:
+        folder = tmp_path / "a"
+        folder.mkdir()
+        (folder / "bessent.txt").write_text(ARTICLE, encoding="utf-8")
+        svc.ingest([folder])
+    return svc
+
+
+@pytest.fixture
+def client(tmp_path):
+    svc = _service(tmp_path, "Bessent last met He Lifeng in October 2025 [1].",
+                   "Bessent last met He Lifeng in October 2025 [1].")
+    return TestClient(create_api(svc))
+
+
+def test_ask_returns_the_answer_json(client):
+    res = client.post("/api/ask", json={"question": "When did Bessent last meet He Lifeng?", "as_of": "2026-02-11"})
+    assert res.status_code == 200
+    body = res.json()
+    assert body["answer"] == "Bessent last met He Lifeng in October 2025 [1]."
+    assert body["citations"][0]["language"] == "fr" and body["as_of"] == "2026-02-11"
+
+
+def test_stream_sends_tokens_then_the_answer(client):
+    with client.stream("POST", "/api/ask/stream", json={"question": "When did Bessent last meet He?"}) as res:
+        assert res.status_code == 200
+        text = "".join(res.iter_text())
+    events = [block.split("\n", 1) for block in text.strip().split("\n\n")]
+    kinds = [e[0].removeprefix("event: ") for e in events]
+    assert kinds[-1] == "answer" and kinds.count("token") > 1
+    tokens = "".join(json.loads(e[1].removeprefix("data: "))["text"] for e in events if e[0] == "event: token")
+    assert tokens == "Bessent last met He Lifeng in October 2025 [1]."
+
+
+def test_validation_errors_name_the_field(client):
+    res = client.post("/api/ask", json={"question": ""})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"][-1] == "question"
+    res = client.post("/api/ask", json={"question": "When?", "k": 0})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"][-1] == "k"
+    res = client.post("/api/ask", json={"question": "When?", "as_of": "last year"})
+    assert res.status_code == 422 and "YYYY-MM-DD" in res.json()["detail"]
+
+
+def test_empty_index_is_409_not_500(tmp_path):
+    client = TestClient(create_api(_service(tmp_path, "x", ingest=False)))
+    for path in ("/api/ask", "/api/ask/stream"):
+        res = client.post(path, json={"question": "When did Bessent meet He?"})
+        assert res.status_code == 409 and "newsqa ingest" in res.json()["detail"]
+
+
+def test_ingest_upload_list_delete_and_health(tmp_path):
+    client = TestClient(create_api(_service(tmp_path, "x", ingest=False)))
+    files = [("files", ("../../evil name.txt", ARTICLE.encode(), "text/plain")),
+             ("files", ("bad.jsonl", b'{"text": "ok record about the ECB"}\n{broken\n', "application/json"))]
+    report = client.post("/api/ingest", files=files).json()
+    assert report["added"] == 2 and report["failed"] == 1 and not report["ok"]
+    assert not (tmp_path / "evil name.txt").exists()  # no path traversal: saved under the upload folder
+    assert (tmp_path / "idx" / "uploads" / "evil name.txt").is_file()
+    listing = client.get("/api/articles").json()
+    assert listing["stats"]["articles"] == 2
+    health = client.get("/api/health").json()
+    assert health["articles"] == 2 and health["status"] == "ok"
+    article_id = listing["articles"][0]["article_id"]
+    assert client.delete(f"/api/articles/{article_id}").json()["chunks_removed"] >= 1
+    assert client.delete(f"/api/articles/{article_id}").status_code == 404
+    records = client.post("/api/ingest/records", json={"records": [{"id": "r1", "text": "The ECB held rates."}]})
+    assert records.json()["added"] == 1
+
+
+def test_bearer_token_is_checked(tmp_path):
+    client = TestClient(create_api(_service(tmp_path, "ok [1]"), token="s3cret"))
+    assert client.get("/api/articles").status_code == 401
+    assert client.get("/api/articles", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/articles", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/api/health").status_code == 200
+
+
+def test_openapi_schema_is_served(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/ask", "/api/ask/stream", "/api/ingest", "/api/articles", "/api/health"} <= set(paths)
+
+
+def test_safe_filename():
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..\\..\\x.txt") == "x.txt"
+    assert safe_filename("") == "upload.txt"
