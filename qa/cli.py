@@ -16,6 +16,7 @@ EPILOG = """examples:
   newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
   newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
   newsqa stats                                articles, chunks, languages and dates in the index
+  newsqa serve                                chat page and REST API on http://127.0.0.1:7860
   newsqa eval data/eval/sample_qa.jsonl --ingest data/sample --config ours --config baseline
 
 Every setting can also be given as an environment variable NEWSQA_<NAME> (see README, Configuration).
@@ -149,6 +150,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The one place qa reaches up to ui: the server composes the REST API (qa) with the chat page (ui).
+    from ui.server import serve
+
+    service = _service(args)
+    serve(service, host=args.host, port=args.port, auth=args.auth, token=service.settings.api_token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -190,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="results folder (default bench/out/<dataset>); re-running resumes")
     p.add_argument("--json", action="store_true", help="print the overall metrics as JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="start the chat page and the REST API in one process")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--auth", metavar="USER:PASSWORD",
+                   help="password for the chat page; required with a non-loopback --host")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--index", metavar="DIR", help=index_help)

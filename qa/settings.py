@@ -88,6 +88,9 @@ class Settings(BaseSettings):
         default="cited",
         description="cited: numbered passages and [n] citations; plain: a tutorial-style prompt (the baseline).",
     )
+    api_token: str | None = Field(
+        default=None, description="Bearer token the REST API requires (none: open, for loopback use)."
+    )
     resolve_dates: bool = Field(default=True, description="Show partial dates in passages as absolute dates.")
     verify_citations: bool = Field(
         default=True, description="Move a citation to the passage that clearly supports its sentence better."

@@ -1,0 +1,136 @@
+"""The Gradio chat page: `build_app(service)` returns the Blocks; state is per browser session (gr.State)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import gradio as gr
+
+from qa.errors import NewsQAError
+from qa.types import Answer
+from ui.render import answer_markdown, sources_html
+
+log = logging.getLogger("newsqa.ui")
+
+
+def _friendly(exc: Exception) -> str:
+    if isinstance(exc, NewsQAError):
+        return f"⚠️ {exc}"
+    log.exception("unexpected error in the chat page")
+    return f"⚠️ Something went wrong ({type(exc).__name__}). The server log has the details."
+
+
+def _filters(date_from: str, sources: list[str] | None) -> dict[str, Any]:
+    return {"date_from": (date_from or "").strip() or None, "sources": list(sources or [])}
+
+
+def _articles_rows(service) -> list[list[Any]]:
+    return [[a["article_id"], a["title"], a["published"] or "", a["language"] or "", a["source"], a["chunks"]]
+            for a in service.articles()]
+
+
+def _stats_md(service) -> str:
+    s = service.stats()
+    span = " to ".join(s["date_span"]) if s["date_span"] else "no dates"
+    langs = ", ".join(f"{k}: {v}" for k, v in sorted(s["languages"].items())) or "none"
+    return f"**{s['articles']} articles**, {s['chunks']} passages · languages {langs} · published {span}"
+
+
+def build_app(service) -> gr.Blocks:
+    """The chat page and the Articles tab over one QAService."""
+    sources_choices = sorted({a["source"] for a in service.articles()})
+
+    def respond(message, chat, history, as_of, date_from, sources, k, show_rewrite):
+        chat = list(chat or []) + [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        yield chat, history, "", "<p>Searching the articles…</p>", ""
+        answer: Answer | None = None
+        text = ""
+        try:
+            for item in service.stream(message, as_of=(as_of or "").strip() or None, k=int(k),
+                                       filters=_filters(date_from, sources), history=history or None):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    text += item
+                    chat[-1] = {"role": "assistant", "content": text}
+                    yield chat, history, "", gr.skip(), gr.skip()
+        except Exception as exc:  # shown in the page, never as a stack trace
+            chat[-1] = {"role": "assistant", "content": _friendly(exc)}
+            yield chat, history, message, "", ""
+            return
+        chat[-1] = {"role": "assistant", "content": answer_markdown(answer)}
+        history = list(history or []) + [{"role": "user", "content": message},
+                                         {"role": "assistant", "content": answer.text}]
+        rewritten = ""
+        if show_rewrite and answer.standalone_question:
+            rewritten = f"Searched for: *{answer.standalone_question}*"
+        yield chat, history, "", sources_html(answer), rewritten
+
+    def ingest(files):
+        if not files:
+            return [], "Choose one or more files first.", gr.skip(), gr.skip()
+        try:
+            report = service.ingest([f if isinstance(f, str) else f.name for f in files])
+        except Exception as exc:
+            return [], _friendly(exc), gr.skip(), gr.skip()
+        rows = [[r.path.rsplit("/", 1)[-1] + (f":{r.line}" if r.line else ""), r.status, r.articles, r.chunks,
+                 r.error or ""] for r in report.files]
+        return rows, report.summary(), _stats_md(service), _articles_rows(service)
+
+    def delete(article_id):
+        article_id = (article_id or "").strip()
+        if not article_id:
+            return "Type the id of the article to delete.", gr.skip(), gr.skip()
+        removed = service.delete_article(article_id)
+        note = f"Deleted {article_id} ({removed} passages)." if removed else f"No article with id {article_id}."
+        return note, _stats_md(service), _articles_rows(service)
+
+    with gr.Blocks(title="newsqa") as demo:
+        history = gr.State([])
+        gr.Markdown("## newsqa · questions about the news, answered from the articles with sources")
+        with gr.Tab("Ask"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Conversation", height=420, elem_id="chat")
+                    question = gr.Textbox(label="Question", placeholder="When did Bessent last meet He Lifeng?",
+                                          elem_id="question")
+                    with gr.Row():
+                        ask = gr.Button("Ask", variant="primary", elem_id="ask")
+                        clear = gr.Button("New conversation")
+                    rewritten = gr.Markdown(elem_id="rewritten")
+                with gr.Column(scale=2):
+                    sources_panel = gr.HTML("<p>Sources appear here.</p>", elem_id="sources")
+            with gr.Accordion("Options (apply to the next question)", open=False):
+                with gr.Row():
+                    as_of = gr.Textbox(value=date.today().isoformat(), label="As of (YYYY-MM-DD)", elem_id="as-of")
+                    date_from = gr.Textbox(label="Published from (YYYY-MM-DD, optional)")
+                    k = gr.Slider(1, 12, value=service.settings.k, step=1, label="Passages")
+                sources = gr.Dropdown(sources_choices, multiselect=True, label="Only these sources")
+                show_rewrite = gr.Checkbox(label="Show how a follow-up question was rewritten",
+                                           elem_id="show-rewrite")
+            inputs = [question, chatbot, history, as_of, date_from, sources, k, show_rewrite]
+            outputs = [chatbot, history, question, sources_panel, rewritten]
+            ask.click(respond, inputs, outputs, api_name="ask")
+            question.submit(respond, inputs, outputs, api_name=False)
+            clear.click(lambda: ([], [], "<p>Sources appear here.</p>", ""), None,
+                        [chatbot, history, sources_panel, rewritten], api_name=False)
+        with gr.Tab("Articles"):
+            stats = gr.Markdown(_stats_md(service))
+            upload = gr.File(file_count="multiple", label="Upload .txt, .md, .html, .json or .jsonl files",
+                             file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"])
+            ingest_btn = gr.Button("Ingest", variant="primary")
+            summary = gr.Markdown()
+            results = gr.Dataframe(headers=["file", "status", "articles", "passages", "error"], label="Per file")
+            table = gr.Dataframe(_articles_rows(service),
+                                 headers=["id", "title", "published", "language", "source", "passages"],
+                                 label="Articles in the index")
+            with gr.Row():
+                delete_id = gr.Textbox(label="Article id to delete")
+                delete_btn = gr.Button("Delete", variant="stop")
+            delete_note = gr.Markdown()
+            ingest_btn.click(ingest, [upload], [results, summary, stats, table], api_name="ingest",
+                             show_progress="full")
+            delete_btn.click(delete, [delete_id], [delete_note, stats, table], api_name="delete")
+    return demo
