@@ -103,11 +103,6 @@ class Ingestor:
         # Stale chunks of an older version mean a replacement; a subset of the wanted ids is a resumed add.
         return ("replaced" if stale else "added"), len(new)
 
-    def delete_article(self, article_id: str) -> int:
-        ids = self.store.ids(where={"article_id": article_id})
-        self.store.delete(ids)
-        return len(ids)
-
     def _bar(self):
         if not self.progress:
             return None

@@ -81,9 +81,13 @@ def test_crash_mid_ingest_then_rerun_completes_without_duplicates(corpus, design
     assert sorted(store.ids()) == sorted(reference.ids())
 
 
-def test_delete_article(chroma_store, corpus):
-    _ingestor(chroma_store).ingest([corpus])
+def test_delete_article(chroma_store, corpus, designed_embeddings):
+    from qa.service import QAService
+
+    service = QAService(embeddings=designed_embeddings, store=chroma_store, llm=object())
+    service.ingest([corpus])
     article_id = chroma_store.metadata()[0][1]["article_id"]
-    removed = _ingestor(chroma_store).delete_article(article_id)
-    assert removed > 0
+    assert service.delete_article(article_id) > 0
     assert chroma_store.ids(where={"article_id": article_id}) == []
+    assert service.delete_article(article_id) == 0
+    assert service.stats()["articles"] == 1
