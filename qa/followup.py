@@ -10,8 +10,10 @@ from langchain_core.prompts import ChatPromptTemplate
 
 CONDENSE_SYSTEM = (
     "Rewrite the user's last question so that it can be understood without the conversation. "
-    "Replace words like 'that', 'he' or 'there' with the names, places and dates they refer to. "
-    "Reply with the rewritten question only."
+    "Replace words like 'that', 'he' or 'there' with what they refer to in the earlier question. "
+    "Reply with the rewritten question only.\n\n"
+    "Example\nConversation:\nUser: When did the ECB last cut its rates?\nAssistant: In June 2025.\n"
+    "Last question: And by how much?\nRewritten question: By how much did the ECB cut its rates in June 2025?"
 )
 CONDENSE_HUMAN = "Conversation:\n{conversation}\n\nLast question: {question}\nRewritten question:"
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
