@@ -94,9 +94,18 @@ def _file_article_id(path: Path) -> str:
     return f"{path.stem}-{digest}"
 
 
-def read_text(path: Path) -> str:
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a text file as UTF-8 (a BOM is dropped), falling back to Windows-1252 for legacy files."""
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(
+                str(path), f"the file is {size / 2**20:.0f} MB; files over {max_bytes // 2**20} MB are refused "
+                "(split it, or use one JSON line per article)"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc

@@ -127,3 +127,14 @@ def test_iter_files_walks_folders_and_reports_missing(tmp_path):
     found = list(iter_files([tmp_path, tmp_path / "missing.txt"]))
     assert [p.name for p in found[:2]] == ["a.txt", "b.md"]
     assert isinstance(found[2], LoadError) and "no such file" in found[2].reason
+
+
+def test_oversized_file_is_refused_by_size_without_reading_it(tmp_path):
+    import pytest
+
+    from qa.loaders import read_text
+
+    path = tmp_path / "huge.txt"
+    path.write_bytes(b"a" * (3 * 2**20))
+    with pytest.raises(LoadError, match="files over 2 MB are refused"):
+        read_text(path, max_bytes=2 * 2**20)
