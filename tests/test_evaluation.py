@@ -140,3 +140,14 @@ def test_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
     assert all(r.correct for r in second.results)
     assert len((out / "ours" / "results.jsonl").read_text().splitlines()) == 3
     assert "ours" in markdown([second], "t")
+
+
+def test_resumed_results_are_rescored_against_the_current_answers(tiny, tmp_path):
+    from qa.evaluation.datasets import EvalItem
+
+    make, items = tiny
+    out = tmp_path / "runs"
+    run_eval(make("The thieves took jewels [1]."), items, out_dir=out, limit=1, config_name="ours")
+    fixed = [EvalItem(**{**items[0].__dict__, "answers": ("diamonds",)})]
+    again = run_eval(make(), fixed, out_dir=out, config_name="ours")
+    assert again.results[0].correct is False  # same stored answer, new accepted answers, no model call

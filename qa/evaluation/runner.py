@@ -88,6 +88,17 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     return result
 
 
+def rescore(item: EvalItem, result: QuestionResult) -> None:
+    """Score a stored answer again against the item as it is now (accepted answers may have been fixed)."""
+    if result.error is not None:
+        return
+    if not item.answerable:
+        result.correct = result.abstained
+    elif item.answers:
+        result.correct = not result.abstained and m.answer_correct(result.answer, item.answers, item.choices)
+    result.groups = item.groups()
+
+
 def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     s = service.settings
     return {"dataset": dataset_name, "embedding_model": s.embedding_model, "llm_model": s.llm_model, "k": s.k,
@@ -123,10 +134,13 @@ def run_eval(
             )
         meta_path.write_text(json.dumps(fingerprint, indent=2))
         if results_path.is_file():
+            items_by_id = {i.id: i for i in items}
             for line in results_path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
-                    row = json.loads(line)
-                    done[row["id"]] = QuestionResult(**row)
+                    row = QuestionResult(**json.loads(line))
+                    if row.id in items_by_id:
+                        rescore(items_by_id[row.id], row)
+                    done[row.id] = row
     bar = None
     if progress:
         from tqdm import tqdm
