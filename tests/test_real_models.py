@@ -101,3 +101,18 @@ def test_sample_latest_question_uses_the_newest_article(sample_service):
 def test_sample_unanswerable_question_is_abstained(sample_service):
     answer = _ask(sample_service, "Who won the Champions League final?", "2025-11-15")
     assert answer.abstained
+
+
+def test_rest_api_with_the_real_models(seeds_service):
+    from fastapi.testclient import TestClient
+
+    from qa.api import create_api
+
+    client = TestClient(create_api(seeds_service))
+    res = client.post("/api/ask", json={"question": "What did Beijing agree to postpone?", "as_of": "2026-02-11"})
+    assert res.status_code == 200
+    body = res.json()
+    print(f"\n[answer] REST: {body['answer']!r} in {body['timings_ms']['total'] / 1000:.1f} s")
+    assert not body["abstained"]
+    assert any(c["language"] == "fr" for c in body["citations"])
+    assert client.get("/api/health").json()["articles"] == 2

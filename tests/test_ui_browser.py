@@ -93,6 +93,14 @@ def test_chat_page_in_a_real_browser(server, tmp_path):
         expect(page.locator("#chat")).to_contain_text("Mala", timeout=60_000)  # Malaysia / Malaisie
         shot = tmp_path / "chat.png"
         page.screenshot(path=str(shot), full_page=True)
+
+        # A second browser session shares nothing: empty conversation, its own options.
+        other = browser.new_context().new_page()
+        other.goto(server + "/")
+        expect(other.locator("#question textarea")).to_be_visible()
+        assert "October 2025" not in other.locator("#chat").inner_text()
+        other.get_by_text("Options (apply to the next question)").click()
+        assert other.locator("#as-of textarea, #as-of input").first.input_value() != "2026-02-11"
         browser.close()
     assert shot.stat().st_size > 10_000
     if os.environ.get("NEWSQA_SCREENSHOT"):

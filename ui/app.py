@@ -68,16 +68,24 @@ def build_app(service) -> gr.Blocks:
             rewritten = f"Searched for: *{answer.standalone_question}*"
         yield chat, history, "", sources_html(answer), rewritten
 
-    def ingest(files):
+    def ingest(files, progress=gr.Progress()):
         if not files:
             return [], "Choose one or more files first.", gr.skip(), gr.skip()
-        try:
-            report = service.ingest([f if isinstance(f, str) else f.name for f in files])
-        except Exception as exc:
-            return [], _friendly(exc), gr.skip(), gr.skip()
-        rows = [[r.path.rsplit("/", 1)[-1] + (f":{r.line}" if r.line else ""), r.status, r.articles, r.chunks,
-                 r.error or ""] for r in report.files]
-        return rows, report.summary(), _stats_md(service), _articles_rows(service)
+        rows, totals = [], {"added": 0, "unchanged": 0, "replaced": 0, "failed": 0}
+        paths = [f if isinstance(f, str) else f.name for f in files]
+        for path in progress.tqdm(paths, desc="Ingesting", unit="file"):
+            try:
+                report = service.ingest([path])
+            except Exception as exc:
+                rows.append([path.rsplit("/", 1)[-1], "failed", 0, 0, _friendly(exc)])
+                totals["failed"] += 1
+                continue
+            for key in totals:
+                totals[key] += getattr(report, key)
+            rows.extend([r.path.rsplit("/", 1)[-1] + (f":{r.line}" if r.line else ""), r.status, r.articles,
+                         r.chunks, r.error or ""] for r in report.files)
+        summary = ", ".join(f"{v} {k}" for k, v in totals.items())
+        return rows, summary, _stats_md(service), _articles_rows(service)
 
     def delete(article_id):
         article_id = (article_id or "").strip()
