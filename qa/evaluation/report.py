@@ -107,7 +107,8 @@ def markdown(reports: Sequence[EvalReport], title: str, command: str | None = No
         for r in report.failures():
             cited = ", ".join(f"[{c['n']}] {c['source']}{' (gold)' if c['gold'] else ''}" for c in r.cited) or "none"
             out += [f"- **{r.id}** {r.question} (as of {r.as_of or '–'})",
-                    f"  - answer: {r.answer or r.error or '–'}",
+                    f"  - answer: {r.answer or r.error or '–'}"
+                    + (f" (model wrote: {r.raw_answer})" if r.raw_answer and r.raw_answer != r.answer else ""),
                     f"  - gold: {', '.join(r.gold) or ('unanswerable' if not r.answerable else '–')}; "
                     f"gold passage rank: {r.gold_rank or 'not in top 10'}",
                     f"  - cited: {cited}"]

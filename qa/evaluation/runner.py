@@ -27,6 +27,7 @@ class QuestionResult:
     groups: list[str]
     answerable: bool
     answer: str = ""
+    raw_answer: str = ""  # the model's text before citation checks
     abstained: bool = False
     correct: bool | None = None
     gold_rank: int | None = None  # rank of the first gold passage in the top 10, None when absent
@@ -63,6 +64,7 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     if answer is None:
         return result
     result.answer = answer.text
+    result.raw_answer = answer.raw_text
     result.abstained = answer.abstained
     result.total_ms = answer.timings_ms.get("total")
     result.prompt_tokens = answer.tokens.get("prompt") if answer.tokens else None
