@@ -28,11 +28,19 @@ def _turns(history: Sequence[dict], max_turns: int = 4, max_chars: int = 300) ->
     return "\n".join(lines)
 
 
-def condense_question(llm, history: Sequence[dict] | None, question: str) -> str:
-    """The question rewritten to stand alone; the question itself when there is no history or the model
-    returns something unusable."""
+def condense_question(llm, history: Sequence[dict] | None, question: str, mode: str = "concat") -> str:
+    """The question made to stand alone; the question itself when there is no history.
+
+    mode "concat" (default) puts the previous question in front of the follow-up: measured with the default
+    1.5B model, its own rewrite of "And where was that?" ("Where was Bessent last meeting He Lifeng in Malaisie
+    in October 2025?") made it answer NOT IN ARTICLES, while "When did Bessent last meet He Lifeng? And where
+    was that?" was answered right. Mode "llm" asks the LLM to rewrite (better with larger models).
+    """
     if not history:
         return question
+    if mode == "concat":
+        previous = next((str(t.get("content", "")).strip() for t in reversed(history) if t.get("role") == "user"), "")
+        return f"{previous} {question}" if previous and previous not in question else question
     prompt = ChatPromptTemplate.from_messages([("system", CONDENSE_SYSTEM), ("human", CONDENSE_HUMAN)])
     out = (prompt | llm | StrOutputParser()).invoke({"conversation": _turns(history), "question": question})
     lines = [ln.strip() for ln in out.strip().splitlines() if ln.strip()]

@@ -134,7 +134,7 @@ class QAService:
         when = parse_as_of(as_of)
         limits = filters if isinstance(filters, Filters) or filters is None else Filters.from_dict(filters)
         self._ready()
-        standalone = condense_question(self.llm, history, text) if history else text
+        standalone = condense_question(self.llm, history, text, self.settings.condense_mode) if history else text
         return text, standalone, when, limits
 
     def ask(

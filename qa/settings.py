@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     api_token: str | None = Field(
         default=None, description="Bearer token the REST API requires (none: open, for loopback use)."
     )
+    condense_mode: Literal["concat", "llm"] = Field(
+        default="concat",
+        description="How a follow-up is made standalone: concat (previous question + follow-up) or llm (rewrite).",
+    )
     resolve_dates: bool = Field(default=True, description="Show partial dates in passages as absolute dates.")
     verify_citations: bool = Field(
         default=True, description="Move a citation to the passage that clearly supports its sentence better."

@@ -97,15 +97,24 @@ def test_bad_questions_and_empty_index(service, tmp_path):
         empty.ask("When did Bessent meet He?")
 
 
-def test_follow_up_is_rewritten_before_retrieval(service):
-    svc = service("Where did Bessent last meet He Lifeng?", "They met in Malaysia [1].")
-    history = [{"role": "user", "content": "When did Bessent last meet He Lifeng?"},
-               {"role": "assistant", "content": "In October 2025 [1]."}]
-    answer = svc.ask("And where was that?", as_of="2026-02-11", history=history)
+HISTORY = [{"role": "user", "content": "When did Bessent last meet He Lifeng?"},
+           {"role": "assistant", "content": "In October 2025 [1]."}]
+
+
+def test_follow_up_carries_the_previous_question_into_retrieval(service):
+    svc = service("Bessent last met He Lifeng in Malaysia [1].")
+    answer = svc.ask("And where was that?", as_of="2026-02-11", history=HISTORY)
     assert answer.question == "And where was that?"
-    assert answer.standalone_question == "Where did Bessent last meet He Lifeng?"
+    assert answer.standalone_question == "When did Bessent last meet He Lifeng? And where was that?"
     assert answer.to_dict()["standalone_question"] == answer.standalone_question
-    assert "Bessent" in answer.passages[0].chunk.text  # retrieval used the rewritten question
+    assert "Bessent" in answer.passages[0].chunk.text  # retrieval used the standalone question
+
+
+def test_follow_up_rewritten_by_the_llm_when_configured(service):
+    svc = service("Where did Bessent last meet He Lifeng?", "Bessent last met He Lifeng in Malaysia [1].")
+    svc.settings = svc.settings.model_copy(update={"condense_mode": "llm"})
+    answer = svc.ask("And where was that?", as_of="2026-02-11", history=HISTORY)
+    assert answer.standalone_question == "Where did Bessent last meet He Lifeng?"
 
 
 def test_filters_limit_sources_and_dates(service):
