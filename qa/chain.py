@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any, Iterator
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from qa.citations import (
@@ -71,7 +70,7 @@ class AnswerChain:
         self.models = dict(models or {})
         self.verify = verify
         self.prompt = answer_prompt(prompt_style)
-        self.generate: Runnable = self.prompt | llm | StrOutputParser()
+        self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +88,8 @@ class AnswerChain:
         start = time.perf_counter()
         raw, usage = "", {}
         if state["passages"]:
-            message = (self.prompt | self.llm).invoke(self._prompt_inputs(state))
-            raw = StrOutputParser().invoke(message)
+            message = self.generate.invoke(self._prompt_inputs(state))
+            raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
         return {**state, "raw": raw, "usage": usage, "generate_ms": (time.perf_counter() - start) * 1000}
 
@@ -140,9 +139,11 @@ class AnswerChain:
         gen_start = time.perf_counter()
         parts: list[str] = []
         if state["passages"]:
-            for token in self.generate.stream(self._prompt_inputs(state)):
-                parts.append(token)
-                yield token
+            for chunk in self.generate.stream(self._prompt_inputs(state)):
+                token = str(chunk.content)
+                if token:
+                    parts.append(token)
+                    yield token
         state.update(raw="".join(parts), generate_ms=(time.perf_counter() - gen_start) * 1000)
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000

@@ -154,6 +154,13 @@ def _support(claim: str, passage: Passage, scorer: SentenceScorer) -> tuple[floa
     return scores[best], quotable[best]
 
 
+def _closest(claim: str, by_n: dict[int, Passage], count: int = 2) -> list[int]:
+    """Numbers of the passages sharing the most words with the claim. Embedding every passage's sentences
+    is slow on a CPU, so only these (and the cited ones) are scored with the full scorer."""
+    lexical = {n: max(lexical_scorer(claim, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
+    return sorted(lexical, key=lexical.get, reverse=True)[:count]
+
+
 def verify_citations(
     text: str,
     passages: Sequence[Passage],
@@ -177,11 +184,7 @@ def verify_citations(
             out.append(sentence)
             continue
         claim = _CITE.sub("", sentence).strip()
-        # Embedding every passage is slow on a CPU: compare the cited passages with the two that share the
-        # most words with the claim.
-        lexical = {n: max(lexical_scorer(claim, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
-        rivals = sorted(lexical, key=lexical.get, reverse=True)[:2]
-        support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *rivals])}
+        support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *_closest(claim, by_n)])}
         best = max(support, key=support.get)
         for n in dict.fromkeys(cited):
             if support[best] < min_support:
@@ -213,9 +216,7 @@ def attach_missing_citations(
         if _CITE.search(sentence) or not sentence.strip(" ."):
             out.append(sentence)
             continue
-        lexical = {n: max(lexical_scorer(sentence, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
-        rivals = sorted(lexical, key=lexical.get, reverse=True)[:2]
-        support = {n: _support(sentence, by_n[n], scorer)[0] for n in rivals}
+        support = {n: _support(sentence, by_n[n], scorer)[0] for n in _closest(sentence, by_n)}
         best = max(support, key=support.get) if support else None
         if best is not None and support[best] >= threshold:
             added.append(best)

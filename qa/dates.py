@@ -13,6 +13,8 @@ import calendar
 import re
 from datetime import date, timedelta
 
+from qa.errors import InputError
+
 _MONTHS_EN = {name: i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS_FR = {
     "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
@@ -128,3 +130,15 @@ def annotate_dates(text: str, published: date | None) -> str:
         out.append(sep)
         out.append(annotate_sentence(part, published))
     return "".join(out)
+
+
+def parse_as_of(value: str | date | None) -> date | None:
+    """A user-given date (YYYY-MM-DD or a date) or None; anything else is an InputError naming the format."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise InputError(f"as-of date {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-02-11") from exc

@@ -7,7 +7,7 @@ from datetime import date
 
 from langchain_core.embeddings import Embeddings
 
-from qa.dates import annotate_dates
+from qa.dates import annotate_dates, parse_as_of
 from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
 
@@ -27,8 +27,6 @@ class Filters:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Filters":
-        from qa.service import parse_as_of
-
         data = data or {}
         return cls(
             date_from=parse_as_of(data.get("date_from")),

@@ -7,22 +7,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from qa.dates import parse_as_of
 from qa.errors import IndexMissingError, InputError
 from qa.settings import Settings
 from qa.types import Answer, IngestReport
 
 MAX_QUESTION_CHARS = 1000
-
-
-def parse_as_of(value: str | date | None) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise InputError(f"as-of date {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-02-11") from exc
 
 
 def check_question(question: str) -> str:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from qa.dates import parse_as_of
 from qa.errors import InputError, NewsQAError
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import EvalItem, normalize_url
@@ -154,11 +155,11 @@ def run_eval(
         if item.id in done:
             continue
         start = time.perf_counter()
-        ranked = chain.retriever.retrieve(item.question, _date(item.as_of), max(HIT_KS))
+        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS))
         retrieve_ms = (time.perf_counter() - start) * 1000
         answer, error = None, None
         try:
-            answer = chain.invoke(item.question, _date(item.as_of), passages=ranked[: service.settings.k])
+            answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k])
             answer.timings_ms["retrieve"] = retrieve_ms
             answer.timings_ms["total"] += retrieve_ms
         except NewsQAError as exc:
@@ -175,8 +176,3 @@ def run_eval(
         bar.close()
     return EvalReport(config_name, [done[i.id] for i in items if i.id in done])
 
-
-def _date(value: str | None):
-    from qa.service import parse_as_of
-
-    return parse_as_of(value)
