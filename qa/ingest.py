@@ -31,9 +31,18 @@ class _Pending:
 class Ingestor:
     """Loads, chunks and writes articles into a VectorStore."""
 
-    def __init__(self, store: VectorStore, chunker: Chunker, *, batch_size: int = 64, progress: bool = True) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        chunker: Chunker,
+        *,
+        batch_size: int = 64,
+        progress: bool = True,
+        document_template: str | None = None,
+    ) -> None:
         self.store = store
         self.chunker = chunker
+        self.document_template = document_template
         self.batch_size = batch_size
         self.progress = progress
 
@@ -45,12 +54,19 @@ class Ingestor:
 
     def _flush(self, pending: _Pending, report: IngestReport) -> None:
         if pending.chunks:
-            self.store.upsert([Record(c.chunk_id, c.text, c.metadata()) for c in pending.chunks])
+            self.store.upsert([self._record(c) for c in pending.chunks])
             report.chunks_written += len(pending.chunks)
         if pending.deletes:
             self.store.delete(pending.deletes)
         pending.chunks.clear()
         pending.deletes.clear()
+
+    def _record(self, chunk: Chunk) -> Record:
+        embed_text = None
+        if self.document_template:
+            title = " ".join((chunk.title or "").split()) or "none"
+            embed_text = self.document_template.format(title=title, text=chunk.text)
+        return Record(chunk.chunk_id, chunk.text, chunk.metadata(), embed_text=embed_text)
 
     def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
         start = time.perf_counter()

@@ -106,8 +106,8 @@ class QAService:
         from qa.ingest import Ingestor
 
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
-        ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 4, 16),
-                            progress=self.progress)
+        ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 8, 16),
+                            progress=self.progress, document_template=self.settings.document_template)
         return ingestor.ingest(list(paths))
 
     def _ready(self) -> None:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default="task: question answering | query: ",
         description="Text put before each question when it is embedded (None: the model's own query prompt).",
     )
+    document_template: str | None = Field(
+        default="title: {title} | text: {text}",
+        description="How a chunk is shown to the encoder at ingest ({title}: the article title or 'none', "
+        "{text}: the chunk), EmbeddingGemma's document format; None: the chunk alone with the model's own "
+        "document prompt. Changing it means re-ingesting.",
+    )
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks per embedding batch at ingest.")
     llm_model: str = Field(
         default="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",

@@ -73,7 +73,7 @@ class MemoryStore:
         if self.fail_after_upserts is not None and self.upserts >= self.fail_after_upserts:
             raise RuntimeError("simulated crash")
         self.upserts += 1
-        vectors = self.embeddings.embed_documents([r.text for r in records])
+        vectors = self.embeddings.embed_documents([r.encoder_input for r in records])
         for record, vector in zip(records, vectors):
             self.rows[record.id] = (record, vector)
 

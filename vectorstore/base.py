@@ -8,11 +8,19 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 @dataclass(frozen=True)
 class Record:
-    """One stored item: id, text and flat metadata (str/int/float/bool values)."""
+    """One stored item: id, text and flat metadata (str/int/float/bool values).
+
+    `embed_text`, when set, is what the encoder sees instead of `text` (e.g. the text with its article title).
+    """
 
     id: str
     text: str
     metadata: dict[str, Any]
+    embed_text: str | None = None
+
+    @property
+    def encoder_input(self) -> str:
+        return self.embed_text if self.embed_text is not None else self.text
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class ChromaVectorStore:
         from langchain_chroma import Chroma
 
         self._client = client
+        self._embeddings = embeddings
         self._lc = Chroma(
             collection_name=collection,
             embedding_function=embeddings,
@@ -55,8 +56,12 @@ class ChromaVectorStore:
     def upsert(self, records: Sequence[Record]) -> None:
         for start in range(0, len(records), _MAX_BATCH):
             batch = records[start:start + _MAX_BATCH]
-            self._lc.add_texts(
-                texts=[r.text for r in batch], metadatas=[dict(r.metadata) for r in batch], ids=[r.id for r in batch]
+            vectors = self._embeddings.embed_documents([r.encoder_input for r in batch])
+            self._lc._collection.upsert(
+                ids=[r.id for r in batch],
+                embeddings=vectors,
+                documents=[r.text for r in batch],
+                metadatas=[dict(r.metadata) for r in batch],
             )
 
     def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:

@@ -26,6 +26,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "embedding_model": minilm_path(),
         "embedding_dtype": "float32",
         "query_prompt": None,
+        "document_template": None,
         "chunk_size": 1000,
         "chunk_overlap": 200,
         "k": 4,
