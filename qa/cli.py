@@ -134,12 +134,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for config in args.config or ["ours"]:
         label, settings = resolve_config(config, base)
         service = QAService(settings=settings, llm=llm, progress=not args.json)
-        llm = service.llm  # one generator for every configuration
+        if not args.retrieval_only:
+            llm = service.llm  # one generator for every configuration
         if args.ingest:
             report = service.ingest(args.ingest)
             print(f"[{label}] ingest: {report.summary()}", file=sys.stderr)
         reports.append(run_eval(service, dataset, out_dir=out, limit=args.limit, progress=not args.json,
-                                config_name=label, dataset_name=str(args.dataset)))
+                                config_name=label, dataset_name=str(args.dataset),
+                                retrieval_only=args.retrieval_only))
     command = "newsqa " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("newsqa") else None
     files = write(reports, out, f"Evaluation on {name}", command)
     if args.json:
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ours (default), baseline, or a JSON settings file; repeat to compare side by side")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     p.add_argument("--out", metavar="DIR", help="results folder (default bench/out/<dataset>); re-running resumes")
+    p.add_argument("--retrieval-only", action="store_true",
+                   help="rank passages without asking the LLM: Hit@k, MRR and retrieval latency in seconds")
     p.add_argument("--json", action="store_true", help="print the overall metrics as JSON")
     p.set_defaults(func=cmd_eval)
 

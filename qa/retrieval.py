@@ -1,15 +1,19 @@
-"""Dense retrieval over the VectorStore, with the as-of date applied, as a LangChain runnable."""
+"""Hybrid retrieval: dense search in the VectorStore and BM25 in the KeywordIndex, fused by reciprocal rank,\nwith the as-of date and filters applied to both, and recency as a ranking signal for "latest" questions."""
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
 from qa.dates import annotate_dates, parse_as_of
 from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
+from vectorstore.keyword import KeywordIndex, analyze
 
 
 def _day(d: date) -> int:
@@ -54,11 +58,88 @@ def as_of_filter(as_of: date | None, filters: Filters | None = None) -> dict | N
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+RECENCY_CUES = re.compile(
+    r"\b(latest|last|most recent|recent(ly)?|newest|current(ly)?|this week|now|"
+    r"derni[eè]re?s?|r[ée]cemment|plus r[ée]cente?s?|actuellement|cette semaine|"
+    r"[úu]ltim[oa]s?|recientes?|recientemente|actualmente|esta semana)\b",
+    re.IGNORECASE,
+)
+
+
+def wants_recent(question: str) -> bool:
+    """Whether the question asks for the latest/last/most recent state of things (en, fr, es cues)."""
+    return bool(RECENCY_CUES.search(question))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weights of the reciprocal-rank fusion: score = sum of weight / (rrf_k + rank) over the ranked lists.
+
+    Recency ranks newest first only those of the best `recency_pool` fused candidates whose dense similarity is
+    within `recency_margin` of the best one, with its own small constant `recency_k`: among passages about the
+    same thing the newer ones move up, while a new but less related chunk gains nothing."""
+
+    dense: float = 1.0
+    keyword: float = 1.0
+    recency: float = 0.5
+    rrf_k: int = 60
+    recency_k: int = 10
+    recency_pool: int = 10
+    recency_margin: float = 0.05
+
+
+def reciprocal_rank_fusion(
+    lists: Sequence[tuple[float, Sequence[str]]],
+    rrf_k: int,
+    applies: Sequence[Callable[[str], bool] | None] | None = None,
+) -> dict[str, float]:
+    """{id: fused score} from (weight, ids best first) lists: the weighted mean of 1 / (rrf_k + rank) over
+    the lists that apply to the id (a list that cannot contain an id, e.g. keyword search over a language the
+    question is not in, is left out of its mean instead of counting as a miss). All lists apply by default."""
+    ranks = [{item: rank for rank, item in enumerate(ids, start=1)} for _, ids in lists]
+    candidates = dict.fromkeys(item for _, ids in lists for item in ids)
+    fused: dict[str, float] = {}
+    for item in candidates:
+        total = weights = 0.0
+        for index, (weight, _ids) in enumerate(lists):
+            test = applies[index] if applies else None
+            if weight <= 0 or (test is not None and not test(item)):
+                continue
+            weights += weight
+            rank = ranks[index].get(item)
+            if rank is not None:
+                total += weight / (rrf_k + rank)
+        if weights > 0 and total > 0:
+            fused[item] = total / weights
+    return fused
+
+
+def question_language(question: str, among: Sequence[str]) -> str | None:
+    """The question's language among the corpus languages (py3langid), None when it cannot tell."""
+    if len(question.strip()) < 8 or not among:
+        return None
+    import py3langid
+
+    scores = dict(py3langid.rank(question))
+    known = [lang for lang in among if lang in scores]
+    return max(known, key=lambda lang: scores[lang]) if known else None
+
+
 class Retriever:
-    """Embeds the question, fetches the nearest chunks published by the as-of date, numbers them 1..k."""
+    """Dense search (and BM25 when a keyword index is given) over chunks published by the as-of date, fused by
+    reciprocal rank, with recency as an extra ranked list for questions about the latest events; the best k
+    are numbered 1..k."""
 
     def __init__(
-        self, store: VectorStore, embeddings: Embeddings, *, k: int = 5, fetch_k: int = 40, resolve_dates: bool = True
+        self,
+        store: VectorStore,
+        embeddings: Embeddings,
+        *,
+        k: int = 5,
+        fetch_k: int = 40,
+        resolve_dates: bool = True,
+        keyword: KeywordIndex | None = None,
+        fusion: Fusion | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -67,22 +148,79 @@ class Retriever:
         self.k = k
         self.fetch_k = max(fetch_k, k)
         self.resolve_dates = resolve_dates
+        self.keyword = keyword
+        self.fusion = fusion or Fusion()
+
+    def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
+        languages = self.keyword.languages() if self.keyword is not None else []
+        tokens: list[str] = []
+        for text in texts:
+            for language in languages or [None]:
+                tokens.extend(analyze(text, language))
+        return list(dict.fromkeys(tokens))
 
     def retrieve(
-        self, question: str, as_of: date | None = None, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        as_of: date | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        *,
+        timings: dict[str, float] | None = None,
     ) -> list[Passage]:
         k = k or self.k
+        stages = timings if timings is not None else {}
+        where = as_of_filter(as_of, filters)
+        clock = time.perf_counter()
         vector = self.embeddings.embed_query(question)
-        hits = self.store.search(vector, k=max(self.fetch_k, k), where=as_of_filter(as_of, filters))
+        stages["embed_ms"] = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        dense = self.store.search(vector, k=self.fetch_k, where=where)
+        stages["dense_ms"] = (time.perf_counter() - clock) * 1000
+        records = {h.record.id: h.record for h in dense}
+        similarity = {h.record.id: h.score for h in dense}
+        lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
+        keyword_ids: list[str] = []
+        if self.keyword is not None and self.fusion.keyword > 0:
+            clock = time.perf_counter()
+            self.keyword.refresh(self.store)
+            found = self.keyword.search(self._keyword_tokens([question]), self.fetch_k, where)
+            keyword_ids = [i for i, _ in found]
+            missing = [i for i in keyword_ids if i not in records]
+            records.update({r.id: r for r in self.store.get(missing)})
+            lists.append((self.fusion.keyword, keyword_ids))
+            stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        applies: list[Callable[[str], bool] | None] = [None] * len(lists)
+        if keyword_ids:
+            language = question_language(question, self.keyword.languages()) if self.keyword is not None else None
+            if language is not None:
+                # Keyword search only matches text in the question's language: for other chunks it is no signal.
+                applies[1] = lambda i: (records[i].metadata.get("language") or language) == language
+        fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
+        if self.fusion.recency > 0 and wants_recent(question):
+            top = [i for i in sorted(fused, key=lambda i: -fused[i])[: self.fusion.recency_pool] if i in similarity]
+            best = max((similarity[i] for i in top), default=0.0)
+            pool = [i for i in top if similarity[i] >= best - self.fusion.recency_margin]
+            newest = sorted(pool, key=lambda i: -int(records[i].metadata.get("published_int") or 0))
+            for rank, i in enumerate(newest, start=1):
+                fused[i] += self.fusion.recency / (self.fusion.recency_k + rank)
+        order = sorted((i for i in fused if i in records), key=lambda i: -fused[i])
+        stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
+        keyword_set = set(keyword_ids)
         passages = []
-        for hit in hits[:k]:
-            chunk = Chunk.from_metadata(hit.record.id, hit.record.text, hit.record.metadata)
+        for chunk_id in order[:k]:
+            record = records[chunk_id]
+            chunk = Chunk.from_metadata(record.id, record.text, record.metadata)
+            matched = "+".join(m for m, on in (("dense", chunk_id in similarity), ("keyword", chunk_id in keyword_set))
+                               if on)
             passages.append(
                 Passage(
                     n=len(passages) + 1,
                     chunk=chunk,
-                    score=hit.score,
+                    score=similarity.get(chunk_id, 0.0),
                     display_text=annotate_dates(chunk.text, chunk.published) if self.resolve_dates else chunk.text,
+                    matched_by=matched,
                 )
             )
         return passages

@@ -41,6 +41,7 @@ class QAService:
         llm: Any = None,
         store: Any = None,
         scorer: Any = None,
+        keyword: Any = None,
         progress: bool = False,
     ) -> None:
         settings = settings or Settings()
@@ -50,6 +51,8 @@ class QAService:
         self._embeddings = embeddings
         self._llm = llm
         self._store = store
+        self._owns_store = store is None
+        self._keyword = keyword
         self._scorer = scorer
         self._chain = None
         self.progress = progress
@@ -84,14 +87,30 @@ class QAService:
         return self._store
 
     @property
+    def keyword(self):
+        """The BM25 index next to the store (None when keyword_weight is 0). Built from the store when missing."""
+        if self.settings.keyword_weight <= 0:
+            return None
+        if self._keyword is None:
+            from vectorstore.keyword import KeywordIndex
+
+            # Kept on disk next to the Chroma files; in memory when the caller passed its own store.
+            folder = self.settings.index_dir / "keyword" / self.settings.collection if self._owns_store else None
+            self._keyword = KeywordIndex(folder)
+            self._keyword.sync(self.store)
+        return self._keyword
+
+    @property
     def chain(self):
         if self._chain is None:
             from qa.chain import AnswerChain
             from qa.citations import embedding_scorer
-            from qa.retrieval import Retriever
+            from qa.retrieval import Fusion, Retriever
 
             s = self.settings
-            retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates)
+            fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k)
+            retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates,
+                                  keyword=self.keyword, fusion=fusion)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
                                       prompt_style=s.prompt_style, verify=s.verify_citations)
@@ -108,7 +127,16 @@ class QAService:
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
         ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 8, 16),
                             progress=self.progress, document_template=self.settings.document_template)
-        return ingestor.ingest(list(paths))
+        report = ingestor.ingest(list(paths))
+        self._sync_keyword()
+        return report
+
+    def _sync_keyword(self) -> None:
+        if self.settings.keyword_weight > 0:
+            if self._keyword is None:
+                _ = self.keyword  # built from the store, then kept in step
+            else:
+                self._keyword.sync(self.store)
 
     def _ready(self) -> None:
         if self.store.count() == 0:
@@ -173,6 +201,7 @@ class QAService:
     def delete_article(self, article_id: str) -> int:
         ids = self.store.ids(where={"article_id": article_id})
         self.store.delete(ids)
+        self._sync_keyword()
         return len(ids)
 
     def stats(self) -> dict[str, Any]:

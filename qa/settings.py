@@ -88,7 +88,16 @@ class Settings(BaseSettings):
         default=5, ge=1, le=50,
         description="Passages given to the LLM per question (each costs ~150 prompt tokens, ~8 s on 2 AVX2 cores).",
     )
-    fetch_k: int = Field(default=40, ge=1, description="Nearest chunks fetched before date filtering.")
+    fetch_k: int = Field(default=40, ge=1, description="Candidates fetched from each search before fusion.")
+    dense_weight: float = Field(default=1.0, ge=0.0, description="Weight of the dense ranking in the fusion.")
+    keyword_weight: float = Field(
+        default=1.0, ge=0.0, description="Weight of the BM25 ranking in the fusion (0: dense search only)."
+    )
+    recency_weight: float = Field(
+        default=0.5, ge=0.0,
+        description="Weight of the newest-first ranking for questions about the latest/last events (0: off).",
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     collection: str = Field(default="newsqa", description="Chroma collection name.")
     prompt_style: Literal["cited", "plain"] = Field(
         default="cited",

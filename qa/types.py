@@ -90,6 +90,8 @@ class Passage:
     score: float
     # The chunk text with partial dates resolved against the publication date, as shown to the LLM.
     display_text: str = ""
+    # Which searches found it: "dense", "keyword" or "dense+keyword" ("" when unknown).
+    matched_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -103,6 +105,7 @@ class Passage:
             "published": c.published.isoformat() if c.published else None,
             "language": c.language,
             "score": round(self.score, 4),
+            "matched_by": self.matched_by,
             "text": c.text,
         }
 

@@ -30,6 +30,8 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "chunk_size": 1000,
         "chunk_overlap": 200,
         "k": 4,
+        "keyword_weight": 0.0,
+        "recency_weight": 0.0,
         "prompt_style": "plain",
         "resolve_dates": False,
         "verify_citations": False,

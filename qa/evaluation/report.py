@@ -31,11 +31,13 @@ ROWS = [
 def aggregate(results: Sequence[QuestionResult]) -> dict[str, Any]:
     """The metrics of one group of results; None where a metric has no data."""
     ranked = [r for r in results if r.has_gold]
-    answerable = [r for r in results if r.answerable]
-    unanswerable = [r for r in results if not r.answerable]
+    # Rows of a retrieval-only run carry no answer: they count for retrieval and latency only.
+    answered = [r for r in results if not r.retrieval_only]
+    answerable = [r for r in answered if r.answerable]
+    unanswerable = [r for r in answered if not r.answerable]
     agg: dict[str, Any] = {
         "n": len(results),
-        "accuracy": m.mean(float(r.correct) for r in results if r.correct is not None),
+        "accuracy": m.mean(float(r.correct) for r in answered if r.correct is not None),
         "mrr@10": m.mean(m.reciprocal_rank(r.gold_rank) for r in ranked),
         "citation_precision": m.mean(r.citation_precision for r in results),
         "citation_recall": m.mean(r.citation_recall for r in results),
@@ -50,6 +52,9 @@ def aggregate(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
     for k in HIT_KS:
         agg[f"hit@{k}"] = m.mean(m.hit_at(r.gold_rank, k) for r in ranked)
+    stages = sorted({name for r in results for name in (r.stages_ms or {})})
+    agg["stage_p50_ms"] = {name: m.percentile([r.stages_ms[name] for r in results if name in (r.stages_ms or {})], 50)
+                           for name in stages}
     return agg
 
 

@@ -30,6 +30,8 @@ class QuestionResult:
     answer: str = ""
     raw_answer: str = ""  # the model's text before citation checks
     abstained: bool = False
+    retrieval_only: bool = False  # scored without asking the LLM
+    stages_ms: dict = field(default_factory=dict)  # retrieval stages: embed, dense, keyword, fusion
     correct: bool | None = None
     gold_rank: int | None = None  # rank of the first gold passage in the top 10, None when absent
     has_gold: bool = False
@@ -105,7 +107,8 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
 def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     s = service.settings
     return {"dataset": dataset_name, "embedding_model": s.embedding_model, "llm_model": s.llm_model, "k": s.k,
-            "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection}
+            "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection,
+            "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight}
 
 
 def run_eval(
@@ -117,9 +120,11 @@ def run_eval(
     progress: bool = False,
     config_name: str = "default",
     dataset_name: str = "dataset",
+    retrieval_only: bool = False,
 ):
     """Answer and score each question; with `out_dir`, results are appended as they come and a re-run
-    skips the questions already done (same configuration only)."""
+    skips the questions already done (same configuration only). `retrieval_only` ranks passages without
+    asking the LLM (seconds instead of minutes; answer metrics stay empty)."""
     from qa.evaluation.report import EvalReport
 
     items = list(dataset)[: limit or None]
@@ -130,7 +135,7 @@ def run_eval(
         run_dir.mkdir(parents=True, exist_ok=True)
         results_path = run_dir / "results.jsonl"
         meta_path = run_dir / "run.json"
-        fingerprint = _fingerprint(service, dataset_name)
+        fingerprint = {**_fingerprint(service, dataset_name), "retrieval_only": retrieval_only}
         if meta_path.is_file() and json.loads(meta_path.read_text()) != fingerprint and results_path.is_file():
             raise InputError(
                 f"{run_dir} holds results of a different configuration; use another --out folder or delete it"
@@ -155,9 +160,18 @@ def run_eval(
         if item.id in done:
             continue
         start = time.perf_counter()
-        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS))
+        stages: dict[str, float] = {}
+        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS), timings=stages)
         retrieve_ms = (time.perf_counter() - start) * 1000
         answer, error = None, None
+        if retrieval_only:
+            result = score_item(item, ranked, None, retrieve_ms)
+            result.retrieval_only = True
+            result.stages_ms = stages
+            done[item.id] = result
+            if bar is not None:
+                bar.update(1)
+            continue
         try:
             answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k])
             answer.timings_ms["retrieve"] = retrieve_ms
@@ -166,6 +180,7 @@ def run_eval(
             error = str(exc)
         result = score_item(item, ranked, answer, retrieve_ms)
         result.error = error
+        result.stages_ms = stages
         done[item.id] = result
         if results_path is not None:
             with results_path.open("a", encoding="utf-8") as fh:

@@ -1,0 +1,202 @@
+"""BM25 keyword index, metadata filters, reciprocal-rank fusion and recency ranking (fakes + real Chroma)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from fakes import DesignedEmbeddings, MemoryStore
+from qa.retrieval import Filters, Fusion, Retriever, reciprocal_rank_fusion, wants_recent
+from qa.service import QAService
+from qa.settings import Settings
+from vectorstore.base import Record
+from vectorstore.filters import as_columns, column_mask, matches
+from vectorstore.keyword import KeywordIndex, analyze
+
+
+def _meta(article, published, language="en", title=""):
+    return {"article_id": article, "position": 0, "title": title, "source": f"{article}.example",
+            "published": f"{str(published)[:4]}-{str(published)[4:6]}-{str(published)[6:]}",
+            "published_int": published, "language": language, "url": "", "article_hash": article}
+
+
+RECORDS = [
+    Record("a1", "The ECB held its deposit rate at 2% on Thursday.", _meta("ecb-july", 20250724)),
+    Record("a2", "The ECB cut its deposit rate to 2% in June.", _meta("ecb-june", 20250605)),
+    Record("b1", "La BCE a laissé son taux de dépôt inchangé jeudi à Francfort.", _meta("bce", 20250724, "fr")),
+    Record("c1", "Zorblax Industries reported record tractor sales in Ohio.", _meta("zorblax", 20250301)),
+    Record("d1", "Heavy rain is expected over the weekend in Paris.", _meta("meteo", 20250810)),
+]
+
+
+def test_analyze_folds_accents_drops_stopwords_and_stems_in_the_language():
+    assert analyze("Les réunions de la BCE", "fr") == analyze("la réunion BCE", "fr")
+    assert "the" not in analyze("The meetings of the bank", "en")
+    assert analyze("Pékin", "fr") == analyze("Pekin", "fr")
+    assert analyze("meetings", "en") == analyze("meeting", "en")
+
+
+def test_keyword_search_ranks_exact_terms_and_applies_filters():
+    index = KeywordIndex()
+    index.build(RECORDS)
+    found = index.search(analyze("Zorblax tractor sales", "en"), k=3)
+    assert found[0][0] == "c1"
+    assert all(score > 0 for _, score in found)
+    assert index.search(analyze("Zorblax", "en"), k=3, where={"published_int": {"$gte": 20250401}}) == []
+    french = index.search(analyze("taux BCE", "fr"), k=5, where={"language": {"$in": ["fr"]}})
+    assert [i for i, _ in french] == ["b1"]
+    assert index.search(analyze("nothing matches quux", "en"), k=3) == []
+
+
+def test_filters_on_columns_agree_with_row_by_row_evaluation():
+    rng = random.Random(7)
+    rows = [{"published_int": rng.choice([0, 20250101, 20250601, 20251231]), "language": rng.choice(["en", "fr", ""]),
+             "source": rng.choice(["a", "b"])} for _ in range(200)]
+    columns = as_columns(rows, ["published_int", "language", "source"])
+    clauses = [
+        {"published_int": {"$lte": 20250601}},
+        {"$and": [{"published_int": {"$gte": 20250101}}, {"language": {"$in": ["fr"]}}]},
+        {"$or": [{"source": "a"}, {"language": {"$nin": ["en", "fr"]}}]},
+        {"language": {"$ne": "en"}, "published_int": {"$gt": 0}},
+    ]
+    for where in clauses:
+        expected = np.array([matches(r, where) for r in rows])
+        assert (column_mask(columns, len(rows), where) == expected).all(), where
+        assert 0 < expected.sum() < len(rows)
+
+
+def test_saved_index_loads_in_another_instance(tmp_path):
+    first = KeywordIndex(tmp_path / "kw")
+    first.build(RECORDS)
+    second = KeywordIndex(tmp_path / "kw")
+    assert second.load()
+    assert second.digest == first.digest
+    assert second.search(analyze("tractor", "en"), k=1) == first.search(analyze("tractor", "en"), k=1)
+    assert sorted(second.languages()) == ["en", "fr"]
+
+
+def test_sync_rebuilds_only_when_the_store_changed(tmp_path):
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS[:3])
+    index = KeywordIndex(tmp_path / "kw")
+    assert index.sync(store) is True
+    assert index.sync(store) is False
+    # A crash between the vector write and the keyword write: the store has chunks the index lacks.
+    store.upsert(RECORDS[3:])
+    assert KeywordIndex(tmp_path / "kw").sync(store) is True
+    store.delete(["c1"])
+    reopened = KeywordIndex(tmp_path / "kw")
+    assert reopened.sync(store) is True
+    assert "c1" not in {i for i, _ in reopened.search(analyze("zorblax", "en"), k=5)}
+    assert len(reopened) == store.count() == 4
+
+
+def test_refresh_reloads_what_another_process_saved(tmp_path):
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS[:2])
+    reader = KeywordIndex(tmp_path / "kw")
+    reader.sync(store)
+    writer = KeywordIndex(tmp_path / "kw")
+    store.upsert(RECORDS[2:])
+    writer.sync(store)
+    reader.refresh(store)
+    assert len(reader) == len(RECORDS)
+    assert reader.search(analyze("zorblax", "en"), k=1)[0][0] == "c1"
+
+
+def test_reciprocal_rank_fusion_is_a_weighted_mean_of_reciprocal_ranks():
+    fused = reciprocal_rank_fusion([(1.0, ["x", "y"]), (0.5, ["y", "z"]), (0.0, ["w"])], rrf_k=60)
+    assert fused["y"] == pytest.approx((1 / 62 + 0.5 / 61) / 1.5)
+    assert fused["x"] == pytest.approx((1 / 61) / 1.5)
+    assert "w" not in fused
+    assert max(fused, key=fused.get) == "y"
+
+
+def test_a_list_that_cannot_apply_to_an_item_is_left_out_of_its_mean():
+    # "fr1" is French: the (English) keyword list could never contain it, so only its dense rank counts.
+    lists = [(1.0, ["en1", "fr1"]), (1.0, ["en2", "en1"])]
+    plain = reciprocal_rank_fusion(lists, rrf_k=60)
+    aware = reciprocal_rank_fusion(lists, rrf_k=60, applies=[None, lambda i: not i.startswith("fr")])
+    assert plain["fr1"] == pytest.approx((1 / 62) / 2)
+    assert aware["fr1"] == pytest.approx(1 / 62)
+    assert aware["fr1"] > aware["en2"]
+
+
+def _retriever(store, keyword=True, **fusion):
+    index = None
+    if keyword:
+        index = KeywordIndex()
+        index.sync(store)
+    return Retriever(store, store.embeddings, k=3, fetch_k=10, keyword=index, fusion=Fusion(**fusion))
+
+
+def test_keyword_side_rescues_a_name_the_embeddings_do_not_know():
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS)
+    question = "What did Zorblax say about the ECB rate and its tractor sales?"
+    dense_only = _retriever(store, keyword=False).retrieve(question)
+    # The designed embeddings have no axis for Zorblax or tractors: dense search ranks the ECB chunks first.
+    assert "c1" not in [p.chunk.chunk_id for p in dense_only]
+    hybrid = _retriever(store).retrieve(question)
+    rescued = next(p for p in hybrid if p.chunk.chunk_id == "c1")
+    assert rescued.matched_by == "dense+keyword"
+    assert [p.n for p in hybrid] == [1, 2, 3]
+    assert "b1" not in [p.chunk.chunk_id for p in hybrid]  # the French chunk shares no keyword: it drops out
+
+
+def test_as_of_date_applies_to_the_keyword_side_too():
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS)
+    from datetime import date
+
+    passages = _retriever(store).retrieve("Zorblax tractor sales", as_of=date(2025, 2, 1), k=5)
+    assert "c1" not in [p.chunk.chunk_id for p in passages]
+    filtered = _retriever(store).retrieve("ECB rate", filters=Filters(languages=("fr",)), k=5)
+    assert {p.chunk.language for p in filtered} == {"fr"}
+
+
+def test_recency_prefers_the_newest_relevant_article_only_when_asked():
+    store = MemoryStore(DesignedEmbeddings())
+    older = Record("old", "The ECB rate decision: the rate was cut.", _meta("ecb-june", 20250605))
+    newer = Record("new", "The ECB rate decision: the rate was held.", _meta("ecb-july", 20250724))
+    store.upsert([older, newer, RECORDS[4]])
+    plain = _retriever(store, keyword=False).retrieve("ECB rate decision cut")
+    assert plain[0].chunk.chunk_id == "old"
+    latest = _retriever(store, keyword=False).retrieve("What was the latest ECB rate decision? cut")
+    assert latest[0].chunk.chunk_id == "new"
+    off = _retriever(store, keyword=False, recency=0.0).retrieve("What was the latest ECB rate decision? cut")
+    assert off[0].chunk.chunk_id == "old"
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("When did Bessent last meet He Lifeng?", True),
+    ("Quelle est la dernière décision de la BCE ?", True),
+    ("¿Cuál fue la última reunión?", True),
+    ("Who stole the Louvre jewels?", False),
+])
+def test_recency_cues(question, expected):
+    assert wants_recent(question) is expected
+
+
+def test_service_keeps_the_keyword_index_in_step_with_chroma(tmp_path, designed_embeddings):
+    """Real Chroma on disk: ingest, re-open, delete; both indexes always hold the same chunk ids."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "z.txt").write_text("date 2025-03-01\nZorblax\n\nZorblax Industries reported record tractor sales.",
+                                  encoding="utf-8")
+    (folder / "e.txt").write_text("date 2025-07-24\nECB\n\nThe ECB held its deposit rate at 2%.", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index")
+    service = QAService(settings=settings, embeddings=designed_embeddings)
+    service.ingest([folder])
+    kw_dir = settings.index_dir / "keyword" / settings.collection
+    assert (kw_dir / "manifest.json").is_file()
+    reopened = KeywordIndex(kw_dir)
+    assert reopened.load() and sorted(reopened._ids) == sorted(service.store.ids())
+    zorblax = reopened.search(analyze("zorblax", "en"), k=1)[0][0]
+    article = dict(service.store.metadata())[zorblax]["article_id"]
+    service.delete_article(article)
+    after = KeywordIndex(kw_dir)
+    assert after.load() and sorted(after._ids) == sorted(service.store.ids())
+    assert after.search(analyze("zorblax", "en"), k=1) == []
