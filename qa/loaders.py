@@ -4,7 +4,7 @@ Each loader yields Articles, or a LoadError for a unit that cannot be used (a fi
 lines file), so one bad input never stops the rest of the batch.
 
 Libraries: trafilatura extracts the main text, title and date of HTML pages; py3langid detects the
-language; dates in records are ISO 8601 (date or datetime).
+language; dates in records are ISO 8601, other written forms go through dateparser.
 """
 
 from __future__ import annotations
@@ -50,20 +50,30 @@ def detect_language(text: str) -> str | None:
 
 
 def parse_date(value: Any) -> date | None:
-    """An ISO date or datetime (string), or None when absent or unreadable."""
+    """A date from an ISO 8601 string (fast path) or another written form ("March 3, 2025", "03/03/2025",
+    "3 mars 2025", parsed by dateparser); None when absent, impossible ("2025-02-30") or unreadable."""
     if value is None or value == "":
         return None
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     text = str(value).strip()
-    try:
-        return date.fromisoformat(text[:10]) if len(text) >= 10 and text[4] == "-" else None
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
+    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        except ValueError:
+            try:
+                return date.fromisoformat(text[:10])
+            except ValueError:
+                return None  # an impossible calendar date: not guessed
+    if len(text) > 64 or not re.search(r"\d", text):
+        return None  # "yesterday", "soon": not a publication date
+    import dateparser
+
+    parsed = dateparser.parse(text, settings={"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first",
+                                               "RETURN_AS_TIMEZONE_AWARE": False})
+    return parsed.date() if parsed else None
 
 
 def strip_boilerplate(text: str) -> tuple[str, date | None]:
@@ -287,5 +297,7 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | LoadE
                         yield child
         elif path.is_file():
             yield path
+        elif path.is_symlink():
+            yield LoadError(str(path), "a broken or looping symbolic link; point it at a real file or folder")
         else:
             yield LoadError(str(path), "no such file or folder")
