@@ -194,6 +194,13 @@ def test_service_keeps_the_keyword_index_in_step_with_chroma(tmp_path, designed_
     assert (kw_dir / "manifest.json").is_file()
     reopened = KeywordIndex(kw_dir)
     assert reopened.load() and sorted(reopened._ids) == sorted(service.store.ids())
+    # A changed article replaces its chunks in both indexes.
+    (folder / "e.txt").write_text("date 2025-07-24\nECB\n\nThe ECB kept its deposit rate at 2% (updated).",
+                                  encoding="utf-8")
+    assert service.ingest([folder]).replaced == 1
+    reopened = KeywordIndex(kw_dir)
+    assert reopened.load() and sorted(reopened._ids) == sorted(service.store.ids())
+    assert reopened.search(analyze("updated", "en"), k=1)
     zorblax = reopened.search(analyze("zorblax", "en"), k=1)[0][0]
     article = dict(service.store.metadata())[zorblax]["article_id"]
     service.delete_article(article)
