@@ -80,7 +80,9 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
     app = FastAPI(title="newsqa", version="0.1.0",
                   description="Answers questions about news articles with cited passages.")
     bearer = HTTPBearer(auto_error=False)
-    lock = threading.Lock()  # one model run at a time; the models are not re-entrant
+    # The models guard themselves (the LLM runs one generation at a time, the embedder one batch at a time), so
+    # questions are not serialised here; ingests and deletes are, so two writers never interleave.
+    lock = threading.Lock()
     uploads = upload_dir or Path(service.settings.index_dir) / "uploads"
 
     def check_token(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -100,8 +102,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
 
     @app.post("/api/ask", dependencies=[Depends(check_token)], summary="Answer a question (Answer JSON)")
     def ask(req: AskRequest) -> dict[str, Any]:
-        with lock:
-            return service.ask(req.question, **_ask_kwargs(req)).to_dict()
+        return service.ask(req.question, **_ask_kwargs(req)).to_dict()
 
     @app.post("/api/ask/stream", dependencies=[Depends(check_token)],
               summary="Answer a question as server-sent events: token..., then answer (or error)")
@@ -109,16 +110,15 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         service.validate(req.question, req.as_of)  # a bad question or an empty index is an HTTP error, not an event
 
         def events() -> Iterator[str]:
-            with lock:
-                try:
-                    for item in service.stream(req.question, **_ask_kwargs(req)):
-                        if isinstance(item, str):
-                            yield f"event: token\ndata: {json.dumps({'text': item})}\n\n"
-                        else:
-                            yield f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
-                except NewsQAError as exc:
-                    body = {"detail": str(exc), "status": _status(exc)}
-                    yield f"event: error\ndata: {json.dumps(body)}\n\n"
+            try:
+                for item in service.stream(req.question, **_ask_kwargs(req)):
+                    if isinstance(item, str):
+                        yield f"event: token\ndata: {json.dumps({'text': item})}\n\n"
+                    else:
+                        yield f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
+            except NewsQAError as exc:
+                body = {"detail": str(exc), "status": _status(exc)}
+                yield f"event: error\ndata: {json.dumps(body)}\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

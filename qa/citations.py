@@ -112,7 +112,8 @@ def embedding_scorer(embeddings) -> SentenceScorer:
         if missing:
             if len(cache) > 5000:
                 cache.clear()
-            cache.update(zip(missing, embeddings.embed_documents(missing)))
+            embed = getattr(embeddings, "embed_documents_for_query", embeddings.embed_documents)
+            cache.update(zip(missing, embed(missing)))
         if claim not in queries:
             if len(queries) > 500:
                 queries.clear()

@@ -42,7 +42,6 @@ def build_embeddings(settings: Settings):
             path,
             dtype=settings.resolved_dtype(),
             query_prompt=settings.query_prompt,
-            document_prompt_name=None if settings.document_template else "document",
             batch_size=settings.embed_batch_size,
             threads=settings.resolved_threads(),
         )

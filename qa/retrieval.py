@@ -183,7 +183,7 @@ class Retriever:
         keyword_ids: list[str] = []
         if self.keyword is not None and self.fusion.keyword > 0:
             clock = time.perf_counter()
-            self.keyword.refresh(self.store)
+            self.keyword.refresh()
             found = self.keyword.search(self._keyword_tokens([question]), self.fetch_k, where)
             keyword_ids = [i for i, _ in found]
             missing = [i for i in keyword_ids if i not in records]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 from typing import Any, Sequence
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
 
 from vectorstore.base import Hit, Record
 
@@ -118,3 +123,24 @@ class MemoryStore:
 
     def count(self):
         return len(self.rows)
+
+
+class EchoChatModel(BaseChatModel):
+    """A chat model that answers with the marker found in the question (e.g. `Q07-3f2a`) and cites [1], one
+    generation at a time like llama.cpp, taking `delay` seconds: cross-talk between sessions would show as a
+    marker in the wrong answer."""
+
+    delay: float = 0.05
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        question = str(messages[-1].content).rsplit("Question:", 1)[-1]
+        found = re.search(r"Q\d+-[0-9a-f]+", question)
+        with self._lock:
+            time.sleep(self.delay)
+        text = f"The passage answers {found.group(0) if found else 'nothing'} [1]."
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])

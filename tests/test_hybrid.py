@@ -101,7 +101,7 @@ def test_refresh_reloads_what_another_process_saved(tmp_path):
     writer = KeywordIndex(tmp_path / "kw")
     store.upsert(RECORDS[2:])
     writer.sync(store)
-    reader.refresh(store)
+    reader.refresh()
     assert len(reader) == len(RECORDS)
     assert reader.search(analyze("zorblax", "en"), k=1)[0][0] == "c1"
 

@@ -116,3 +116,22 @@ def test_rest_api_with_the_real_models(seeds_service):
     assert not body["abstained"] and "October 2025" in body["answer"]
     assert any(c["language"] == "fr" for c in body["citations"])
     assert client.get("/api/health").json()["articles"] == 2
+
+
+def test_titled_chunks_use_embeddinggemma_document_format(real_embeddings):
+    """A chunk stored with its title is encoded as "title: … | text: …" without a second prompt: with the
+    title 'none' it is the very vector the model's own document prompt gives."""
+    text = "La BCE a laissé son taux de dépôt inchangé à 2 %."
+    own = real_embeddings.embed_documents([text])[0]
+    formatted = real_embeddings.embed_raw([f"title: none | text: {text}"])[0]
+    assert sum(a * b for a, b in zip(own, formatted)) > 0.9999
+    titled = real_embeddings.embed_raw([f"title: La BCE fait une pause | text: {text}"])[0]
+    assert 0.5 < sum(a * b for a, b in zip(own, titled)) < 0.9999
+
+
+def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
+    keyword = sample_service.keyword
+    assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())
+    passages = sample_service.chain.retriever.retrieve("Louvre crown jewels theft suspects arrested", None, 5)
+    assert any("keyword" in p.matched_by for p in passages)
+    assert passages[0].chunk.title and "louvre" in (passages[0].chunk.text + passages[0].chunk.title).lower()

@@ -56,13 +56,28 @@ class ChromaVectorStore:
     def upsert(self, records: Sequence[Record]) -> None:
         for start in range(0, len(records), _MAX_BATCH):
             batch = records[start:start + _MAX_BATCH]
-            vectors = self._embeddings.embed_documents([r.encoder_input for r in batch])
+            vectors = self._embed(batch)
             self._lc._collection.upsert(
                 ids=[r.id for r in batch],
                 embeddings=vectors,
                 documents=[r.text for r in batch],
                 metadatas=[dict(r.metadata) for r in batch],
             )
+
+    def _embed(self, batch: Sequence[Record]) -> list[list[float]]:
+        """Records with an `embed_text` (already in the model's document format) go through `embed_raw` when
+        the embedder has it, so no second prompt is added; the rest through embed_documents."""
+        raw = getattr(self._embeddings, "embed_raw", None)
+        if raw is None or all(r.embed_text is None for r in batch):
+            return self._embeddings.embed_documents([r.encoder_input for r in batch])
+        vectors: list[list[float] | None] = [None] * len(batch)
+        formatted = [i for i, r in enumerate(batch) if r.embed_text is not None]
+        plain = [i for i, r in enumerate(batch) if r.embed_text is None]
+        for i, v in zip(formatted, raw([batch[i].embed_text for i in formatted])):
+            vectors[i] = v
+        for i, v in zip(plain, self._embeddings.embed_documents([batch[i].text for i in plain]) if plain else []):
+            vectors[i] = v
+        return vectors  # type: ignore[return-value]
 
     def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
         n = self.count()

@@ -8,10 +8,11 @@ single short query was measured many times slower on 2 cores.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
+
+from vectorstore.locks import QueryFirstLock
 
 
 class SentenceTransformerEmbeddings(Embeddings):
@@ -41,7 +42,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.name = os.path.basename(str(model_name_or_path).rstrip("/")) or str(model_name_or_path)
         self._threads = threads or max(1, os.cpu_count() or 1)
         self._query_threads = max(1, query_threads)
-        self._lock = threading.Lock()
+        self._batch_size = max(1, batch_size)
+        self._lock = QueryFirstLock()
         torch.set_num_threads(self._threads)
         self._hf = HuggingFaceEmbeddings(
             model_name=str(model_name_or_path),
@@ -59,6 +61,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         elif "query" in prompts:
             query_kwargs["prompt_name"] = "query"
         self._hf.encode_kwargs = doc_kwargs
+        self._doc_kwargs = doc_kwargs
         self._hf.query_encode_kwargs = query_kwargs
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(dimension() or 0)
@@ -69,14 +72,37 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._hf._client
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Documents with the model's document prompt. Longest first in batches of `batch_size` (similar
+        lengths pad little); the model lock is taken per batch and questions go first, so a question asked
+        during a long ingest waits for one batch at most, not for the whole ingest."""
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.documents)
+
+    def embed_raw(self, texts: list[str]) -> list[list[float]]:
+        """Texts already in the model's document format (e.g. "title: ... | text: ..."): no prompt added."""
+        kwargs = {k: v for k, v in self._doc_kwargs.items() if k not in ("prompt_name", "prompt")}
+        return self._encode_batches(texts, kwargs, self._lock.documents)
+
+    def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
+        """Like embed_documents, with a question's priority (citation checks while answering)."""
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.query)
+
+    def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn) -> list[list[float]]:
         if not texts:
             return []
-        with self._lock:
-            self._torch.set_num_threads(self._threads)
-            return self._hf.embed_documents(texts)
+        model = self._hf._client
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self._batch_size):
+            part = order[start:start + self._batch_size]
+            with turn():
+                self._torch.set_num_threads(self._threads)
+                encoded = model.encode([texts[i] for i in part], **kwargs)
+            for i, vector in zip(part, encoded):
+                vectors[i] = [float(x) for x in vector]
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        with self._lock:
+        with self._lock.query():
             self._torch.set_num_threads(self._query_threads)
             try:
                 return self._hf.embed_query(text)

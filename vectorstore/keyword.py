@@ -135,7 +135,8 @@ class KeywordIndex:
 
     # -- building ------------------------------------------------------------------------------
     def build(self, records: Sequence[Record]) -> None:
-        """Index these records (replacing whatever was indexed) and save."""
+        """Index these records (replacing whatever was indexed) and save. The slow part runs without the lock;
+        searches go on against the previous index until the new one is swapped in."""
         import bm25s
 
         ids = [r.id for r in records]
@@ -146,9 +147,9 @@ class KeywordIndex:
             bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             bm25.index([t or ["\u2400"] for t in tokens], show_progress=False)
         rows = [{k: r.metadata.get(k) for k in FILTER_KEYS} for r in records]
+        columns = as_columns(rows, FILTER_KEYS)
         with self._lock:
-            self._ids, self._bm25 = ids, bm25
-            self._columns = as_columns(rows, FILTER_KEYS)
+            self._ids, self._bm25, self._columns = ids, bm25, columns
             self._digest = ids_digest(ids)
             self._save(rows)
 
@@ -173,26 +174,26 @@ class KeywordIndex:
 
     def sync(self, store: VectorStore, *, force: bool = False) -> bool:
         """Make the index describe exactly the store's records; True when it had to rebuild."""
+        ids = store.ids()
         with self._lock:
-            ids = store.ids()
             if not force:
                 if self._loaded_mtime is None or self._changed_on_disk():
                     self.load()
                 if ids_digest(ids) == self._digest:
                     return False
-            records: list[Record] = []
-            for start in range(0, len(ids), 5000):
-                records.extend(store.get(ids[start:start + 5000]))
-            self.build(records)
-            return True
+        records: list[Record] = []
+        for start in range(0, len(ids), 5000):
+            records.extend(store.get(ids[start:start + 5000]))
+        self.build(records)
+        return True
 
-    def refresh(self, store: VectorStore) -> None:
-        """Cheap per-query check: reload after another process saved, rebuild when the counts differ."""
+    def refresh(self) -> None:
+        """Cheap per-query check: reload when another process saved a newer index. (Writers in this process
+        call `sync` after each ingest or delete; a store changed by a crashed writer is caught by the next
+        `sync`, at the latest when a service opens the index.)"""
         with self._lock:
             if self._changed_on_disk():
                 self.load()
-            if store.count() != len(self._ids):
-                self.sync(store)
 
     # -- searching -----------------------------------------------------------------------------
     def search(self, tokens: Sequence[str], k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:

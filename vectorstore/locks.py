@@ -1,0 +1,50 @@
+"""A model lock that lets questions go before queued document batches.
+
+A plain lock is not fair: an ingest that releases it after one batch and takes it again at once can keep a
+waiting question out for the whole ingest. Here a waiting query always gets the model next; documents wait
+until no query is waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class QueryFirstLock:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._queries_waiting = 0
+
+    @contextmanager
+    def query(self) -> Iterator[None]:
+        with self._cond:
+            self._queries_waiting += 1
+            try:
+                while self._busy:
+                    self._cond.wait()
+            finally:
+                self._queries_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    @contextmanager
+    def documents(self) -> Iterator[None]:
+        with self._cond:
+            while self._busy or self._queries_waiting:
+                self._cond.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
