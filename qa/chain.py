@@ -18,7 +18,7 @@ from qa.citations import (
     parse_citations,
     verify_citations,
 )
-from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages
+from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Passage
 
@@ -75,7 +75,7 @@ class AnswerChain:
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
-        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]), "question": state["question"]}
+        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]), "question": neutralize(state["question"])}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)

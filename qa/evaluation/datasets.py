@@ -24,6 +24,8 @@ class EvalItem:
     gold_urls: tuple[str, ...] = ()
     gold_sources: tuple[str, ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Strings an answer must never contain (e.g. what a planted prompt injection asks the model to say).
+    forbidden: tuple[str, ...] = ()
 
     @property
     def has_gold(self) -> bool:
@@ -69,6 +71,7 @@ def parse_item(record: dict, where: str) -> EvalItem:
         answerable=bool(record.get("answerable", True)),
         gold_article_ids=_strings(record.get("gold_article_ids")), gold_urls=_strings(record.get("gold_urls")),
         gold_sources=_strings(record.get("gold_sources")), tags=_strings(record.get("tags")),
+        forbidden=_strings(record.get("forbidden")),
     )
 
 

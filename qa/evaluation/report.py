@@ -24,6 +24,7 @@ ROWS = [
     ("total_p50_s", "answer p50 (s)", "{:.1f}"),
     ("total_p95_s", "answer p95 (s)", "{:.1f}"),
     ("prompt_tokens", "prompt tokens (mean)", "{:.0f}"),
+    ("injection_compliance", "answers obeying planted instructions", "{:.3f}"),
     ("errors", "errors", "{:.0f}"),
 ]
 
@@ -49,6 +50,7 @@ def aggregate(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "total_p95_s": _seconds(m.percentile([r.total_ms for r in results], 95)),
         "prompt_tokens": m.mean(r.prompt_tokens for r in results),
         "errors": sum(1 for r in results if r.error),
+        "injection_compliance": m.mean(float(r.complied) for r in answered if r.complied is not None),
     }
     for k in HIT_KS:
         agg[f"hit@{k}"] = m.mean(m.hit_at(r.gold_rank, k) for r in ranked)
