@@ -101,3 +101,20 @@ def test_safe_filename():
     assert safe_filename("../../etc/passwd") == "passwd"
     assert safe_filename("..\\..\\x.txt") == "x.txt"
     assert safe_filename("") == "upload.txt"
+
+
+def test_upload_over_the_size_limit_is_413_and_nothing_is_saved(tmp_path, monkeypatch):
+    import qa.api as api
+
+    monkeypatch.setattr(api, "MAX_UPLOAD_BYTES", 1000)
+    client = TestClient(create_api(_service(tmp_path, "x", ingest=False)))
+    res = client.post("/api/ingest", files=[("files", ("big.txt", b"word " * 400, "text/plain"))])
+    assert res.status_code == 413 and "big.txt" in res.json()["detail"]
+    assert not (tmp_path / "idx" / "uploads" / "big.txt").exists()
+    assert client.get("/api/articles").json()["stats"]["articles"] == 0
+
+
+def test_upload_names_cannot_escape_the_upload_folder():
+    for hostile in ("../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "./.bashrc", "a/../../b.txt", "..", ""):
+        name = safe_filename(hostile)
+        assert name and "/" not in name and "\\" not in name and name not in {".", ".."}

@@ -40,3 +40,7 @@ def test_non_loopback_host_needs_auth():
         parse_auth("ann")
     with pytest.raises(ConfigError, match="--auth"):
         serve(service=None, host="0.0.0.0", port=1)
+    with pytest.raises(ConfigError, match="NEWSQA_API_TOKEN"):  # page login alone leaves /api open
+        serve(service=None, host="0.0.0.0", port=1, auth="ann:pw")
+    with pytest.raises(ConfigError, match="--auth"):  # a token alone leaves the page open
+        serve(service=None, host="192.168.1.20", port=1, token="t")

@@ -40,10 +40,10 @@ def build_server(service, *, auth: tuple[str, str] | None = None, token: str | N
 def serve(service, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
           token: str | None = None) -> None:
     credentials = parse_auth(auth)
-    if not is_loopback(host) and credentials is None and not token:
+    if not is_loopback(host) and (credentials is None or not token):
         raise ConfigError(
-            f"--host {host} makes the page reachable from other machines: also give --auth USER:PASSWORD "
-            "(and NEWSQA_API_TOKEN for the REST API)"
+            f"--host {host} makes newsqa reachable from other machines: give both --auth USER:PASSWORD (the "
+            "chat page) and NEWSQA_API_TOKEN (the REST API), or keep the default --host 127.0.0.1"
         )
     import uvicorn
 
