@@ -64,6 +64,17 @@ def build_llm(settings: Settings):
 
 def build_store(settings: Settings, embeddings):
     offline_environment()
-    from vectorstore.chroma import ChromaVectorStore, persistent_client
+    from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
 
-    return ChromaVectorStore(persistent_client(settings.index_dir), embeddings, collection=settings.collection)
+    if settings.chroma_url:
+        try:
+            client = http_client(settings.chroma_url)
+            client.heartbeat()
+        except Exception as exc:  # chromadb raises several kinds for an unreachable server
+            raise ConfigError(
+                f"no Chroma server answers at {settings.chroma_url} ({exc}); start one with "
+                "`chroma run --path DIR --host 127.0.0.1 --port 8001` or unset NEWSQA_CHROMA_URL"
+            ) from exc
+    else:
+        client = persistent_client(settings.index_dir)
+    return ChromaVectorStore(client, embeddings, collection=settings.collection)

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     collection: str = Field(default="newsqa", description="Chroma collection name.")
+    chroma_url: str | None = Field(
+        default=None,
+        description="A Chroma server (e.g. http://127.0.0.1:8001, started with `chroma run`) instead of the "
+        "embedded store in index_dir; the keyword index and uploads stay in index_dir.",
+    )
     prompt_style: Literal["cited", "plain"] = Field(
         default="cited",
         description="cited: numbered passages and [n] citations; plain: a tutorial-style prompt (the baseline).",

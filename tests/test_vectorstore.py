@@ -1,4 +1,13 @@
-"""One conformance suite for VectorStore implementations: embedded Chroma and the in-memory test store."""
+"""One conformance suite for VectorStore implementations: embedded Chroma, a Chroma server the tests start on
+a free loopback port (`chroma run`, stopped by its pid), and the in-memory test store."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -17,13 +26,54 @@ def _records():
     ]
 
 
-@pytest.fixture(params=["chroma", "memory"])
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    """`chroma run` on a free loopback port; yields its URL; stopped by its pid."""
+    import httpx
+
+    chroma = Path(sys.executable).with_name("chroma")
+    port = _free_port()
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, "chroma run exited at start"
+            time.sleep(0.2)
+        else:
+            pytest.fail("the Chroma server did not answer within 30 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(params=["chroma", "chroma-server", "memory"])
 def store(request, tmp_path) -> VectorStore:
     emb = DesignedEmbeddings()
     if request.param == "memory":
         return MemoryStore(emb)
-    from vectorstore.chroma import ChromaVectorStore, persistent_client
+    from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
 
+    if request.param == "chroma-server":
+        url = request.getfixturevalue("chroma_server")
+        collection = "conf-" + request.node.name.split("[")[0].replace("_", "-")[:40]  # one per test
+        return ChromaVectorStore(http_client(url), emb, collection=collection)
     return ChromaVectorStore(persistent_client(tmp_path / f"idx-{request.node.name}"), emb, collection="conf")
 
 
@@ -58,3 +108,27 @@ class TestVectorStoreConformance:
         assert dict(store.metadata())["b"]["language"] == "fr"
         store.delete(["a", "unknown"])
         assert sorted(store.ids()) == ["b", "c"] and store.count() == 2
+
+
+def test_settings_switch_the_service_to_a_chroma_server(chroma_server, tmp_path):
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    (tmp_path / "a.txt").write_text("date 2025-10-19\nLouvre\n\nThieves took jewels from the Louvre.", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "local", chroma_url=chroma_server, collection="service-test")
+    service = QAService(settings=settings, embeddings=DesignedEmbeddings())
+    assert service.ingest([tmp_path / "a.txt"]).added == 1
+    assert not (tmp_path / "local" / "chroma.sqlite3").exists()  # the vectors live in the server
+    reopened = QAService(settings=settings, embeddings=DesignedEmbeddings())
+    assert reopened.store.count() == 1
+    assert reopened.chain.retriever.retrieve("Louvre jewels", None)[0].chunk.title == "Louvre"
+
+
+def test_an_unreachable_chroma_server_is_a_clear_error(tmp_path):
+    from qa.errors import ConfigError
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    settings = Settings(index_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(ConfigError, match="chroma run"):
+        QAService(settings=settings, embeddings=DesignedEmbeddings()).store

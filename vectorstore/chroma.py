@@ -1,7 +1,7 @@
 """The Chroma implementation of VectorStore, through langchain-chroma.
 
 The chromadb client and the embedding function are passed in; `persistent_client` builds the default
-embedded, on-disk client with telemetry off.
+embedded, on-disk client and `http_client` a client of a Chroma server, both with telemetry off.
 """
 
 from __future__ import annotations
@@ -25,6 +25,21 @@ def persistent_client(path: str | Path):
     Path(path).mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(
         path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def http_client(url: str):
+    """A client for a Chroma server (`chroma run --path DIR --host H --port N`) at `url`, telemetry off."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if not parts.hostname:
+        raise ValueError(f"not a Chroma server address: {url!r} (expected http://HOST:PORT)")
+    return chromadb.HttpClient(
+        host=parts.hostname, port=parts.port or 8000, ssl=parts.scheme == "https",
+        settings=ChromaSettings(anonymized_telemetry=False),
     )
 
 
