@@ -18,6 +18,7 @@ from qa.citations import (
     parse_citations,
     verify_citations,
 )
+from qa.context import fit_budget
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Passage
@@ -63,8 +64,10 @@ class AnswerChain:
         models: dict[str, str] | None = None,
         prompt_style: str = "cited",
         verify: bool = True,
+        passage_budget: int = 3000,
     ) -> None:
         self.retriever = retriever
+        self.passage_budget = passage_budget
         self.llm = llm
         self.scorer = scorer
         self.models = dict(models or {})
@@ -79,9 +82,12 @@ class AnswerChain:
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)
-            return {**state, "retrieve_ms": state.get("retrieve_ms", 0.0)}
+            return {**state, "passages": fit_budget(state["passages"], self.passage_budget),
+                    "retrieve_ms": state.get("retrieve_ms", 0.0)}
         start = time.perf_counter()
         passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"), state.get("filters"))
+        # Passages beyond the token budget would push the prompt out of the model's context window.
+        passages = fit_budget(passages, self.passage_budget)
         return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
+from qa.context import collapse_duplicates
 from qa.dates import annotate_dates, parse_as_of
+from qa.rerank import Reranker
 from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
 from vectorstore.keyword import KeywordIndex, analyze
@@ -140,6 +142,8 @@ class Retriever:
         resolve_dates: bool = True,
         keyword: KeywordIndex | None = None,
         fusion: Fusion | None = None,
+        reranker: Reranker | None = None,
+        rerank_top: int = 20,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -150,6 +154,8 @@ class Retriever:
         self.resolve_dates = resolve_dates
         self.keyword = keyword
         self.fusion = fusion or Fusion()
+        self.reranker = reranker
+        self.rerank_top = rerank_top
 
     def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
         languages = self.keyword.languages() if self.keyword is not None else []
@@ -206,7 +212,16 @@ class Retriever:
             for rank, i in enumerate(newest, start=1):
                 fused[i] += self.fusion.recency / (self.fusion.recency_k + rank)
         order = sorted((i for i in fused if i in records), key=lambda i: -fused[i])
+        # Syndicated copies of one story would take several of the k places with the same text.
+        head = max(k * 4, self.rerank_top)
+        order = collapse_duplicates(order[:head], {i: records[i].text for i in order[:head]}) + order[head:]
         stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
+        if self.reranker is not None and self.rerank_top > 1:
+            clock = time.perf_counter()
+            top = order[: self.rerank_top]
+            scores = self.reranker.score(question, [records[i].text for i in top])
+            order = [i for _, i in sorted(zip(scores, top), key=lambda p: -p[0])] + order[self.rerank_top:]
+            stages["rerank_ms"] = (time.perf_counter() - clock) * 1000
         keyword_set = set(keyword_ids)
         passages = []
         for chunk_id in order[:k]:

@@ -42,6 +42,7 @@ class QAService:
         store: Any = None,
         scorer: Any = None,
         keyword: Any = None,
+        reranker: Any = None,
         progress: bool = False,
     ) -> None:
         settings = settings or Settings()
@@ -53,6 +54,7 @@ class QAService:
         self._store = store
         self._owns_store = store is None
         self._keyword = keyword
+        self._reranker = reranker
         self._scorer = scorer
         self._chain = None
         self.progress = progress
@@ -109,11 +111,18 @@ class QAService:
 
             s = self.settings
             fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k)
+            reranker = self._reranker
+            if reranker is None and s.reranker_model:
+                from qa.rerank import CrossEncoderReranker
+
+                reranker = CrossEncoderReranker(s.reranker_model)
             retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates,
-                                  keyword=self.keyword, fusion=fusion)
+                                  keyword=self.keyword, fusion=fusion, reranker=reranker, rerank_top=s.rerank_top)
             scorer = self._scorer or embedding_scorer(self.embeddings)
+            # The passages get what the context window leaves after the instructions, question and answer.
+            budget = max(500, s.llm_context - s.llm_max_tokens - 400)
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
-                                      prompt_style=s.prompt_style, verify=s.verify_citations)
+                                      prompt_style=s.prompt_style, verify=s.verify_citations, passage_budget=budget)
         return self._chain
 
     def model_names(self) -> dict[str, str]:

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="Weight of the newest-first ranking for questions about the latest/last events (0: off).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
+    reranker_model: str | None = Field(
+        default=None,
+        description="A sentence-transformers CrossEncoder folder to rerank the best fused candidates (none ships "
+        "offline; unset: no reranking stage).",
+    )
+    rerank_top: int = Field(default=20, ge=2, description="Fused candidates the reranker reorders.")
     collection: str = Field(default="newsqa", description="Chroma collection name.")
     chroma_url: str | None = Field(
         default=None,

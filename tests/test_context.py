@@ -1,0 +1,77 @@
+"""Context assembly: syndicated copies collapse, the prompt budget holds, the optional reranker reorders."""
+
+from __future__ import annotations
+
+from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from qa.context import collapse_duplicates, fit_budget, near_duplicates
+from qa.retrieval import Retriever
+from qa.service import QAService
+from qa.settings import Settings
+from qa.types import Chunk, Passage
+from vectorstore.base import Record
+
+STORY = ("Thieves took crown jewels from the Louvre on Sunday morning using a lift truck parked on the quay, "
+         "and fled on scooters within minutes, the Paris prosecutor said.")
+
+
+def _meta(article, day=20251019):
+    return {"article_id": article, "position": 0, "title": article, "source": f"{article}.example",
+            "published": "2025-10-19", "published_int": day, "language": "en", "url": "", "article_hash": article}
+
+
+def test_near_duplicates_ignore_small_wire_edits():
+    copy = STORY.replace("Sunday morning", "Sunday") + " (Reporting by AFP)"
+    assert near_duplicates(STORY, copy)
+    assert not near_duplicates(STORY, "The ECB held its deposit rate at 2% on Thursday in Frankfurt.")
+
+
+def test_syndicated_copies_take_one_place_among_the_passages():
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert([Record("afp", STORY, _meta("afp")), Record("copy", STORY + " Updated.", _meta("copy")),
+                  Record("other", "Louvre jewels: the museum reopened on Wednesday.", _meta("other"))])
+    passages = Retriever(store, store.embeddings, k=3).retrieve("Louvre jewels thieves")
+    ids = [p.chunk.chunk_id for p in passages]
+    assert "other" in ids and len({"afp", "copy"} & set(ids)) == 1
+    assert [p.n for p in passages] == list(range(1, len(passages) + 1))
+    assert collapse_duplicates(["x", "afp"], {"afp": STORY}) == ["x", "afp"]
+
+
+def test_budget_keeps_the_leading_passages_that_fit():
+    def passage(n, chars):
+        chunk = Chunk(chunk_id=str(n), article_id="a", text="x" * chars, position=n, title="t", source="s",
+                      published=None, language="en", url=None, article_hash="h")
+        return Passage(n=n, chunk=chunk, score=1.0)
+
+    passages = [passage(i, 640) for i in range(1, 6)]  # ~208 tokens each
+    assert len(fit_budget(passages, 450)) == 2
+    assert len(fit_budget(passages, 10)) == 1  # never empty
+    assert len(fit_budget(passages, 5000)) == 5
+
+
+class WordReranker:
+    """A fake cross-encoder: the more question words a text holds, the higher it scores."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, question, texts):
+        self.calls += 1
+        words = set(question.lower().split())
+        return [len(words & set(t.lower().split())) for t in texts]
+
+
+def test_reranker_stage_reorders_the_fused_candidates_when_configured(tmp_path):
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert([Record("louvre", "The Louvre jewels were stolen.", _meta("l")),
+                  Record("scooter", "The thieves fled on scooters along the quay.", _meta("s"))])
+    question = "How did the Louvre thieves flee along the quay?"
+    reranker = WordReranker()
+    plain = Retriever(store, store.embeddings, k=2).retrieve(question)
+    reranked = Retriever(store, store.embeddings, k=2, reranker=reranker).retrieve(question, timings=(t := {}))
+    assert plain[0].chunk.chunk_id == "louvre"  # designed embeddings know "louvre", not "scooters"
+    assert reranked[0].chunk.chunk_id == "scooter" and reranker.calls == 1 and "rerank_ms" in t
+    service = QAService(settings=Settings(index_dir=tmp_path), embeddings=store.embeddings, store=store,
+                        llm=scripted_llm("x"), reranker=reranker)
+    assert service.chain.retriever.reranker is reranker
+    assert QAService(settings=Settings(index_dir=tmp_path), embeddings=store.embeddings, store=store,
+                     llm=scripted_llm("x")).chain.retriever.reranker is None
