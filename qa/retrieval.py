@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from qa.context import collapse_duplicates
 from qa.dates import annotate_dates, parse_as_of
+from qa.periods import question_period
 from qa.rerank import Reranker
 from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
@@ -88,6 +89,10 @@ class Fusion:
     recency_k: int = 10
     recency_pool: int = 10
     recency_margin: float = 0.05
+    # Articles published in a period the question names ("in October 2025", "last week"), or up to
+    # `period_grace_days` after it, move up among the same pool.
+    period: float = 0.5
+    period_grace_days: int = 10
 
 
 def reciprocal_rank_fusion(
@@ -125,6 +130,11 @@ def question_language(question: str, among: Sequence[str]) -> str | None:
     scores = dict(py3langid.rank(question))
     known = [lang for lang in among if lang in scores]
     return max(known, key=lambda lang: scores[lang]) if known else None
+
+
+def _published(record) -> date | None:
+    value = int(record.metadata.get("published_int") or 0)
+    return date(value // 10000, value // 100 % 100, value % 100) if value else None
 
 
 class Retriever:
@@ -165,6 +175,12 @@ class Retriever:
                 tokens.extend(analyze(text, language))
         return list(dict.fromkeys(tokens))
 
+    def _pool(self, fused: dict[str, float], similarity: dict[str, float]) -> list[str]:
+        """The best fused candidates (best first) whose dense similarity is close to the best one's."""
+        top = [i for i in sorted(fused, key=lambda i: -fused[i])[: self.fusion.recency_pool] if i in similarity]
+        best = max((similarity[i] for i in top), default=0.0)
+        return [i for i in top if similarity[i] >= best - self.fusion.recency_margin]
+
     def retrieve(
         self,
         question: str,
@@ -198,24 +214,32 @@ class Retriever:
             stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
         applies: list[Callable[[str], bool] | None] = [None] * len(lists)
+        language = question_language(question, self.keyword.languages()) if self.keyword is not None else None
         if keyword_ids:
-            language = question_language(question, self.keyword.languages()) if self.keyword is not None else None
             if language is not None:
                 # Keyword search only matches text in the question's language: for other chunks it is no signal.
                 applies[1] = lambda i: (records[i].metadata.get("language") or language) == language
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
-            top = [i for i in sorted(fused, key=lambda i: -fused[i])[: self.fusion.recency_pool] if i in similarity]
-            best = max((similarity[i] for i in top), default=0.0)
-            pool = [i for i in top if similarity[i] >= best - self.fusion.recency_margin]
-            newest = sorted(pool, key=lambda i: -int(records[i].metadata.get("published_int") or 0))
+            newest = sorted(self._pool(fused, similarity), key=lambda i: -int(records[i].metadata.get("published_int") or 0))
             for rank, i in enumerate(newest, start=1):
                 fused[i] += self.fusion.recency / (self.fusion.recency_k + rank)
+        stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
+        if self.fusion.period > 0:
+            clock = time.perf_counter()
+            period = question_period(question, as_of, language)
+            if period is not None:
+                inside = [i for i in self._pool(fused, similarity)
+                          if (day := _published(records[i])) and period.contains(day, self.fusion.period_grace_days)]
+                for rank, i in enumerate(inside, start=1):
+                    fused[i] += self.fusion.period / (self.fusion.recency_k + rank)
+            stages["period_ms"] = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
         order = sorted((i for i in fused if i in records), key=lambda i: -fused[i])
+        stages["fusion_ms"] += (time.perf_counter() - clock) * 1000
         # Syndicated copies of one story would take several of the k places with the same text.
         head = max(k * 4, self.rerank_top)
         order = collapse_duplicates(order[:head], {i: records[i].text for i in order[:head]}) + order[head:]
-        stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
         if self.reranker is not None and self.rerank_top > 1:
             clock = time.perf_counter()
             top = order[: self.rerank_top]

@@ -110,7 +110,8 @@ class QAService:
             from qa.retrieval import Fusion, Retriever
 
             s = self.settings
-            fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k)
+            fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k,
+                            period=s.period_weight)
             reranker = self._reranker
             if reranker is None and s.reranker_model:
                 from qa.rerank import CrossEncoderReranker

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0,
         description="Weight of the newest-first ranking for questions about the latest/last events (0: off).",
     )
+    period_weight: float = Field(
+        default=0.5, ge=0.0,
+        description="Boost for articles published in a period the question names ('in October 2025', "
+        "'last week', 'en janvier'; read by dateparser) (0: off).",
+    )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     reranker_model: str | None = Field(
         default=None,

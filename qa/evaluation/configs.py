@@ -32,6 +32,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "k": 4,
         "keyword_weight": 0.0,
         "recency_weight": 0.0,
+        "period_weight": 0.0,
         "prompt_style": "plain",
         "resolve_dates": False,
         "verify_citations": False,
