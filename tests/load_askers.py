@@ -45,8 +45,12 @@ class LoadResult:
 
 
 def run_load(base_url: str, askers: int = 20, *, template: str = "What does the report say about {marker}?",
-             as_of: str | None = None, token: str | None = None, timeout: float = 120.0) -> LoadResult:
-    """Start `askers` threads at once, each asking one question; wait at most `timeout` seconds in all."""
+             questions: list[str] | None = None, as_of: str | None = None, token: str | None = None,
+             timeout: float = 120.0) -> LoadResult:
+    """Start `askers` threads at once, each asking one question; wait at most `timeout` seconds in all.
+
+    With `questions`, asker i asks questions[i % len(questions)] and cross-talk means an answer that echoes
+    another question; otherwise each question carries a marker built from `template`."""
     import httpx
 
     result = LoadResult(askers=askers)
@@ -56,7 +60,8 @@ def run_load(base_url: str, askers: int = 20, *, template: str = "What does the 
 
     def ask(i: int) -> None:
         marker = f"Q{i:02d}-{secrets.token_hex(2)}"
-        body = {"question": template.format(marker=marker)}
+        question = questions[i % len(questions)] if questions else template.format(marker=marker)
+        body = {"question": question}
         if as_of:
             body["as_of"] = as_of
         barrier.wait()
@@ -66,12 +71,12 @@ def run_load(base_url: str, askers: int = 20, *, template: str = "What does the 
             elapsed = time.perf_counter() - start
             if res.status_code != 200:
                 raise RuntimeError(f"HTTP {res.status_code}: {res.text[:200]}")
-            answer = res.json()["answer"]
-            others = [m for m in MARKER.findall(answer) if m != marker]
+            payload = res.json()
+            others = [m for m in MARKER.findall(payload["answer"]) if m != marker]
             with lock:
                 result.answered += 1
                 result.latencies_s.append(elapsed)
-                result.crosstalk += bool(others)
+                result.crosstalk += bool(others) or payload.get("question", question) != question
         except Exception as exc:  # recorded, not raised: the load reports every failure
             with lock:
                 result.errors.append(f"{marker}: {exc}")
