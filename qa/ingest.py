@@ -22,6 +22,15 @@ from qa.types import Article, Chunk, FileResult, IngestReport
 from vectorstore.base import Record, VectorStore
 
 
+def encoder_text(chunk: Chunk, template: str | None) -> str | None:
+    """What the encoder sees for a chunk: the template filled with its title ('none' when untitled) and text;
+    None (the bare chunk text with the model's own prompt) without a template."""
+    if not template:
+        return None
+    title = " ".join((chunk.title or "").split()) or "none"
+    return template.format(title=title, text=chunk.text)
+
+
 @dataclass
 class _Pending:
     chunks: list[Chunk] = field(default_factory=list)
@@ -62,10 +71,7 @@ class Ingestor:
         pending.deletes.clear()
 
     def _record(self, chunk: Chunk) -> Record:
-        embed_text = None
-        if self.document_template:
-            title = " ".join((chunk.title or "").split()) or "none"
-            embed_text = self.document_template.format(title=title, text=chunk.text)
+        embed_text = encoder_text(chunk, self.document_template)
         return Record(chunk.chunk_id, chunk.text, chunk.metadata(), embed_text=embed_text)
 
     def ingest(self, paths: Iterable[str | Path]) -> IngestReport:

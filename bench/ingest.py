@@ -1,0 +1,113 @@
+"""Ingestion throughput: the whole pipeline versus the bare encoder on the same chunks, in one run.
+
+    python bench/ingest.py data/sample
+    python bench/ingest.py ../shared/bench/realtimeqa-dev/corpus.jsonl --limit 40
+
+Loads and chunks the articles (timed), encodes the exact encoder inputs the pipeline will produce with the bare
+model (the baseline), then runs `QAService.ingest` into a fresh index (load, chunk, embed, write to Chroma,
+keyword index). Prints articles/s, chunks/s, the pipeline/encoder ratio, peak memory, the machine and versions.
+`--limit N` takes the first N records of a JSONL file (the whole 1,660-article corpus takes hours on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def machine() -> str:
+    import chromadb
+    import sentence_transformers
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores, {cpu}; python {platform.python_version()}, torch {torch.__version__}, "
+            f"sentence-transformers {sentence_transformers.__version__}, chromadb {chromadb.__version__}")
+
+
+def _subset(path: Path, limit: int | None, folder: Path) -> Path:
+    if not limit or path.suffix != ".jsonl":
+        return path
+    target = folder / path.name
+    with path.open(encoding="utf-8") as src, target.open("w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= limit:
+                break
+            dst.write(line)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--limit", type=int, help="first N records of a JSONL corpus")
+    args = parser.parse_args()
+
+    from qa.chunking import Chunker
+    from qa.ingest import encoder_text
+    from qa.loaders import iter_files, load_file
+    from qa.service import QAService
+    from qa.settings import Settings
+    from qa.types import Article
+
+    work = Path(tempfile.mkdtemp(prefix="newsqa-bench-ingest-"))
+    corpus = _subset(args.corpus, args.limit, work)
+    settings = Settings(index_dir=work / "index")
+    service = QAService(settings=settings)
+    embeddings = service.embeddings  # loaded once, outside both timings
+
+    start = time.perf_counter()
+    articles = [a for p in iter_files([corpus]) if isinstance(p, Path) for a in load_file(p) if isinstance(a, Article)]
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    chunks = [c for a in articles for c in chunker.split(a)]
+    prepare_s = time.perf_counter() - start
+    inputs = [encoder_text(c, settings.document_template) or c.text for c in chunks]
+
+    encode = embeddings.embed_raw if settings.document_template else embeddings.embed_documents
+    encode(inputs[:4])  # warm-up
+    start = time.perf_counter()
+    encode(inputs)
+    bare_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    report = service.ingest([corpus])
+    pipeline_s = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    n_articles, n_chunks = len(articles), len(chunks)
+    assert report.chunks_written == n_chunks, (report.chunks_written, n_chunks)
+    rows = {
+        "corpus": f"{args.corpus}" + (f" (first {args.limit})" if args.limit else ""),
+        "articles": n_articles, "chunks": n_chunks,
+        "load+chunk s": round(prepare_s, 2),
+        "bare encoder chunks/s": round(n_chunks / bare_s, 2),
+        "pipeline chunks/s": round(n_chunks / pipeline_s, 2),
+        "pipeline articles/s": round(n_articles / pipeline_s, 2),
+        "pipeline / encoder": round(bare_s / pipeline_s, 3),
+        "peak RSS MB": round(peak_mb),
+    }
+    print(f"machine: {machine()}")
+    print("| " + " | ".join(rows) + " |")
+    print("|" + "---|" * len(rows))
+    print("| " + " | ".join(str(v) for v in rows.values()) + " |")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
