@@ -139,11 +139,12 @@ def claims_for(text: str, n: int) -> str:
 
 
 def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
-    """(sentences to score, sentences to quote): the date-annotated text is scored, so "October 2025" in a
-    claim matches "octobre (= October 2025)", and the original sentence is quoted."""
+    """(sentences to score, sentences to quote): the text the model was shown is scored, so "October 2025" in
+    a claim matches "octobre (= October 2025)" and a planted instruction taken out of the passage supports
+    nothing; the original sentence is quoted when the two line up."""
     shown = split_sentences(passage.display_text or passage.chunk.text)
     raw = split_sentences(passage.chunk.text)
-    return (shown, raw) if len(shown) == len(raw) else (raw, raw)
+    return (shown, raw) if len(shown) == len(raw) else (shown, shown)
 
 
 def _support(claim: str, passage: Passage, scorer: SentenceScorer) -> tuple[float, str]:

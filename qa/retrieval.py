@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from qa.context import collapse_duplicates
 from qa.dates import annotate_dates, parse_as_of
+from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
 from qa.types import Chunk, Passage
@@ -154,6 +155,7 @@ class Retriever:
         fusion: Fusion | None = None,
         reranker: Reranker | None = None,
         rerank_top: int = 20,
+        screen_instructions: bool = True,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -166,6 +168,7 @@ class Retriever:
         self.fusion = fusion or Fusion()
         self.reranker = reranker
         self.rerank_top = rerank_top
+        self.screen_instructions = screen_instructions
 
     def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
         languages = self.keyword.languages() if self.keyword is not None else []
@@ -174,6 +177,11 @@ class Retriever:
             for language in languages or [None]:
                 tokens.extend(analyze(text, language))
         return list(dict.fromkeys(tokens))
+
+    def _display(self, chunk: Chunk) -> str:
+        """The passage text as the LLM sees it: planted instructions taken out, partial dates resolved."""
+        text = defang(chunk.text)[0] if self.screen_instructions else chunk.text
+        return annotate_dates(text, chunk.published) if self.resolve_dates else text
 
     def _pool(self, fused: dict[str, float], similarity: dict[str, float]) -> list[str]:
         """The best fused candidates (best first) whose dense similarity is close to the best one's."""
@@ -258,7 +266,7 @@ class Retriever:
                     n=len(passages) + 1,
                     chunk=chunk,
                     score=similarity.get(chunk_id, 0.0),
-                    display_text=annotate_dates(chunk.text, chunk.published) if self.resolve_dates else chunk.text,
+                    display_text=self._display(chunk),
                     matched_by=matched,
                 )
             )

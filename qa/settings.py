@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         default="concat",
         description="How a follow-up is made standalone: concat (previous question + follow-up) or llm (rewrite).",
     )
+    screen_instructions: bool = Field(
+        default=True,
+        description="Take sentences that address the model ('ignore previous instructions…') out of passages "
+        "before they reach the prompt (the stored text and the sources panel keep them).",
+    )
     resolve_dates: bool = Field(default=True, description="Show partial dates in passages as absolute dates.")
     verify_citations: bool = Field(
         default=True, description="Move a citation to the passage that clearly supports its sentence better."

@@ -35,6 +35,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "period_weight": 0.0,
         "prompt_style": "plain",
         "resolve_dates": False,
+        "screen_instructions": False,
         "verify_citations": False,
         "collection": f"{base.collection}-baseline",
     }
