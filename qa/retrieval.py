@@ -15,6 +15,7 @@ from qa.dates import annotate_dates, parse_as_of
 from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
+from qa.translate import QueryTranslator
 from qa.types import Chunk, Passage
 from vectorstore.base import VectorStore
 from vectorstore.keyword import KeywordIndex, analyze
@@ -156,6 +157,7 @@ class Retriever:
         reranker: Reranker | None = None,
         rerank_top: int = 20,
         screen_instructions: bool = True,
+        translator: QueryTranslator | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -169,6 +171,7 @@ class Retriever:
         self.reranker = reranker
         self.rerank_top = rerank_top
         self.screen_instructions = screen_instructions
+        self.translator = translator
 
     def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
         languages = self.keyword.languages() if self.keyword is not None else []
@@ -211,10 +214,21 @@ class Retriever:
         similarity = {h.record.id: h.score for h in dense}
         lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
         keyword_ids: list[str] = []
+        corpus_languages = self.keyword.languages() if self.keyword is not None else []
+        language = question_language(question, corpus_languages) if corpus_languages else None
+        covered = {language} if language else set()
         if self.keyword is not None and self.fusion.keyword > 0:
+            texts = [question]
+            if self.translator is not None and language is not None:
+                clock = time.perf_counter()
+                for target in corpus_languages:
+                    if target != language and (translated := self.translator.translate(question, target)):
+                        texts.append(translated)
+                        covered.add(target)
+                stages["translate_ms"] = (time.perf_counter() - clock) * 1000
             clock = time.perf_counter()
             self.keyword.refresh()
-            found = self.keyword.search(self._keyword_tokens([question]), self.fetch_k, where)
+            found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
             keyword_ids = [i for i, _ in found]
             missing = [i for i in keyword_ids if i not in records]
             records.update({r.id: r for r in self.store.get(missing)})
@@ -222,11 +236,10 @@ class Retriever:
             stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
         applies: list[Callable[[str], bool] | None] = [None] * len(lists)
-        language = question_language(question, self.keyword.languages()) if self.keyword is not None else None
-        if keyword_ids:
-            if language is not None:
-                # Keyword search only matches text in the question's language: for other chunks it is no signal.
-                applies[1] = lambda i: (records[i].metadata.get("language") or language) == language
+        if keyword_ids and covered:
+            # Keyword search only matches text in the languages the question was searched in (its own and any
+            # translation): for chunks in other languages it is no signal, not a miss.
+            applies[1] = lambda i: (records[i].metadata.get("language") or language) in covered
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
             newest = sorted(self._pool(fused, similarity), key=lambda i: -int(records[i].metadata.get("published_int") or 0))

@@ -108,6 +108,7 @@ class QAService:
             from qa.chain import AnswerChain
             from qa.citations import embedding_scorer
             from qa.retrieval import Fusion, Retriever
+            from qa.translate import QueryTranslator
 
             s = self.settings
             fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k,
@@ -119,7 +120,8 @@ class QAService:
                 reranker = CrossEncoderReranker(s.reranker_model)
             retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates,
                                   keyword=self.keyword, fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
-                                  screen_instructions=s.screen_instructions)
+                                  screen_instructions=s.screen_instructions,
+                                  translator=QueryTranslator(self.llm) if s.translate_queries else None)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         "'last week', 'en janvier'; read by dateparser) (0: off).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
+    translate_queries: bool = Field(
+        default=False,
+        description="Translate the question with the local LLM into the corpus's other languages for keyword "
+        "search (cached; seconds per new question on a 2-core CPU, so off by default).",
+    )
     reranker_model: str | None = Field(
         default=None,
         description="A sentence-transformers CrossEncoder folder to rerank the best fused candidates (none ships "

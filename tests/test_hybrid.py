@@ -207,3 +207,29 @@ def test_service_keeps_the_keyword_index_in_step_with_chroma(tmp_path, designed_
     after = KeywordIndex(kw_dir)
     assert after.load() and sorted(after._ids) == sorted(service.store.ids())
     assert after.search(analyze("zorblax", "en"), k=1) == []
+
+
+def test_translated_question_lets_keyword_search_reach_the_other_language():
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from qa.translate import QueryTranslator
+
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert([
+        Record("fr-grele", "Un orage de grêle a détruit les vignes de Saint-Aubrac dimanche.", _meta("g", 20250602, "fr")),
+        Record("en-1", "Vineyards in California expect a good harvest this year.", _meta("v", 20250601)),
+        Record("en-2", "Storm damage closed roads near the coast on Sunday.", _meta("s", 20250601)),
+    ])
+    llm = GenericFakeChatModel(messages=iter([AIMessage(content="« Quelles vignes la grêle a-t-elle détruites ? »")]))
+    translator = QueryTranslator(llm)
+    retriever = _retriever(store)
+    retriever.translator = translator
+    question = "Which vineyards did the hail storm destroy?"
+    passages = retriever.retrieve(question, timings=(t := {}))
+    top = passages[0]
+    assert top.chunk.chunk_id == "fr-grele" and "keyword" in top.matched_by
+    assert "translate_ms" in t
+    # cached: the same question does not reach the model again (the fake has no second reply)
+    assert translator.translate(question, "fr") == "Quelles vignes la grêle a-t-elle détruites ?"
+    assert translator.translate(question, "xx") is None

@@ -1,0 +1,49 @@
+"""Question translation for the keyword side of retrieval: BM25 cannot match an English question to French
+text, so the local LLM translates the (short) question into the corpus's other languages. Results are cached.
+Off by default: on a 2-core AVX2 CPU one translation costs seconds (measured in bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from langchain_core.messages import HumanMessage, SystemMessage
+
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish", "de": "German", "it": "Italian",
+                  "pt": "Portuguese", "nl": "Dutch", "sv": "Swedish", "da": "Danish", "no": "Norwegian",
+                  "ru": "Russian", "fi": "Finnish", "ro": "Romanian", "ca": "Catalan", "tr": "Turkish"}
+
+
+class QueryTranslator:
+    """Translates questions with a chat model; an LRU cache keeps the last `cache_size` translations."""
+
+    def __init__(self, llm, *, cache_size: int = 1024) -> None:
+        self.llm = llm
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def translate(self, question: str, language: str) -> str | None:
+        """The question in `language` (ISO 639-1), or None for a language it cannot name."""
+        name = LANGUAGE_NAMES.get(language)
+        if name is None:
+            return None
+        key = (question.strip(), language)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        messages = [
+            SystemMessage(content=f"Translate the user's question into {name}. Keep names and numbers. "
+                                  "Reply with the translation only."),
+            HumanMessage(content=question.strip()),
+        ]
+        text = str(self.llm.invoke(messages).content).strip().strip('"«»“”').splitlines()[0:1]
+        result = text[0].strip() if text else ""
+        if not result:
+            return None
+        with self._lock:
+            self._cache[key] = result
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return result
