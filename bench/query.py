@@ -1,0 +1,201 @@
+"""Retrieval latency at 1k, 10k and 100k chunks, embedded Chroma versus a Chroma server, in one run.
+
+    python bench/query.py [--sizes 1000 10000 100000] [--queries 30] [--server]
+
+The store part is synthetic, and says so: chunk texts come from the realtimeqa corpus (real news, chunked the
+way ingestion chunks it, repeated with new ids past its ~38k chunks), vectors are random unit vectors of the
+embedder's 768 dimensions, dates are spread over 2015–2022. Per size it builds the index once per store kind
+(build time and disk reported), then times for each question: dense search with the as-of filter, BM25 (the
+keyword index built over the same chunks), and the whole `Retriever.retrieve` with the real query embedding.
+Answer latency and time to first token do not depend on index size; `--answers N` also streams N answers with the
+real LLM over the 1k index. Prints the machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "corpus.jsonl"
+QUESTIONS = ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "questions.jsonl"
+
+
+def _texts(n: int) -> list[tuple[str, str]]:
+    from qa.chunking import Chunker
+    from qa.loaders import record_to_article
+
+    chunker = Chunker(600, 100)
+    base: list[tuple[str, str]] = []
+    for i, line in enumerate(CORPUS.open(encoding="utf-8")):
+        article = record_to_article(json.loads(line), CORPUS, i + 1)
+        base.extend((c.text, article.title or "") for c in chunker.split(article))
+        if len(base) >= n:
+            break
+    return [base[i % len(base)] for i in range(n)]
+
+
+def _records(n: int, dim: int, seed: int = 7):
+    import numpy as np
+
+    from vectorstore.base import Record
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((n, dim)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    days = rng.integers(date(2015, 1, 1).toordinal(), date(2022, 8, 12).toordinal(), n)
+    records = []
+    for i, ((text, title), day) in enumerate(zip(_texts(n), days)):
+        d = date.fromordinal(int(day))
+        meta = {"article_id": f"a{i // 20}", "position": i % 20, "title": title, "source": "bench",
+                "published": d.isoformat(), "published_int": int(d.strftime("%Y%m%d")), "language": "en",
+                "url": "", "article_hash": "h"}
+        records.append(Record(f"c{i:07d}", text, meta))
+    return records, vectors
+
+
+class _Fixed:
+    """An 'embedder' that hands out the precomputed vectors in order (the store part stays synthetic)."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+        self.i = 0
+
+    def embed_documents(self, texts):
+        out = self.vectors[self.i:self.i + len(texts)].tolist()
+        self.i += len(texts)
+        return out
+
+    def embed_query(self, text):
+        raise NotImplementedError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(path: Path):
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("chroma run did not start")
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def _du(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--server", action="store_true", help="also measure a Chroma server (chroma run)")
+    parser.add_argument("--answers", type=int, default=0, help="stream N real answers over the 1k index")
+    args = parser.parse_args()
+
+    from bench.ingest import machine
+    from qa.dates import parse_as_of
+    from qa.retrieval import Retriever, as_of_filter
+    from qa.service import QAService
+    from qa.settings import Settings
+    from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
+    from vectorstore.keyword import KeywordIndex
+
+    questions = [json.loads(line) for line in QUESTIONS.open()][: args.queries]
+    service = QAService(settings=Settings(index_dir=Path(tempfile.mkdtemp())))
+    embeddings = service.embeddings
+    qvecs = [embeddings.embed_query(q["question"]) for q in questions]  # warm, and reused for the store timings
+    print(f"machine: {machine()}")
+    print("| chunks | store | build s | disk MB | dense p50/p95 ms | BM25 p50/p95 ms | retrieve p50/p95 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        records, vectors = _records(size, len(qvecs[0]))
+        kinds = ["embedded"] + (["server"] if args.server else [])
+        for kind in kinds:
+            work = Path(tempfile.mkdtemp(prefix=f"newsqa-q{size}-"))
+            proc = None
+            if kind == "server":
+                proc, url = _start_server(work / "chroma")
+                client = http_client(url)
+            else:
+                client = persistent_client(work / "chroma")
+            store = ChromaVectorStore(client, _Fixed(vectors), collection="bench")
+            start = time.perf_counter()
+            for i in range(0, size, 2000):
+                store.upsert(records[i:i + 2000])
+            keyword = KeywordIndex(work / "keyword")
+            keyword.build(records)
+            build = time.perf_counter() - start
+            retriever = Retriever(store, embeddings, keyword=keyword)
+            dense, bm25, whole = [], [], []
+            for q, qv in zip(questions, qvecs):
+                as_of = parse_as_of(q["as_of"])
+                where = as_of_filter(as_of)
+                t = time.perf_counter()
+                store.search(qv, k=40, where=where)
+                dense.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                keyword.search(retriever._keyword_tokens([q["question"]]), 40, where)
+                bm25.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                retriever.retrieve(q["question"], as_of)
+                whole.append((time.perf_counter() - t) * 1000)
+            print(f"| {size:,} | {kind} | {build:.0f} | {_du(work):.0f} | {_pct(dense, 50):.1f} / {_pct(dense, 95):.1f} "
+                  f"| {_pct(bm25, 50):.1f} / {_pct(bm25, 95):.1f} | {_pct(whole, 50):.0f} / {_pct(whole, 95):.0f} |",
+                  flush=True)
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+            shutil.rmtree(work, ignore_errors=True)
+
+    if args.answers:
+        sample = Path(tempfile.mkdtemp(prefix="newsqa-answers-"))
+        svc = QAService(settings=Settings(index_dir=sample), embeddings=embeddings)
+        svc.ingest([ROOT / "data" / "sample"])
+        svc.llm.load()
+        qs = [json.loads(line) for line in (ROOT / "data/eval/sample_qa.jsonl").open()][: args.answers]
+        ttft, total = [], []
+        for q in qs:
+            start = time.perf_counter()
+            first = None
+            for item in svc.stream(q["question"], as_of=q.get("as_of")):
+                if first is None and isinstance(item, str) and item.strip():
+                    first = time.perf_counter() - start
+            total.append(time.perf_counter() - start)
+            ttft.append(first if first is not None else total[-1])
+        print(f"answers over data/sample ({len(qs)}): first token p50 {statistics.median(ttft):.1f} s, "
+              f"p95 {_pct(ttft, 95):.1f} s; whole answer p50 {statistics.median(total):.1f} s, p95 {_pct(total, 95):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
