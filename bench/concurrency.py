@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import socket
 import sys
 import tempfile
@@ -62,8 +60,10 @@ def main() -> None:
                 break
         except httpx.HTTPError:
             time.sleep(0.2)
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
-          f"{service.stats()['chunks']} chunks; {len(questions)} distinct questions", flush=True)
+    from bench.ingest import machine
+
+    print(f"machine: {machine()}; {service.stats()['chunks']} chunks; {len(questions)} distinct questions",
+          flush=True)
 
     alone = run_load(base, args.askers, questions=questions, as_of="2025-11-05", timeout=3600)
     print("askers alone:", json.dumps(alone.summary()), flush=True)
