@@ -78,7 +78,8 @@ class AnswerChain:
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
-        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]), "question": neutralize(state["question"])}
+        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]),
+                "question": neutralize(state["question"])}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)

@@ -1,4 +1,7 @@
-"""Hybrid retrieval: dense search in the VectorStore and BM25 in the KeywordIndex, fused by reciprocal rank,\nwith the as-of date and filters applied to both, and recency as a ranking signal for "latest" questions."""
+"""Hybrid retrieval: dense search in the VectorStore and BM25 in the KeywordIndex, fused by reciprocal rank,
+with the as-of date and filters applied to both; recency and periods named in the question as ranking signals;
+syndicated copies collapsed; an optional reranker; passages shown with planted instructions removed and dates
+resolved."""
 
 from __future__ import annotations
 
@@ -192,6 +195,34 @@ class Retriever:
         best = max((similarity[i] for i in top), default=0.0)
         return [i for i in top if similarity[i] >= best - self.fusion.recency_margin]
 
+    def _boost(self, fused: dict[str, float], ranked: Sequence[str], weight: float) -> None:
+        """Add weight / (recency_k + rank) for an extra ranked list (recency, period)."""
+        for rank, i in enumerate(ranked, start=1):
+            fused[i] += weight / (self.fusion.recency_k + rank)
+
+    def _keyword_side(self, question, language, corpus_languages, where, records, stages) -> tuple[list[str], set]:
+        """BM25 ids (best first) for the question and its translations, and the languages they cover; the
+        records of ids dense search did not return are fetched into `records`."""
+        covered = {language} if language else set()
+        if self.keyword is None or self.fusion.keyword <= 0:
+            return [], covered
+        texts = [question]
+        if self.translator is not None and language is not None:
+            clock = time.perf_counter()
+            for target in corpus_languages:
+                if target != language and (translated := self.translator.translate(question, target)):
+                    texts.append(translated)
+                    covered.add(target)
+            stages["translate_ms"] = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        self.keyword.refresh()
+        found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
+        keyword_ids = [i for i, _ in found]
+        missing = [i for i in keyword_ids if i not in records]
+        records.update({r.id: r for r in self.store.get(missing)})
+        stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
+        return keyword_ids, covered
+
     def retrieve(
         self,
         question: str,
@@ -213,27 +244,11 @@ class Retriever:
         records = {h.record.id: h.record for h in dense}
         similarity = {h.record.id: h.score for h in dense}
         lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
-        keyword_ids: list[str] = []
         corpus_languages = self.keyword.languages() if self.keyword is not None else []
         language = question_language(question, corpus_languages) if corpus_languages else None
-        covered = {language} if language else set()
-        if self.keyword is not None and self.fusion.keyword > 0:
-            texts = [question]
-            if self.translator is not None and language is not None:
-                clock = time.perf_counter()
-                for target in corpus_languages:
-                    if target != language and (translated := self.translator.translate(question, target)):
-                        texts.append(translated)
-                        covered.add(target)
-                stages["translate_ms"] = (time.perf_counter() - clock) * 1000
-            clock = time.perf_counter()
-            self.keyword.refresh()
-            found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
-            keyword_ids = [i for i, _ in found]
-            missing = [i for i in keyword_ids if i not in records]
-            records.update({r.id: r for r in self.store.get(missing)})
+        keyword_ids, covered = self._keyword_side(question, language, corpus_languages, where, records, stages)
+        if keyword_ids:
             lists.append((self.fusion.keyword, keyword_ids))
-            stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
         applies: list[Callable[[str], bool] | None] = [None] * len(lists)
         if keyword_ids and covered:
@@ -242,18 +257,18 @@ class Retriever:
             applies[1] = lambda i: (records[i].metadata.get("language") or language) in covered
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
-            newest = sorted(self._pool(fused, similarity), key=lambda i: -int(records[i].metadata.get("published_int") or 0))
-            for rank, i in enumerate(newest, start=1):
-                fused[i] += self.fusion.recency / (self.fusion.recency_k + rank)
+            pool = self._pool(fused, similarity)
+            newest = sorted(pool, key=lambda i: -int(records[i].metadata.get("published_int") or 0))
+            self._boost(fused, newest, self.fusion.recency)
         stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
         if self.fusion.period > 0:
             clock = time.perf_counter()
             period = question_period(question, as_of, language)
             if period is not None:
+                grace = self.fusion.period_grace_days
                 inside = [i for i in self._pool(fused, similarity)
-                          if (day := _published(records[i])) and period.contains(day, self.fusion.period_grace_days)]
-                for rank, i in enumerate(inside, start=1):
-                    fused[i] += self.fusion.period / (self.fusion.recency_k + rank)
+                          if (day := _published(records[i])) and period.contains(day, grace)]
+                self._boost(fused, inside, self.fusion.period)
             stages["period_ms"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
         order = sorted((i for i in fused if i in records), key=lambda i: -fused[i])
@@ -272,8 +287,8 @@ class Retriever:
         for chunk_id in order[:k]:
             record = records[chunk_id]
             chunk = Chunk.from_metadata(record.id, record.text, record.metadata)
-            matched = "+".join(m for m, on in (("dense", chunk_id in similarity), ("keyword", chunk_id in keyword_set))
-                               if on)
+            found_by = (("dense", chunk_id in similarity), ("keyword", chunk_id in keyword_set))
+            matched = "+".join(name for name, hit in found_by if hit)
             passages.append(
                 Passage(
                     n=len(passages) + 1,
