@@ -30,8 +30,9 @@ def _span(anchor: date, granularity: str) -> tuple[date, date]:
         last = calendar.monthrange(anchor.year, anchor.month)[1]
         return date(anchor.year, anchor.month, 1), date(anchor.year, anchor.month, last)
     if granularity == "week":
-        start = anchor - timedelta(days=anchor.weekday())
-        return start, start + timedelta(days=6)
+        # "this week" / "last week" in the news: the seven days up to the anchor, not a calendar week (a
+        # Thursday question about "this week" includes last Sunday's article).
+        return anchor - timedelta(days=6), anchor
     return anchor, anchor
 
 

@@ -142,6 +142,19 @@ def _published(record) -> date | None:
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
 
 
+def _cap_per_article(order: Sequence[str], records: dict, cap: int, k: int) -> list[str]:
+    """`order` with at most `cap` chunks of one article among the first k (the rest keep their order after)."""
+    head, tail, seen = [], [], {}
+    for i in order:
+        article = records[i].metadata.get("article_id")
+        if len(head) < k and seen.get(article, 0) < cap:
+            head.append(i)
+            seen[article] = seen.get(article, 0) + 1
+        else:
+            tail.append(i)
+    return head + tail
+
+
 class Retriever:
     """Dense search (and BM25 when a keyword index is given) over chunks published by the as-of date, fused by
     reciprocal rank, with recency as an extra ranked list for questions about the latest events; the best k
@@ -161,6 +174,7 @@ class Retriever:
         rerank_top: int = 20,
         screen_instructions: bool = True,
         translator: QueryTranslator | None = None,
+        max_per_article: int = 0,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -175,6 +189,7 @@ class Retriever:
         self.rerank_top = rerank_top
         self.screen_instructions = screen_instructions
         self.translator = translator
+        self.max_per_article = max_per_article
 
     def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
         languages = self.keyword.languages() if self.keyword is not None else []
@@ -258,7 +273,8 @@ class Retriever:
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
             pool = self._pool(fused, similarity)
-            newest = sorted(pool, key=lambda i: -int(records[i].metadata.get("published_int") or 0))
+            # Newest week first; within a week the fused order stands (same-week reports are not "newer").
+            newest = sorted(pool, key=lambda i: -((_published(records[i]) or date.min).toordinal() // 7))
             self._boost(fused, newest, self.fusion.recency)
         stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
         if self.fusion.period > 0:
@@ -282,6 +298,8 @@ class Retriever:
             scores = self.reranker.score(question, [records[i].text for i in top])
             order = [i for _, i in sorted(zip(scores, top), key=lambda p: -p[0])] + order[self.rerank_top:]
             stages["rerank_ms"] = (time.perf_counter() - clock) * 1000
+        if self.max_per_article:
+            order = _cap_per_article(order, records, self.max_per_article, k)
         keyword_set = set(keyword_ids)
         passages = []
         for chunk_id in order[:k]:

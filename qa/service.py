@@ -121,7 +121,8 @@ class QAService:
             retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates,
                                   keyword=self.keyword, fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
                                   screen_instructions=s.screen_instructions,
-                                  translator=QueryTranslator(self.llm) if s.translate_queries else None)
+                                  translator=QueryTranslator(self.llm) if s.translate_queries else None,
+                                  max_per_article=s.max_per_article)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)

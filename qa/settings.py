@@ -103,6 +103,10 @@ class Settings(BaseSettings):
         "'last week', 'en janvier'; read by dateparser) (0: off).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
+    max_per_article: int = Field(
+        default=0, ge=0,
+        description="At most this many passages from one article among the k (0: no limit).",
+    )
     translate_queries: bool = Field(
         default=False,
         description="Translate the question with the local LLM into the corpus's other languages for keyword "

@@ -233,3 +233,14 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     # cached: the same question does not reach the model again (the fake has no second reply)
     assert translator.translate(question, "fr") == "Quelles vignes la grêle a-t-elle détruites ?"
     assert translator.translate(question, "xx") is None
+
+
+def test_at_most_n_passages_from_one_article_when_capped():
+    store = MemoryStore(DesignedEmbeddings())
+    many = [Record(f"ecb{i}", f"The ECB rate decision, part {i}.", {**_meta("ecb", 20250724), "position": i})
+            for i in range(4)]
+    store.upsert(many + [Record("bce", "La BCE et son taux.", _meta("bce", 20250724, "fr"))])
+    uncapped = Retriever(store, store.embeddings, k=3).retrieve("ECB rate")
+    capped = Retriever(store, store.embeddings, k=3, max_per_article=2).retrieve("ECB rate")
+    assert [p.chunk.article_id for p in uncapped] == ["ecb", "ecb", "ecb"]
+    assert sorted(p.chunk.article_id for p in capped) == ["bce", "ecb", "ecb"]

@@ -114,7 +114,8 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     s = service.settings
     return {"dataset": dataset_name, "embedding_model": s.embedding_model, "llm_model": s.llm_model, "k": s.k,
             "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection,
-            "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight}
+            "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight, "period_weight": s.period_weight,
+            "max_per_article": s.max_per_article}
 
 
 def run_eval(
