@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 import threading
@@ -22,13 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from load_askers import run_load  # noqa: E402
+from load_askers import free_port, run_load  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -50,7 +44,7 @@ def main() -> None:
     service.llm.load()  # load the generator before the clock starts
     questions = [json.loads(line)["question"] for line in (ROOT / "data/eval/sample_qa.jsonl").open()
                  if json.loads(line).get("answerable", True)][: args.askers]
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_api(service), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     base = f"http://127.0.0.1:{port}"

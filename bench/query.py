@@ -19,7 +19,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 CORPUS = ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "corpus.jsonl"
 QUESTIONS = ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "questions.jsonl"
 
@@ -83,16 +83,12 @@ class _Fixed:
         raise RuntimeError("questions are embedded with the real model in this benchmark, not with stored vectors")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _start_server(path: Path):
     import httpx
+    from load_askers import free_port
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path", str(path),
                              "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

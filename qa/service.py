@@ -146,11 +146,9 @@ class QAService:
         return report
 
     def _sync_keyword(self) -> None:
-        if self.settings.keyword_weight > 0:
-            if self._keyword is None:
-                _ = self.keyword  # built from the store, then kept in step
-            else:
-                self._keyword.sync(self.store)
+        keyword = self.keyword  # built and synced on first use; a no-op check right after
+        if keyword is not None:
+            keyword.sync(self.store)
 
     def _ready(self) -> None:
         if self.store.count() == 0:

@@ -16,6 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from vectorstore.base import Hit, Record
+from vectorstore.filters import matches
 
 # Each concept is one axis; words in any language that name it map to that axis, so an English question
 # and a French passage about the same thing are close, the way a multilingual model places them.
@@ -82,40 +83,22 @@ class MemoryStore:
         for record, vector in zip(records, vectors):
             self.rows[record.id] = (record, vector)
 
-    def _match(self, meta: dict[str, Any], where: dict[str, Any] | None) -> bool:
-        """The subset of Chroma's `where` language newsqa uses: equality, $lte, $gte, $in, $and."""
-        for key, cond in (where or {}).items():
-            if key == "$and":
-                if not all(self._match(meta, c) for c in cond):
-                    return False
-            elif isinstance(cond, dict):
-                value = meta.get(key, 0)
-                if "$lte" in cond and not value <= cond["$lte"]:
-                    return False
-                if "$gte" in cond and not value >= cond["$gte"]:
-                    return False
-                if "$in" in cond and value not in cond["$in"]:
-                    return False
-            elif meta.get(key) != cond:
-                return False
-        return True
-
     def search(self, query_vector, k, where=None):
         scored = [
             Hit(rec, sum(a * b for a, b in zip(query_vector, vec)))
             for rec, vec in self.rows.values()
-            if self._match(rec.metadata, where)
+            if matches(rec.metadata, where)
         ]
         return sorted(scored, key=lambda h: -h.score)[:k]
 
     def ids(self, where=None):
-        return [i for i, (rec, _) in self.rows.items() if self._match(rec.metadata, where)]
+        return [i for i, (rec, _) in self.rows.items() if matches(rec.metadata, where)]
 
     def get(self, ids):
         return [self.rows[i][0] for i in ids if i in self.rows]
 
     def metadata(self, where=None):
-        return [(i, dict(rec.metadata)) for i, (rec, _) in self.rows.items() if self._match(rec.metadata, where)]
+        return [(i, dict(rec.metadata)) for i, (rec, _) in self.rows.items() if matches(rec.metadata, where)]
 
     def delete(self, ids):
         for i in ids:

@@ -12,12 +12,20 @@ import argparse
 import json
 import re
 import secrets
+import socket
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 
 MARKER = re.compile(r"Q\d+-[0-9a-f]+")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a server a test or benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @dataclass

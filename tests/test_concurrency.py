@@ -7,7 +7,6 @@ asker's marker (one generation at a time, like llama.cpp).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from fakes import DesignedEmbeddings, EchoChatModel
-from load_askers import run_load
+from load_askers import free_port, run_load
 from qa.api import create_api
 from qa.service import QAService
 from qa.settings import Settings
@@ -47,11 +46,6 @@ class LockedSlowEmbeddings(DesignedEmbeddings):
             return DesignedEmbeddings.embed_documents(self, texts)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def server(tmp_path):
@@ -65,7 +59,7 @@ def server(tmp_path):
     service = QAService(settings=Settings(index_dir=tmp_path / "index", verify_citations=False, k=3),
                         embeddings=LockedSlowEmbeddings(), llm=EchoChatModel(delay=0.05))
     service.ingest([corpus])
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_api(service), host="127.0.0.1", port=port, log_level="warning")
     app_server = uvicorn.Server(config)
     thread = threading.Thread(target=app_server.run, daemon=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from load_askers import free_port
+
 pytestmark = pytest.mark.real_models
 
 CHROMIUM = "/usr/bin/chromium"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +30,7 @@ def server(tmp_path_factory, seeds_dir):
     newsqa = [sys.executable, "-m", "qa"]
     subprocess.run([*newsqa, "ingest", *map(str, sorted(seeds_dir.glob("*.txt"))), "--index", str(index)],
                    check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path_factory.mktemp("ui-log") / "serve.log", "w")
     proc = subprocess.Popen([*newsqa, "serve", "--index", str(index), "--port", str(port)], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"

@@ -3,13 +3,14 @@ a free loopback port (`chroma run`, stopped by its pid), and the in-memory test 
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from load_askers import free_port
 
 from fakes import DesignedEmbeddings, MemoryStore
 from vectorstore.base import Record, VectorStore
@@ -26,11 +27,6 @@ def _records():
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
@@ -38,7 +34,7 @@ def chroma_server(tmp_path_factory):
     import httpx
 
     chroma = Path(sys.executable).with_name("chroma")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
                              "--host", "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -129,6 +125,6 @@ def test_an_unreachable_chroma_server_is_a_clear_error(tmp_path):
     from qa.service import QAService
     from qa.settings import Settings
 
-    settings = Settings(index_dir=tmp_path, chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(index_dir=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ConfigError, match="chroma run"):
         QAService(settings=settings, embeddings=DesignedEmbeddings()).store

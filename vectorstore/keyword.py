@@ -79,6 +79,7 @@ class KeywordIndex:
         self._lock = threading.RLock()
         self._ids: list[str] = []
         self._columns: dict[str, np.ndarray] = {}
+        self._languages: list[str] = []
         self._digest = ids_digest([])
         self._bm25: Any = None
         self._loaded_mtime: float | None = None
@@ -92,12 +93,17 @@ class KeywordIndex:
         return self._digest
 
     def languages(self, most: int = 3) -> list[str]:
-        """The most common chunk languages, most frequent first (the query is analysed in each)."""
-        column = self._columns.get("language")
+        """The most common chunk languages, most frequent first (the query is analysed in each); counted once
+        per build or load, not per question."""
+        return self._languages[:most]
+
+    @staticmethod
+    def _count_languages(columns: dict[str, np.ndarray]) -> list[str]:
+        column = columns.get("language")
         if column is None or not len(column):
             return []
         values, counts = np.unique(column, return_counts=True)
-        return [str(v) for v, _ in sorted(zip(values, counts), key=lambda p: -p[1]) if v][:most]
+        return [str(v) for v, _ in sorted(zip(values, counts), key=lambda p: -p[1]) if v]
 
     def _manifest(self) -> Path | None:
         return self.folder / "manifest.json" if self.folder else None
@@ -117,6 +123,7 @@ class KeywordIndex:
             with self._lock:
                 self._ids = list(data["ids"])
                 self._columns = as_columns(data["rows"], FILTER_KEYS)
+                self._languages = self._count_languages(self._columns)
                 self._digest = data["digest"]
                 self._bm25 = bm25
                 self._loaded_mtime = manifest.stat().st_mtime
@@ -150,6 +157,7 @@ class KeywordIndex:
         columns = as_columns(rows, FILTER_KEYS)
         with self._lock:
             self._ids, self._bm25, self._columns = ids, bm25, columns
+            self._languages = self._count_languages(columns)
             self._digest = ids_digest(ids)
             self._save(rows)
 
