@@ -235,6 +235,28 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     assert translator.translate(question, "xx") is None
 
 
+def test_translator_shows_worked_examples_before_the_question():
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from qa.translate import EXAMPLES, QueryTranslator
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def invoke(self, messages):
+            self.seen.append(messages)
+            return AIMessage(content="Qu'est-ce que Pékin a accepté de reporter ?")
+
+    llm = Recorder()
+    assert QueryTranslator(llm).translate("What did Beijing agree to postpone?", "fr").startswith("Qu'est-ce")
+    messages = llm.seen[0]
+    assert "French" in messages[0].content
+    shown = [(m.content, n.content) for m, n in zip(messages[1:-1:2], messages[2:-1:2])]
+    assert shown == list(EXAMPLES["fr"])
+    assert isinstance(messages[-1], HumanMessage) and messages[-1].content == "What did Beijing agree to postpone?"
+
+
 def test_at_most_n_passages_from_one_article_when_capped():
     store = MemoryStore(DesignedEmbeddings())
     many = [Record(f"ecb{i}", f"The ECB rate decision, part {i}.", {**_meta("ecb", 20250724), "position": i})
