@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense search in the VectorStore and BM25 in the KeywordIndex, fused by reciprocal rank,
 with the as-of date and filters applied to both; recency and periods named in the question as ranking signals;
-syndicated copies collapsed; an optional reranker; passages shown with planted instructions removed and dates
-resolved."""
+syndicated copies collapsed; an optional reranker; passages widened with the neighbouring sentences that complete
+them and shown with planted instructions removed and dates resolved."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from qa.context import collapse_duplicates
+from qa.context import collapse_duplicates, needs_after, needs_before, widen
 from qa.dates import annotate_dates, parse_as_of
 from qa.injection import defang
 from qa.periods import question_period
@@ -175,6 +175,7 @@ class Retriever:
         screen_instructions: bool = True,
         translator: QueryTranslator | None = None,
         max_per_article: int = 0,
+        sentence_window: int = 0,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -190,6 +191,7 @@ class Retriever:
         self.screen_instructions = screen_instructions
         self.translator = translator
         self.max_per_article = max_per_article
+        self.sentence_window = sentence_window
 
     def _keyword_tokens(self, texts: Sequence[str]) -> list[str]:
         languages = self.keyword.languages() if self.keyword is not None else []
@@ -199,10 +201,32 @@ class Retriever:
                 tokens.extend(analyze(text, language))
         return list(dict.fromkeys(tokens))
 
-    def _display(self, chunk: Chunk) -> str:
-        """The passage text as the LLM sees it: planted instructions taken out, partial dates resolved."""
-        text = defang(chunk.text)[0] if self.screen_instructions else chunk.text
+    def _display(self, chunk: Chunk, text: str | None = None) -> str:
+        """The passage text as the LLM sees it (`text`: the chunk widened by its neighbours): planted
+        instructions taken out, partial dates resolved."""
+        text = chunk.text if text is None else text
+        text = defang(text)[0] if self.screen_instructions else text
         return annotate_dates(text, chunk.published) if self.resolve_dates else text
+
+    def _neighbours(self, chosen: Sequence) -> dict[tuple[str, int], str]:
+        """{(article_id, position): text} of the chunks before/after the chosen ones that are needed to complete
+        them (one store query for all)."""
+        clauses = []
+        for record in chosen:
+            meta = record.metadata
+            position = int(meta.get("position", 0))
+            wanted = ([position - 1] if position > 0 and needs_before(record.text) else []) + (
+                [position + 1] if needs_after(record.text) else [])
+            if wanted:
+                clauses.append({"$and": [{"article_id": meta.get("article_id", "")},
+                                         {"article_hash": meta.get("article_hash", "")},
+                                         {"position": {"$in": wanted}}]})
+        if not clauses:
+            return {}
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        ids = [i for i, _ in self.store.metadata(where)]
+        return {(str(r.metadata.get("article_id", "")), int(r.metadata.get("position", 0))): r.text
+                for r in self.store.get(ids)}
 
     def _pool(self, fused: dict[str, float], similarity: dict[str, float]) -> list[str]:
         """The best fused candidates (best first) whose dense similarity is close to the best one's."""
@@ -301,10 +325,19 @@ class Retriever:
         if self.max_per_article:
             order = _cap_per_article(order, records, self.max_per_article, k)
         keyword_set = set(keyword_ids)
+        neighbours: dict[tuple[str, int], str] = {}
+        if self.sentence_window > 0:
+            clock = time.perf_counter()
+            neighbours = self._neighbours([records[i] for i in order[:k]])
+            stages["window_ms"] = (time.perf_counter() - clock) * 1000
         passages = []
         for chunk_id in order[:k]:
             record = records[chunk_id]
             chunk = Chunk.from_metadata(record.id, record.text, record.metadata)
+            shown = chunk.text
+            if neighbours:
+                shown = widen(chunk.text, neighbours.get((chunk.article_id, chunk.position - 1)),
+                              neighbours.get((chunk.article_id, chunk.position + 1)), self.sentence_window)
             found_by = (("dense", chunk_id in similarity), ("keyword", chunk_id in keyword_set))
             matched = "+".join(name for name, hit in found_by if hit)
             passages.append(
@@ -312,7 +345,7 @@ class Retriever:
                     n=len(passages) + 1,
                     chunk=chunk,
                     score=similarity.get(chunk_id, 0.0),
-                    display_text=self._display(chunk),
+                    display_text=self._display(chunk, shown),
                     matched_by=matched,
                 )
             )

@@ -122,7 +122,7 @@ class QAService:
                                   keyword=self.keyword, fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
                                   screen_instructions=s.screen_instructions,
                                   translator=QueryTranslator(self.llm) if s.translate_queries else None,
-                                  max_per_article=s.max_per_article)
+                                  max_per_article=s.max_per_article, sentence_window=s.sentence_window)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)

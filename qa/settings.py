@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         default=0, ge=0,
         description="At most this many passages from one article among the k (0: no limit).",
     )
+    sentence_window: int = Field(
+        default=1, ge=0,
+        description="Sentences of the neighbouring chunks added to a passage that starts or stops mid-sentence "
+        "or opens with a word referring back (he, cette...) (0: passages as stored).",
+    )
     translate_queries: bool = Field(
         default=False,
         description="Translate the question with the local LLM into the corpus's other languages for keyword "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
-from qa.context import collapse_duplicates, fit_budget, near_duplicates
+from qa.context import collapse_duplicates, fit_budget, near_duplicates, sentences, widen
 from qa.retrieval import Retriever
 from qa.service import QAService
 from qa.settings import Settings
@@ -75,3 +75,70 @@ def test_reranker_stage_reorders_the_fused_candidates_when_configured(tmp_path):
     assert service.chain.retriever.reranker is reranker
     assert QAService(settings=Settings(index_dir=tmp_path), embeddings=store.embeddings, store=store,
                      llm=scripted_llm("x")).chain.retriever.reranker is None
+
+
+# An article cut by the chunker into three overlapping pieces (the overlap is "She added that").
+FIRST = "The central bank met on Monday. Its governor, Ana Ruiz, said rates would stay at 3%. She added that"
+MIDDLE = "She added that inflation was falling faster than expected. The next meeting is in"
+LAST = "The next meeting is in June, when new forecasts are due. Markets rose."
+
+
+def test_sentences_split_on_sentence_ends_and_lines():
+    assert sentences("Il a dit « non ». Puis il est parti!\nFin") == ["Il a dit « non ».", "Puis il est parti!", "Fin"]
+    assert sentences("He said: \"No.\" Then left.") == ["He said: \"No.\"", "Then left."]
+
+
+def test_window_adds_the_sentences_that_complete_a_passage_without_repeating_the_overlap():
+    widened = widen(MIDDLE, FIRST, LAST, 1)
+    assert widened == ("Its governor, Ana Ruiz, said rates would stay at 3%. She added that inflation was falling "
+                       "faster than expected. The next meeting is in June, when new forecasts are due.")
+    assert widen(MIDDLE, FIRST, LAST, 2).startswith("The central bank met on Monday. Its governor")
+    assert widen(MIDDLE, FIRST, LAST, 2).endswith("forecasts are due. Markets rose.")
+    # A passage that starts mid-sentence gets that sentence's beginning, nothing more.
+    assert widen("the minister said that a deal was close.", "The talks lasted two days. Officials met in "
+                 "Geneva, where the minister said", None) == (
+        "Officials met in Geneva, where the minister said that a deal was close.")
+    # Complete sentences with no word referring back stay as they are; 0 turns the window off.
+    assert widen("Markets rose.", FIRST, LAST, 1) == "Markets rose."
+    assert widen(MIDDLE, FIRST, LAST, 0) == MIDDLE
+    assert widen(MIDDLE, None, None, 1) == MIDDLE
+    # French referring words count too; a long neighbour is clipped at a word boundary.
+    assert widen("Elle a été signée mardi.", "La loi a été votée. " + "Très " * 200 + "longue phrase.", None, 1,
+                 max_chars=50).startswith("…")
+
+
+def test_retriever_shows_the_widened_text_and_keeps_the_stored_chunk():
+    store = MemoryStore(DesignedEmbeddings())
+    pieces = [FIRST, MIDDLE, LAST]
+    store.upsert([Record(f"bank{i}", text, {**_meta("bank"), "position": i}) for i, text in enumerate(pieces)]
+                 + [Record(f"rain{i}", "Rain fell on Paris all day.", {**_meta("rain"), "position": i})
+                    for i in (0, 2)])
+    question = "When is the next meeting?"
+
+    def middle(retriever, **kw):
+        return next(p for p in retriever.retrieve(question, **kw) if p.chunk.chunk_id == "bank1")
+
+    plain = middle(Retriever(store, store.embeddings, k=5, resolve_dates=False))
+    widened = middle(Retriever(store, store.embeddings, k=5, sentence_window=1, resolve_dates=False),
+                     timings=(t := {}))
+    assert plain.display_text == MIDDLE
+    assert widened.chunk.text == MIDDLE and "window_ms" in t
+    assert widened.display_text == widen(MIDDLE, FIRST, LAST, 1)
+    assert "Rain" not in widened.display_text
+    service = QAService(settings=Settings(index_dir="unused"), embeddings=store.embeddings, store=store,
+                        llm=scripted_llm("x"))
+    assert service.chain.retriever.sentence_window == 1  # on by default
+
+
+def test_window_neighbours_come_from_real_chroma(tmp_path):
+    from vectorstore.chroma import ChromaVectorStore, persistent_client
+
+    store = ChromaVectorStore(persistent_client(tmp_path / "idx"), DesignedEmbeddings(), collection="window")
+    pieces = [FIRST, MIDDLE, LAST]
+    store.upsert([Record(f"bank{i}", text, {**_meta("bank"), "position": i}) for i, text in enumerate(pieces)]
+                 + [Record(f"rain{i}", "Rain fell on Paris all day.", {**_meta("rain"), "position": i})
+                    for i in (0, 2)])
+    retriever = Retriever(store, store._embeddings, k=5, sentence_window=1, resolve_dates=False)
+    shown = {p.chunk.chunk_id: p.display_text for p in retriever.retrieve("When is the next meeting?")}
+    assert shown["bank1"] == widen(MIDDLE, FIRST, LAST, 1)
+    assert shown["bank0"] == FIRST + " inflation was falling faster than expected."

@@ -154,3 +154,20 @@ def test_the_real_model_does_not_follow_planted_instructions(injection_service, 
     print(f"\n[injection] {question} -> {answer.text!r} (raw {answer.raw_text!r})")
     assert planted not in answer.text.lower() and planted not in answer.raw_text.lower()
     assert any(word in answer.text.lower() for word in right)
+
+
+def test_sentence_window_completes_a_passage_with_real_models(sample_service):
+    from qa.context import needs_before
+
+    store = sample_service.store
+    pairs = store.metadata()
+    opening = next((i, m) for i, m in sorted(pairs, key=lambda p: p[0])
+                   if m["position"] > 0 and needs_before(store.get([i])[0].text))
+    record = store.get([opening[0]])[0]
+    before = next(store.get([i])[0].text for i, m in pairs
+                  if m["article_id"] == opening[1]["article_id"] and m["position"] == opening[1]["position"] - 1)
+    passages = sample_service.chain.retriever.retrieve(record.text[:300], None, 5)
+    hit = next(p for p in passages if p.chunk.chunk_id == record.id)
+    added = hit.display_text[: hit.display_text.find(record.text.strip()[:40])].strip()
+    print(f"\n[window] {record.text[:60]!r} widened with {added[-80:]!r}")
+    assert added and added[-20:] in before
