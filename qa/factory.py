@@ -44,6 +44,7 @@ def build_embeddings(settings: Settings):
             query_prompt=settings.query_prompt,
             batch_size=settings.embed_batch_size,
             threads=settings.resolved_threads(),
+            dimensions=settings.embedding_dimensions,
         )
     except OSError as exc:
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc

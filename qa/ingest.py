@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Iterable
 
 from qa.chunking import Chunker
-from qa.errors import LoadError
+from qa.errors import ConfigError, LoadError
 from qa.loaders import iter_files, load_file
 from qa.types import Article, Chunk, FileResult, IngestReport
-from vectorstore.base import Record, VectorStore
+from vectorstore.base import DimensionMismatch, Record, VectorStore
 
 
 def encoder_text(chunk: Chunk, template: str | None) -> str | None:
@@ -63,7 +63,10 @@ class Ingestor:
 
     def _flush(self, pending: _Pending, report: IngestReport) -> None:
         if pending.chunks:
-            self.store.upsert([self._record(c) for c in pending.chunks])
+            try:
+                self.store.upsert([self._record(c) for c in pending.chunks])
+            except DimensionMismatch as exc:
+                raise ConfigError(str(exc)) from exc
             report.chunks_written += len(pending.chunks)
         if pending.deletes:
             self.store.delete(pending.deletes)

@@ -15,12 +15,13 @@ from langchain_core.embeddings import Embeddings
 
 from qa.context import collapse_duplicates, needs_after, needs_before, widen
 from qa.dates import annotate_dates, parse_as_of
+from qa.errors import ConfigError
 from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
 from qa.translate import QueryTranslator
 from qa.types import Chunk, Passage
-from vectorstore.base import VectorStore
+from vectorstore.base import DimensionMismatch, VectorStore
 from vectorstore.keyword import KeywordIndex, analyze
 
 
@@ -278,7 +279,10 @@ class Retriever:
         vector = self.embeddings.embed_query(question)
         stages["embed_ms"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        dense = self.store.search(vector, k=self.fetch_k, where=where)
+        try:
+            dense = self.store.search(vector, k=self.fetch_k, where=where)
+        except DimensionMismatch as exc:
+            raise ConfigError(str(exc)) from exc
         stages["dense_ms"] = (time.perf_counter() - clock) * 1000
         records = {h.record.id: h.record for h in dense}
         similarity = {h.record.id: h.score for h in dense}

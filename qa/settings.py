@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="Torch dtype of the embedding model: auto (bfloat16 where the CPU computes it natively, "
         "else float32), bfloat16, float16 or float32.",
     )
+    embedding_dimensions: int | None = Field(
+        default=None, ge=1,
+        description="Keep only the leading dimensions of each vector (Matryoshka: 512, 256 or 128 for "
+        "EmbeddingGemma), normalised again; unset: all 768. An index is searched with the dimensions it was "
+        "built with.",
+    )
     query_prompt: str | None = Field(
         default="task: question answering | query: ",
         description="Text put before each question when it is embedded (None: the model's own query prompt).",

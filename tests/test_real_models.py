@@ -171,3 +171,18 @@ def test_sentence_window_completes_a_passage_with_real_models(sample_service):
     added = hit.display_text[: hit.display_text.find(record.text.strip()[:40])].strip()
     print(f"\n[window] {record.text[:60]!r} widened with {added[-80:]!r}")
     assert added and added[-20:] in before
+
+
+def test_matryoshka_256_dimensions_keep_the_seed_ranking(real_embeddings):
+    short = real_embeddings.with_dimensions(256)
+    assert short.model is real_embeddings.model and short.dimension == 256 and real_embeddings.dimension == 768
+    texts = ["Bessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre.",
+             "Heavy rain is expected over the weekend in Paris.",
+             "The Louvre reopened on Wednesday after the jewel theft."]
+    question = "When did Bessent last meet He Lifeng?"
+    for embedder in (real_embeddings, short):
+        q = embedder.embed_query(question)
+        docs = embedder.embed_documents(texts)
+        assert len(q) == embedder.dimension and abs(sum(x * x for x in q) - 1) < 1e-4
+        scores = [sum(a * b for a, b in zip(q, d)) for d in docs]
+        assert scores.index(max(scores)) == 0

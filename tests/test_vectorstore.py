@@ -14,6 +14,7 @@ from load_askers import free_port
 
 from fakes import DesignedEmbeddings, MemoryStore
 from vectorstore.base import Record, VectorStore
+from vectorstore.filters import matches
 
 
 def _records():
@@ -98,6 +99,32 @@ class TestVectorStoreConformance:
         assert {h.record.id for h in store.search(q, k=3, where=both)} == {"a", "c"}
         assert store.ids(where={"article_id": "bce"}) == ["b"]
 
+    def test_filtered_search_equals_exact_search_over_the_matching_records(self, store):
+        import numpy as np
+
+        rng = np.random.default_rng(3)
+        vectors = rng.standard_normal((300, 8)).astype("float32")
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        days = [20250101 + int(d) for d in rng.integers(0, 28, 300)]
+        records = [Record(f"r{i}", f"text {i}", {"article_id": f"a{i}", "published_int": days[i],
+                                                   "language": "fr" if i % 10 == 0 else "en"})
+                   for i in range(300)]
+
+        class Fixed(DesignedEmbeddings):
+            def embed_documents(self, texts):
+                return [vectors[int(t.split()[1])].tolist() for t in texts]
+
+        store._embeddings = store.embeddings = Fixed()
+        store.upsert(records)
+        query = vectors[5] * 0.6 + vectors[7] * 0.4
+        for where in ({"published_int": {"$lte": 20250125}},  # most records: filtered after an unfiltered search
+                      {"language": "fr"},  # a tenth: Chroma filters
+                      {"published_int": {"$lte": 20250101}}):  # almost none
+            allowed = [i for i in range(300) if matches(records[i].metadata, where)]
+            exact = sorted(allowed, key=lambda i: -float(vectors[i] @ query))[:10]
+            got = [h.record.id for h in store.search(query.tolist(), k=10, where=where)]
+            assert got == [f"r{i}" for i in exact], where
+
     def test_get_metadata_and_delete(self, store):
         store.upsert(_records())
         assert [r.text for r in store.get(["c", "missing"])] == ["Bessent met He Lifeng in Malaysia."]
@@ -128,3 +155,41 @@ def test_an_unreachable_chroma_server_is_a_clear_error(tmp_path):
     settings = Settings(index_dir=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ConfigError, match="chroma run"):
         QAService(settings=settings, embeddings=DesignedEmbeddings()).store
+
+
+def test_leading_dimensions_are_cut_and_normalised_again():
+    from vectorstore.embeddings import leading_dimensions
+
+    assert leading_dimensions([3.0, 4.0, 12.0], None) == [3.0, 4.0, 12.0]
+    assert leading_dimensions([3.0, 4.0, 12.0], 2) == pytest.approx([0.6, 0.8])
+    assert leading_dimensions([0.0, 0.0, 1.0], 2) == [0.0, 0.0]  # no division by zero
+
+
+class _Cut(DesignedEmbeddings):
+    """Designed embeddings cut to 3 dimensions: what a service with other embedding_dimensions would send."""
+
+    def embed_query(self, text):
+        return super().embed_query(text)[:3]
+
+    def embed_documents(self, texts):
+        return [v[:3] for v in super().embed_documents(texts)]
+
+
+def test_vectors_of_another_length_than_the_index_are_a_clear_error(tmp_path):
+    from qa.errors import ConfigError
+    from qa.chunking import Chunker
+    from qa.ingest import Ingestor
+    from qa.retrieval import Retriever
+    from vectorstore.chroma import ChromaVectorStore, persistent_client
+
+    client = persistent_client(tmp_path / "idx")
+    full = ChromaVectorStore(client, DesignedEmbeddings(), collection="dims")
+    full.upsert([Record("a", "The ECB held its rate.", {"article_id": "a", "published_int": 0})])
+    cut = ChromaVectorStore(client, _Cut(), collection="dims")
+    with pytest.raises(ConfigError, match="embedding_dimensions it was built with"):
+        Retriever(cut, cut._embeddings).retrieve("ECB rate")
+    article = tmp_path / "news.txt"
+    article.write_text("The ECB held its deposit rate at 2% on Thursday in Frankfurt, its president said.")
+    with pytest.raises(ConfigError, match="new index folder"):
+        Ingestor(cut, Chunker(), progress=False).ingest([article])
+    assert full.count() == 1

@@ -23,6 +23,10 @@ class Record:
         return self.embed_text if self.embed_text is not None else self.text
 
 
+class DimensionMismatch(ValueError):
+    """Vectors of another length than the index's (another model, or other embedding_dimensions)."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """A search result: the record and its cosine similarity to the query (higher is closer)."""

@@ -15,6 +15,15 @@ from langchain_core.embeddings import Embeddings
 from vectorstore.locks import QueryFirstLock
 
 
+def leading_dimensions(vector, dimensions: int | None) -> list[float]:
+    """The first `dimensions` values of a vector, normalised to unit length again (None: the whole vector)."""
+    if dimensions is None:
+        return [float(x) for x in vector]
+    head = [float(x) for x in vector[:dimensions]]
+    norm = sum(x * x for x in head) ** 0.5 or 1.0
+    return [x / norm for x in head]
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """EmbeddingGemma (or any sentence-transformers model) with query and document prompts."""
 
@@ -28,6 +37,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         batch_size: int = 16,
         threads: int = 0,
         query_threads: int = 1,
+        dimensions: int | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -64,7 +74,30 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._doc_kwargs = doc_kwargs
         self._hf.query_encode_kwargs = query_kwargs
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dimension = int(dimension() or 0)
+        full = int(dimension() or 0)
+        if dimensions is not None and not 0 < dimensions <= full:
+            raise ValueError(f"dimensions must be between 1 and the model's {full}, got {dimensions}")
+        # Matryoshka models (EmbeddingGemma: 768/512/256/128) keep most of their quality in the leading
+        # dimensions; vectors are cut there and normalised again.
+        self._cut = dimensions if dimensions is not None and dimensions < full else None
+        self.dimension = self._cut or full
+
+    def with_dimensions(self, dimensions: int | None) -> "SentenceTransformerEmbeddings":
+        """The same loaded model giving vectors cut to `dimensions` (None: full length); no second load."""
+        import copy
+
+        full = self._hf._client
+        size = getattr(full, "get_embedding_dimension", None) or full.get_sentence_embedding_dimension
+        top = int(size() or 0)
+        if dimensions is not None and not 0 < dimensions <= top:
+            raise ValueError(f"dimensions must be between 1 and the model's {top}, got {dimensions}")
+        other = copy.copy(self)
+        other._cut = dimensions if dimensions is not None and dimensions < top else None
+        other.dimension = other._cut or top
+        return other
+
+    def _shorten(self, vector) -> list[float]:
+        return leading_dimensions(vector, self._cut)
 
     @property
     def model(self) -> Any:
@@ -98,13 +131,13 @@ class SentenceTransformerEmbeddings(Embeddings):
                 self._torch.set_num_threads(self._threads)
                 encoded = model.encode([texts[i] for i in part], **kwargs)
             for i, vector in zip(part, encoded):
-                vectors[i] = [float(x) for x in vector]
+                vectors[i] = self._shorten(vector)
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
         with self._lock.query():
             self._torch.set_num_threads(self._query_threads)
             try:
-                return self._hf.embed_query(text)
+                return self._shorten(self._hf.embed_query(text))
             finally:
                 self._torch.set_num_threads(self._threads)
