@@ -45,6 +45,7 @@ def build_embeddings(settings: Settings):
             batch_size=settings.embed_batch_size,
             threads=settings.resolved_threads(),
             dimensions=settings.embedding_dimensions,
+            query_backend=settings.query_backend,
         )
     except OSError as exc:
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc

@@ -220,6 +220,36 @@ def pull(
     return target
 
 
+def export_for_queries(folder: Path, settings) -> str:
+    """Export the embedding model to ONNX for fast question encoding (once; a line saying what happened).
+    Missing export packages are not an error: questions then use PyTorch."""
+    import time
+
+    from vectorstore.onnx_query import exported_folder, is_exported
+
+    target = exported_folder(folder)
+    if is_exported(folder):
+        return f"question encoder (ONNX): already exported -> {target}"
+    try:
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        return f"question encoder (ONNX): skipped ({exc.name} is not installed); questions use PyTorch"
+    from qa.factory import offline_environment
+    from vectorstore.embeddings import SentenceTransformerEmbeddings
+    from vectorstore.onnx_query import export_encoder
+
+    offline_environment()
+    start = time.perf_counter()
+    embeddings = SentenceTransformerEmbeddings(folder, dtype="float32", query_backend="torch",
+                                               threads=settings.resolved_threads())
+    try:
+        export_encoder(embeddings.model, folder)
+    except Exception as exc:  # the exporter's failures are many and internal; PyTorch still works
+        return f"question encoder (ONNX): export failed ({type(exc).__name__}: {exc}); questions use PyTorch"
+    return f"question encoder (ONNX): exported in {time.perf_counter() - start:.0f} s -> {target}"
+
+
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:
     """Return the model's path, pulling it first when allowed; otherwise say how to get it."""
     if is_present(spec, model_dir):

@@ -186,3 +186,16 @@ def test_matryoshka_256_dimensions_keep_the_seed_ranking(real_embeddings):
         assert len(q) == embedder.dimension and abs(sum(x * x for x in q) - 1) < 1e-4
         scores = [sum(a * b for a, b in zip(q, d)) for d in docs]
         assert scores.index(max(scores)) == 0
+
+
+def test_onnx_question_encoder_gives_the_pytorch_vector(real_embeddings):
+    # `make test` runs `newsqa models pull`, which exports the embedding model for questions.
+    assert real_embeddings.query_backend == "onnx"
+    torch_side = real_embeddings.with_query_backend("torch")
+    assert torch_side.query_backend == "torch" and real_embeddings.query_backend == "onnx"
+    for question in ("When did Bessent last meet He Lifeng?", "Qu'a accepté de reporter Pékin ?"):
+        fast, reference = real_embeddings.embed_query(question), torch_side.embed_query(question)
+        assert len(fast) == len(reference) == 768
+        assert sum(a * b for a, b in zip(fast, reference)) > 0.9999
+    cut = real_embeddings.with_dimensions(256)
+    assert cut.query_backend == "onnx" and len(cut.embed_query("ECB rates")) == 256

@@ -193,3 +193,30 @@ def test_vectors_of_another_length_than_the_index_are_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="new index folder"):
         Ingestor(cut, Chunker(), progress=False).ingest([article])
     assert full.count() == 1
+
+
+def test_question_encoder_falls_back_to_pytorch_without_a_usable_export(tmp_path, capsys):
+    from vectorstore.onnx_query import exported_folder, is_exported, load_query_encoder
+
+    model = tmp_path / "embeddinggemma-300m"
+    assert exported_folder(model) == tmp_path / "embeddinggemma-300m.onnx"
+    assert not is_exported(model) and load_query_encoder(model, tokenizer=None) is None
+    broken = exported_folder(model)
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not a graph")
+    (broken / "export.json").write_text("{}")
+    assert is_exported(model)
+    assert load_query_encoder(model, tokenizer=None) is None
+    assert "questions use PyTorch" in capsys.readouterr().err
+    with pytest.raises(Exception):
+        load_query_encoder(model, tokenizer=None, required=True)
+
+
+def test_query_backend_setting_is_checked():
+    from pydantic import ValidationError
+
+    from qa.settings import Settings
+
+    assert Settings().query_backend == "auto"
+    with pytest.raises(ValidationError, match="query_backend"):
+        Settings(query_backend="tensorrt")

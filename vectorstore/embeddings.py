@@ -2,7 +2,8 @@
 
 Loads a local model folder (or a model name, where a hub is reachable), in bf16 by default, with separate
 prompts for questions and documents. Query encoding runs on one thread: with several busy torch threads a
-single short query was measured many times slower on 2 cores.
+single short query was measured many times slower on 2 cores. Where the model was exported to ONNX
+(`newsqa models pull`), questions go through ONNX Runtime, about twice as fast (vectorstore/onnx_query.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         threads: int = 0,
         query_threads: int = 1,
         dimensions: int | None = None,
+        query_backend: str = "auto",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -73,6 +75,22 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._hf.encode_kwargs = doc_kwargs
         self._doc_kwargs = doc_kwargs
         self._hf.query_encode_kwargs = query_kwargs
+        # The text put before a question (the model's query prompt), for the ONNX path that tokenises itself.
+        self._query_prefix = query_kwargs.get("prompt") or prompts.get(query_kwargs.get("prompt_name", ""), "")
+        self._onnx = None
+        if query_backend not in {"auto", "torch", "onnx"}:
+            raise ValueError(f"query_backend must be auto, torch or onnx, not {query_backend!r}")
+        if query_backend != "torch":
+            from vectorstore.onnx_query import exported_folder, load_query_encoder
+
+            self._onnx = load_query_encoder(model_name_or_path, model.tokenizer, self._query_threads,
+                                            required=query_backend == "onnx")
+            if self._onnx is None and query_backend == "onnx":
+                raise FileNotFoundError(
+                    f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)} (or "
+                    "onnxruntime is missing): run `newsqa models pull`, or set query_backend to auto or torch"
+                )
+        self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         full = int(dimension() or 0)
         if dimensions is not None and not 0 < dimensions <= full:
@@ -94,6 +112,19 @@ class SentenceTransformerEmbeddings(Embeddings):
         other = copy.copy(self)
         other._cut = dimensions if dimensions is not None and dimensions < top else None
         other.dimension = other._cut or top
+        return other
+
+    def with_query_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
+        """The same loaded model with questions encoded by `torch`, or by `onnx` where it is loaded."""
+        import copy
+
+        if backend not in {"torch", "onnx"}:
+            raise ValueError(f"backend must be torch or onnx, not {backend!r}")
+        if backend == "onnx" and self._onnx is None:
+            raise ValueError("no ONNX question encoder is loaded: run `newsqa models pull`")
+        other = copy.copy(self)
+        if backend == "torch":
+            other._onnx = None
         return other
 
     def _shorten(self, vector) -> list[float]:
@@ -134,7 +165,15 @@ class SentenceTransformerEmbeddings(Embeddings):
                 vectors[i] = self._shorten(vector)
         return vectors
 
+    @property
+    def query_backend(self) -> str:
+        """"onnx" when questions go through ONNX Runtime, else "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
+
     def embed_query(self, text: str) -> list[float]:
+        if self._onnx is not None:
+            with self._lock.query():
+                return self._shorten(self._onnx.encode(self._query_prefix + text, self._max_length))
         with self._lock.query():
             self._torch.set_num_threads(self._query_threads)
             try:
