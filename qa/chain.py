@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date
 from typing import Any, Iterator
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from qa.citations import (
@@ -52,6 +54,15 @@ def finalize(
     return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped, repointed)
 
 
+# A reply made of passage numbers only ("[1]", "[2][3].") answers nothing; the 1.5B model gives one now and then.
+_CITATIONS_ONLY = re.compile(r"^[\s\[\]\d,.;:()-]*$")
+WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in words, then cite the passage like [1]."
+
+
+def only_citations(raw: str) -> bool:
+    return bool(raw.strip()) and bool(_CITATIONS_ONLY.match(raw)) and "[" in raw
+
+
 class AnswerChain:
     """Builds and runs the LCEL chain. Collaborators are passed in; nothing is loaded here."""
 
@@ -74,6 +85,13 @@ class AnswerChain:
         self.verify = verify
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
+
+    def _words_please(self, state: dict[str, Any], raw: str) -> str:
+        """One more turn when the model replied with passage numbers only ("[1]"): the prompt is the same up to
+        that turn, so llama.cpp reuses its cached prompt and the retry costs a few tokens of generation."""
+        messages = self.prompt.format_messages(**self._prompt_inputs(state)) + [
+            AIMessage(content=raw), HumanMessage(content=WORDS_PLEASE)]
+        return str(self.llm.invoke(messages).content)
 
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +116,8 @@ class AnswerChain:
             message = self.generate.invoke(self._prompt_inputs(state))
             raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
+            if only_citations(raw):
+                raw = self._words_please(state, raw)
         return {**state, "raw": raw, "usage": usage, "generate_ms": (time.perf_counter() - start) * 1000}
 
     def _finish(self, state: dict[str, Any]) -> Answer:
@@ -151,6 +171,10 @@ class AnswerChain:
                 if token:
                     parts.append(token)
                     yield token
+            if only_citations("".join(parts)):
+                retry = self._words_please(state, "".join(parts))
+                parts = [retry]
+                yield "\n" + retry
         state.update(raw="".join(parts), generate_ms=(time.perf_counter() - gen_start) * 1000)
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000

@@ -62,6 +62,25 @@ def test_abstains_with_the_fixed_phrase(service):
     assert answer.passages  # closest passages are still returned for the user
 
 
+def test_a_reply_of_passage_numbers_only_gets_one_more_turn(service):
+    from qa.chain import WORDS_PLEASE, only_citations
+
+    assert only_citations("[1]") and only_citations(" [2][3]. ") and not only_citations("In 2025 [1].")
+    assert not only_citations("") and not only_citations("2025")
+    question = "When did Bessent last meet He Lifeng?"
+    svc = service("[1]", "Bessent last met He Lifeng in Malaysia in October 2025 [1].")
+    answer = svc.ask(question, as_of="2026-02-11")
+    assert not answer.abstained and answer.text.startswith("Bessent last met He Lifeng in Malaysia")
+    assert [c.n for c in answer.citations] == [1]
+    full = "Bessent last met He Lifeng in Malaysia in October 2025 [1]."
+    streamed = list(service("[1]", full).stream(question, as_of="2026-02-11"))
+    assert streamed[0] == "[1]" and "Malaysia" in "".join(t for t in streamed if isinstance(t, str))
+    assert streamed[-1].text == answer.text and not streamed[-1].abstained
+    # Still numbers only after the second turn: nothing is invented, the answer abstains.
+    stubborn = service("[1]", "[1]").ask(question, as_of="2026-02-11")
+    assert stubborn.abstained and WORDS_PLEASE
+
+
 def test_json_schema(service):
     svc = service("They met in October 2025 [1].")
     data = svc.ask("When did Bessent meet He?", as_of="2026-02-11").to_dict()
