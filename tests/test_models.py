@@ -1,6 +1,6 @@
-import sys
 import hashlib
 import io
+import sys
 import zipfile
 from pathlib import Path
 
