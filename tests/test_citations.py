@@ -83,6 +83,23 @@ def test_uncited_sentence_gets_the_passage_that_clearly_supports_it():
     assert (text, added) == ("Paris is lovely in spring.", [])
 
 
+def test_adding_a_citation_the_model_left_out_needs_more_support_than_keeping_one():
+    from qa.chain import finalize
+    from qa.citations import ATTACH_SUPPORT, MIN_SUPPORT, attach_missing_citations
+
+    def scorer(claim, sentences):  # a made-up claim that sits between the two thresholds
+        return [0.7 if "lightning" in claim else 1.0 for _ in sentences]
+
+    scorer.min_support, scorer.attach_support = MIN_SUPPORT, ATTACH_SUPPORT
+    passages = [_passage(1, "Notre-Dame reopened on Saturday, five years after the 2019 fire.")]
+    guess = "The 2019 fire was caused by lightning."
+    assert attach_missing_citations(guess, passages, scorer) == (guess, [])
+    # The same support keeps a citation the model wrote itself; uncited, the guess becomes an abstention.
+    assert not finalize("Why did it burn?", None, passages, guess[:-1] + " [1].", scorer).abstained
+    assert finalize("Why did it burn?", None, passages, guess, scorer).abstained
+    assert attach_missing_citations("Notre-Dame reopened on Saturday.", passages, scorer)[1] == [1]
+
+
 def test_an_answer_no_passage_supports_becomes_an_abstention():
     from qa.chain import finalize
     from qa.prompting import ABSTAIN_TEXT
