@@ -25,6 +25,16 @@ def leading_dimensions(vector, dimensions: int | None) -> list[float]:
     return [x / norm for x in head]
 
 
+def _cut_for(model: Any, dimensions: int | None) -> tuple[int | None, int]:
+    """(where vectors are cut, or None for the whole vector; the resulting length) for a model."""
+    size = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    full = int(size() or 0)
+    if dimensions is not None and not 0 < dimensions <= full:
+        raise ValueError(f"dimensions must be between 1 and the model's {full}, got {dimensions}")
+    cut = dimensions if dimensions is not None and dimensions < full else None
+    return cut, cut or full
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """EmbeddingGemma (or any sentence-transformers model) with query and document prompts."""
 
@@ -91,27 +101,16 @@ class SentenceTransformerEmbeddings(Embeddings):
                     "onnxruntime is missing): run `newsqa models pull`, or set query_backend to auto or torch"
                 )
         self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
-        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        full = int(dimension() or 0)
-        if dimensions is not None and not 0 < dimensions <= full:
-            raise ValueError(f"dimensions must be between 1 and the model's {full}, got {dimensions}")
         # Matryoshka models (EmbeddingGemma: 768/512/256/128) keep most of their quality in the leading
         # dimensions; vectors are cut there and normalised again.
-        self._cut = dimensions if dimensions is not None and dimensions < full else None
-        self.dimension = self._cut or full
+        self._cut, self.dimension = _cut_for(model, dimensions)
 
     def with_dimensions(self, dimensions: int | None) -> "SentenceTransformerEmbeddings":
         """The same loaded model giving vectors cut to `dimensions` (None: full length); no second load."""
         import copy
 
-        full = self._hf._client
-        size = getattr(full, "get_embedding_dimension", None) or full.get_sentence_embedding_dimension
-        top = int(size() or 0)
-        if dimensions is not None and not 0 < dimensions <= top:
-            raise ValueError(f"dimensions must be between 1 and the model's {top}, got {dimensions}")
         other = copy.copy(self)
-        other._cut = dimensions if dimensions is not None and dimensions < top else None
-        other.dimension = other._cut or top
+        other._cut, other.dimension = _cut_for(self._hf._client, dimensions)
         return other
 
     def with_query_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
