@@ -53,6 +53,8 @@ class ChromaVectorStore:
 
     # Unfiltered candidates per wanted hit before falling back to Chroma's filtered search (see `search`).
     overfetch = 4
+    # Below this many records Chroma's own filter is faster (1k chunks: 13 ms against 26 ms; 10k: 80 against 33).
+    wide_search_from = 5000
 
     def __init__(self, client: Any, embeddings: Embeddings, collection: str = "newsqa") -> None:
         from langchain_chroma import Chroma
@@ -134,8 +136,8 @@ class ChromaVectorStore:
         n = self.count()
         if n == 0:
             return []
-        if where is None:
-            return self._query(query_vector, min(k, n), None)
+        if where is None or n < self.wide_search_from:
+            return self._query(query_vector, min(k, n), where)
         wide = min(n, k * self.overfetch)
         hits = [h for h in self._query(query_vector, wide, None, documents=False) if matches(h.record.metadata, where)]
         if len(hits) < k and wide < n:
