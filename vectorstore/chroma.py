@@ -48,6 +48,16 @@ def _cosine_similarity(distance: float) -> float:
     return 1.0 - float(distance)
 
 
+def _raise_if_dimensions(exc: Exception, length: int, doing: str) -> None:
+    """chromadb's error for vectors of the wrong length (InvalidArgumentError, a ValueError in some versions)
+    as a DimensionMismatch that names the fix; other errors are left to the caller."""
+    if "dimension" in str(exc).lower():
+        raise DimensionMismatch(
+            f"this index holds vectors of another length than these ({length}): {exc}. {doing} with the "
+            "embedding model and embedding_dimensions it was built with, or into a new index folder."
+        ) from exc
+
+
 class ChromaVectorStore:
     """Stores records in one Chroma collection with cosine distance."""
 
@@ -86,12 +96,7 @@ class ChromaVectorStore:
                     metadatas=[dict(r.metadata) for r in batch],
                 )
             except Exception as exc:
-                if "dimension" in str(exc).lower():
-                    raise DimensionMismatch(
-                        f"this index holds vectors of another length than the new ones ({len(vectors[0])}): {exc}. "
-                        "Ingest with the embedding model and embedding_dimensions the index was built with, "
-                        "or into a new index folder."
-                    ) from exc
+                _raise_if_dimensions(exc, len(vectors[0]), "Ingest")
                 raise
 
     def _embed(self, batch: Sequence[Record]) -> list[list[float]]:
@@ -115,13 +120,8 @@ class ChromaVectorStore:
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=k, where=where,
                                              include=include)
-        except Exception as exc:  # chromadb raises InvalidArgumentError (a ValueError in some versions)
-            if "dimension" in str(exc).lower():
-                raise DimensionMismatch(
-                    f"this index holds vectors of another length than the question's ({len(query_vector)}): "
-                    f"{exc}. Search it with the embedding model and embedding_dimensions it was built with, "
-                    "or ingest into a new index folder."
-                ) from exc
+        except Exception as exc:
+            _raise_if_dimensions(exc, len(query_vector), "Search")
             raise
         texts = got["documents"][0] if documents else [""] * len(got["ids"][0])
         return [Hit(Record(id=str(i), text=t or "", metadata=dict(m or {})), _cosine_similarity(d))
