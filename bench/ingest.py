@@ -6,6 +6,8 @@
 Loads and chunks the articles (timed), encodes the exact encoder inputs the pipeline will produce with the bare
 model (the baseline), then runs `QAService.ingest` into a fresh index (load, chunk, embed, write to Chroma,
 keyword index). Prints articles/s, chunks/s, the pipeline/encoder ratio, peak memory, the machine and versions.
+When chunks go through ONNX Runtime (`document_backend`), the same inputs are also encoded by PyTorch in the
+same run, and the ONNX/PyTorch speed ratio and the lowest cosine between their vectors are printed.
 `--limit N` takes the first N records of a JSONL file (the whole 1,660-article corpus takes hours on 2 cores).
 """
 
@@ -79,11 +81,17 @@ def main() -> None:
     prepare_s = time.perf_counter() - start
     inputs = [encoder_text(c, settings.document_template) or c.text for c in chunks]
 
-    encode = embeddings.embed_raw if settings.document_template else embeddings.embed_documents
-    encode(inputs[:4])  # warm-up
-    start = time.perf_counter()
-    encode(inputs)
-    bare_s = time.perf_counter() - start
+    def timed(embedder):
+        encode = embedder.embed_raw if settings.document_template else embedder.embed_documents
+        encode(inputs[:4])  # warm-up
+        begin = time.perf_counter()
+        vectors = encode(inputs)
+        return time.perf_counter() - begin, vectors
+
+    backend = embeddings.document_backend
+    bare_s, vectors = timed(embeddings)
+    torch_s, torch_vectors = timed(embeddings.with_document_backend("torch")) if backend == "onnx" else (bare_s, vectors)
+    lowest_cosine = min(sum(a * b for a, b in zip(u, v)) for u, v in zip(vectors, torch_vectors))
 
     start = time.perf_counter()
     report = service.ingest([corpus])
@@ -96,7 +104,10 @@ def main() -> None:
         "corpus": f"{args.corpus}" + (f" (first {args.limit})" if args.limit else ""),
         "articles": n_articles, "chunks": n_chunks,
         "load+chunk s": round(prepare_s, 2),
-        "bare encoder chunks/s": round(n_chunks / bare_s, 2),
+        "bare PyTorch chunks/s": round(n_chunks / torch_s, 2),
+        f"bare encoder ({backend}) chunks/s": round(n_chunks / bare_s, 2),
+        "encoder / PyTorch": round(torch_s / bare_s, 2),
+        "min cosine to PyTorch": round(lowest_cosine, 6),
         "pipeline chunks/s": round(n_chunks / pipeline_s, 2),
         "pipeline articles/s": round(n_articles / pipeline_s, 2),
         "pipeline / encoder": round(bare_s / pipeline_s, 3),

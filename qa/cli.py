@@ -55,7 +55,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             took = "already present" if already else f"assembled and verified in {time.perf_counter() - start:.0f} s"
             print(f"{spec.name}: {took} -> {path}")
             if spec.kind == "embedding":
-                print(models.export_for_queries(path, settings))
+                print(models.export_encoder_onnx(path, settings))
         return 0
     rows = models.status(settings.model_dir)
     if args.json:

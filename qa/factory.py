@@ -46,6 +46,7 @@ def build_embeddings(settings: Settings):
             threads=settings.resolved_threads(),
             dimensions=settings.embedding_dimensions,
             query_backend=settings.query_backend,
+            document_backend=settings.document_backend,
         )
     except OSError as exc:
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc

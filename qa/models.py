@@ -220,34 +220,34 @@ def pull(
     return target
 
 
-def export_for_queries(folder: Path, settings) -> str:
-    """Export the embedding model to ONNX for fast question encoding (once; a line saying what happened).
-    Missing export packages are not an error: questions then use PyTorch."""
+def export_encoder_onnx(folder: Path, settings) -> str:
+    """Export the embedding model to ONNX for fast question and chunk encoding (once; a line saying what happened).
+    Missing export packages are not an error: the model then runs on PyTorch."""
     import time
 
-    from vectorstore.onnx_query import exported_folder, is_exported
+    from vectorstore.onnx_encoder import exported_folder, is_exported
 
     target = exported_folder(folder)
     if is_exported(folder):
-        return f"question encoder (ONNX): already exported -> {target}"
+        return f"ONNX encoder: already exported -> {target}"
     try:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        return f"question encoder (ONNX): skipped ({exc.name} is not installed); questions use PyTorch"
+        return f"ONNX encoder: skipped ({exc.name} is not installed); the model runs on PyTorch"
     from qa.factory import offline_environment
     from vectorstore.embeddings import SentenceTransformerEmbeddings
-    from vectorstore.onnx_query import export_encoder
+    from vectorstore.onnx_encoder import export_encoder
 
     offline_environment()
     start = time.perf_counter()
     embeddings = SentenceTransformerEmbeddings(folder, dtype="float32", query_backend="torch",
-                                               threads=settings.resolved_threads())
+                                               document_backend="torch", threads=settings.resolved_threads())
     try:
         export_encoder(embeddings.model, folder)
     except Exception as exc:  # the exporter's failures are many and internal; PyTorch still works
-        return f"question encoder (ONNX): export failed ({type(exc).__name__}: {exc}); questions use PyTorch"
-    return f"question encoder (ONNX): exported in {time.perf_counter() - start:.0f} s -> {target}"
+        return f"ONNX encoder: export failed ({type(exc).__name__}: {exc}); the model runs on PyTorch"
+    return f"ONNX encoder: exported in {time.perf_counter() - start:.0f} s -> {target}"
 
 
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:

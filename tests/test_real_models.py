@@ -199,3 +199,18 @@ def test_onnx_question_encoder_gives_the_pytorch_vector(real_embeddings):
         assert sum(a * b for a, b in zip(fast, reference)) > 0.9999
     cut = real_embeddings.with_dimensions(256)
     assert cut.query_backend == "onnx" and len(cut.embed_query("ECB rates")) == 256
+
+
+def test_onnx_chunk_encoder_gives_the_pytorch_vectors(real_embeddings):
+    # float32 on these CPUs, so `auto` sends chunks through the export as well.
+    assert real_embeddings.document_backend == "onnx"
+    torch_side = real_embeddings.with_document_backend("torch")
+    assert torch_side.document_backend == "torch"
+    texts = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
+             "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
+             "Short."]
+    for fast, reference in zip(real_embeddings.embed_documents(texts), torch_side.embed_documents(texts)):
+        assert len(fast) == len(reference) == 768
+        assert sum(a * b for a, b in zip(fast, reference)) > 0.9999
+    raw = ["title: Trade talks | text: " + texts[0]]
+    assert sum(a * b for a, b in zip(real_embeddings.embed_raw(raw)[0], torch_side.embed_raw(raw)[0])) > 0.9999

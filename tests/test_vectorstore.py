@@ -198,20 +198,20 @@ def test_vectors_of_another_length_than_the_index_are_a_clear_error(tmp_path):
 
 
 def test_question_encoder_falls_back_to_pytorch_without_a_usable_export(tmp_path, capsys):
-    from vectorstore.onnx_query import exported_folder, is_exported, load_query_encoder
+    from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
 
     model = tmp_path / "embeddinggemma-300m"
     assert exported_folder(model) == tmp_path / "embeddinggemma-300m.onnx"
-    assert not is_exported(model) and load_query_encoder(model, tokenizer=None) is None
+    assert not is_exported(model) and load_encoder(model, tokenizer=None) is None
     broken = exported_folder(model)
     broken.mkdir()
     (broken / "model.onnx").write_bytes(b"not a graph")
     (broken / "export.json").write_text("{}")
     assert is_exported(model)
-    assert load_query_encoder(model, tokenizer=None) is None
-    assert "questions use PyTorch" in capsys.readouterr().err
+    assert load_encoder(model, tokenizer=None) is None
+    assert "the model runs on PyTorch" in capsys.readouterr().err
     with pytest.raises(Exception):
-        load_query_encoder(model, tokenizer=None, required=True)
+        load_encoder(model, tokenizer=None, required=True)
 
 
 def test_query_backend_setting_is_checked():
@@ -219,6 +219,44 @@ def test_query_backend_setting_is_checked():
 
     from qa.settings import Settings
 
-    assert Settings().query_backend == "auto"
+    assert Settings().query_backend == "auto" and Settings().document_backend == "auto"
     with pytest.raises(ValidationError, match="query_backend"):
         Settings(query_backend="tensorrt")
+    with pytest.raises(ValidationError, match="document_backend"):
+        Settings(document_backend="openvino")
+
+
+def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
+    import numpy as np
+
+    from vectorstore.onnx_encoder import OnnxEncoder
+
+    class Tokenizer:  # one token per word, padded with 0 to the longest text of the batch
+        def __call__(self, texts, padding, truncation, max_length, return_tensors):
+            ids = [[len(w) for w in t.split()][:max_length] for t in texts]
+            width = max(len(row) for row in ids)
+            return {"input_ids": np.array([row + [0] * (width - len(row)) for row in ids]),
+                    "attention_mask": np.array([[1] * len(row) + [0] * (width - len(row)) for row in ids])}
+
+    class Session:  # vector = (number of words, sum of word lengths) scaled by 3, as a graph would not normalise
+        def __init__(self):
+            self.batches = []
+
+        def run(self, outputs, feed):
+            self.batches.append(feed["input_ids"].shape)
+            words = feed["attention_mask"].sum(axis=1)
+            return [np.stack([3.0 * words, 3.0 * feed["input_ids"].sum(axis=1)], axis=1).astype(np.float32)]
+
+    encoder = object.__new__(OnnxEncoder)
+    encoder._session, encoder._tokenizer = Session(), Tokenizer()
+    texts = ["aa", "b c d e", "ccc ddd", "one two three four five"]
+    rows = encoder.encode_many(texts)
+    assert rows.shape == (4, 2)
+    for text, row in zip(texts, rows):
+        words = text.split()
+        expected = np.array([len(words), sum(len(w) for w in words)], dtype=float)
+        assert np.allclose(row, expected / np.linalg.norm(expected))
+    # longest first, two per run: the two long texts share a batch, the two short ones the other
+    assert encoder._session.batches == [(2, 5), (2, 2)]
+    assert encoder.encode("x y") == pytest.approx([1 / 2 ** 0.5, 1 / 2 ** 0.5])
+    assert encoder.encode_many([]).shape[0] == 0

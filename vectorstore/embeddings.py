@@ -3,12 +3,13 @@
 Loads a local model folder (or a model name, where a hub is reachable), in bf16 by default, with separate
 prompts for questions and documents. Query encoding runs on one thread: with several busy torch threads a
 single short query was measured many times slower on 2 cores. Where the model was exported to ONNX
-(`newsqa models pull`), questions go through ONNX Runtime, about twice as fast (vectorstore/onnx_query.py).
+(`newsqa models pull`), questions go through ONNX Runtime, about twice as fast (vectorstore/onnx_encoder.py).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -50,6 +51,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         query_threads: int = 1,
         dimensions: int | None = None,
         query_backend: str = "auto",
+        document_backend: str = "auto",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -87,19 +89,37 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._hf.query_encode_kwargs = query_kwargs
         # The text put before a question (the model's query prompt), for the ONNX path that tokenises itself.
         self._query_prefix = query_kwargs.get("prompt") or prompts.get(query_kwargs.get("prompt_name", ""), "")
+        self._prompts = prompts
         self._onnx = None
-        if query_backend not in {"auto", "torch", "onnx"}:
-            raise ValueError(f"query_backend must be auto, torch or onnx, not {query_backend!r}")
-        if query_backend != "torch":
-            from vectorstore.onnx_query import exported_folder, load_query_encoder
+        for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
+            if value not in {"auto", "torch", "onnx"}:
+                raise ValueError(f"{name} must be auto, torch or onnx, not {value!r}")
+        from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
 
-            self._onnx = load_query_encoder(model_name_or_path, model.tokenizer, self._query_threads,
-                                            required=query_backend == "onnx")
-            if self._onnx is None and query_backend == "onnx":
+        for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
+            if value == "onnx" and not is_exported(model_name_or_path):
                 raise FileNotFoundError(
-                    f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)} (or "
-                    "onnxruntime is missing): run `newsqa models pull`, or set query_backend to auto or torch"
+                    f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)}: run "
+                    f"`newsqa models pull`, or set {name} to auto or torch"
                 )
+        if query_backend != "torch":
+            self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
+                                      required=query_backend == "onnx")
+            if self._onnx is None and query_backend == "onnx":
+                raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
+                                        "to auto or torch")
+        # Documents: the export is float32, so `auto` uses it only where PyTorch runs float32 as well (bf16
+        # PyTorch on CPUs that compute it natively is the faster choice there). Loaded on the first batch, so
+        # a process that only answers questions does not hold a second copy of the model.
+        self._model_path = str(model_name_or_path)
+        self._document_source = (
+            str(model_name_or_path)
+            if document_backend == "onnx" or (document_backend == "auto" and dtype == "float32")
+            else None
+        )
+        self._document_required = document_backend == "onnx"
+        self._document_encoder: dict[str, Any] = {}  # shared by copies (with_dimensions) once loaded
+        self._document_loading = threading.Lock()
         self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
         # Matryoshka models (EmbeddingGemma: 768/512/256/128) keep most of their quality in the leading
         # dimensions; vectors are cut there and normalised again.
@@ -124,6 +144,42 @@ class SentenceTransformerEmbeddings(Embeddings):
         other = copy.copy(self)
         if backend == "torch":
             other._onnx = None
+        return other
+
+    def _documents_onnx(self):
+        """The ONNX encoder for documents (loaded once, on first use), or None for PyTorch."""
+        if self._document_source is None:
+            return None
+        with self._document_loading:
+            if "encoder" not in self._document_encoder:
+                from vectorstore.onnx_encoder import load_encoder
+
+                self._document_encoder["encoder"] = load_encoder(
+                    self._document_source, self._hf._client.tokenizer, self._threads,
+                    required=self._document_required)
+            return self._document_encoder["encoder"]
+
+    @property
+    def document_backend(self) -> str:
+        """"onnx" when documents go through ONNX Runtime, else "torch" (loads the encoder if needed)."""
+        return "onnx" if self._documents_onnx() is not None else "torch"
+
+    def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
+        """The same loaded model with chunks encoded by `torch`, or by `onnx` (needs the export)."""
+        import copy
+
+        if backend not in {"torch", "onnx"}:
+            raise ValueError(f"backend must be torch or onnx, not {backend!r}")
+        other = copy.copy(self)
+        if backend == "torch":
+            other._document_source = None
+        else:
+            from vectorstore.onnx_encoder import exported_folder, is_exported
+
+            source = self._model_path
+            if not is_exported(source):
+                raise ValueError(f"no ONNX export at {exported_folder(source)}: run `newsqa models pull`")
+            other._document_source, other._document_required = source, True
         return other
 
     def _shorten(self, vector) -> list[float]:
@@ -153,13 +209,19 @@ class SentenceTransformerEmbeddings(Embeddings):
         if not texts:
             return []
         model = self._hf._client
+        onnx = self._documents_onnx()
+        prefix = kwargs.get("prompt") or self._prompts.get(kwargs.get("prompt_name") or "", "")
+        size = onnx.BATCH if onnx is not None else self._batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), self._batch_size):
-            part = order[start:start + self._batch_size]
+        for start in range(0, len(order), size):
+            part = order[start:start + size]
             with turn():
-                self._torch.set_num_threads(self._threads)
-                encoded = model.encode([texts[i] for i in part], **kwargs)
+                if onnx is not None:
+                    encoded = onnx.encode_many([prefix + texts[i] for i in part], self._max_length)
+                else:
+                    self._torch.set_num_threads(self._threads)
+                    encoded = model.encode([texts[i] for i in part], **kwargs)
             for i, vector in zip(part, encoded):
                 vectors[i] = self._shorten(vector)
         return vectors
