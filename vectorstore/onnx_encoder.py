@@ -90,6 +90,9 @@ class OnnxEncoder:
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: the ingest pipeline's reader and writer threads and
+        # the LLM share these cores (pipeline/encoder 0.92 without spinning, 0.80 with it, one measurement).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(Path(folder) / GRAPH), options,
                                              providers=["CPUExecutionProvider"])
         self._tokenizer = tokenizer
