@@ -95,10 +95,14 @@ class Fusion:
     recency_k: int = 10
     recency_pool: int = 10
     recency_margin: float = 0.05
-    # Articles published in a period the question names ("in October 2025", "last week"), or up to
-    # `period_grace_days` after it, move up among the same pool.
-    period: float = 0.5
+    # Articles published in a period the question names ("in October 2025", "this week"), or up to
+    # `period_grace_days` after it, move up: among the best `period_pool` fused candidates whose similarity is
+    # within `period_margin` of the best (wider than recency's pool: the question asked for that period;
+    # realtimeqa weeks 1-3: Hit@5 0.767 -> 0.833, MRR 0.638 -> 0.701 against a pool of 10 within 0.05).
+    period: float = 1.0
     period_grace_days: int = 10
+    period_pool: int = 40
+    period_margin: float = 0.15
 
 
 def reciprocal_rank_fusion(
@@ -229,11 +233,11 @@ class Retriever:
         return {(str(r.metadata.get("article_id", "")), int(r.metadata.get("position", 0))): r.text
                 for r in self.store.get(ids)}
 
-    def _pool(self, fused: dict[str, float], similarity: dict[str, float]) -> list[str]:
-        """The best fused candidates (best first) whose dense similarity is close to the best one's."""
-        top = [i for i in sorted(fused, key=lambda i: -fused[i])[: self.fusion.recency_pool] if i in similarity]
+    def _pool(self, fused: dict[str, float], similarity: dict[str, float], size: int, margin: float) -> list[str]:
+        """The best `size` fused candidates (best first) whose dense similarity is within `margin` of the best."""
+        top = [i for i in sorted(fused, key=lambda i: -fused[i])[:size] if i in similarity]
         best = max((similarity[i] for i in top), default=0.0)
-        return [i for i in top if similarity[i] >= best - self.fusion.recency_margin]
+        return [i for i in top if similarity[i] >= best - margin]
 
     def _boost(self, fused: dict[str, float], ranked: Sequence[str], weight: float) -> None:
         """Add weight / (recency_k + rank) for an extra ranked list (recency, period)."""
@@ -300,7 +304,7 @@ class Retriever:
             applies[1] = lambda i: (records[i].metadata.get("language") or language) in covered
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
-            pool = self._pool(fused, similarity)
+            pool = self._pool(fused, similarity, self.fusion.recency_pool, self.fusion.recency_margin)
             # Newest week first; within a week the fused order stands (same-week reports are not "newer").
             newest = sorted(pool, key=lambda i: -((_published(records[i]) or date.min).toordinal() // 7))
             self._boost(fused, newest, self.fusion.recency)
@@ -310,7 +314,7 @@ class Retriever:
             period = question_period(question, as_of, language)
             if period is not None:
                 grace = self.fusion.period_grace_days
-                inside = [i for i in self._pool(fused, similarity)
+                inside = [i for i in self._pool(fused, similarity, self.fusion.period_pool, self.fusion.period_margin)
                           if (day := _published(records[i])) and period.contains(day, grace)]
                 self._boost(fused, inside, self.fusion.period)
             stages["period_ms"] = (time.perf_counter() - clock) * 1000

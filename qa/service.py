@@ -112,7 +112,7 @@ class QAService:
 
             s = self.settings
             fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight, rrf_k=s.rrf_k,
-                            period=s.period_weight)
+                            period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin)
             reranker = self._reranker
             if reranker is None and s.reranker_model:
                 from qa.rerank import CrossEncoderReranker

@@ -114,9 +114,18 @@ class Settings(BaseSettings):
         description="Weight of the newest-first ranking for questions about the latest/last events (0: off).",
     )
     period_weight: float = Field(
-        default=0.5, ge=0.0,
+        default=1.0, ge=0.0,
         description="Boost for articles published in a period the question names ('in October 2025', "
         "'last week', 'en janvier'; read by dateparser) (0: off).",
+    )
+    period_pool: int = Field(
+        default=40, ge=1,
+        description="How many of the best fused candidates the period boost may move up.",
+    )
+    period_margin: float = Field(
+        default=0.15, ge=0.0,
+        description="A candidate gets the period boost only when its dense similarity is within this of the "
+        "best candidate's (keeps a same-week but unrelated article from jumping ahead).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     max_per_article: int = Field(
