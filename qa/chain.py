@@ -21,6 +21,7 @@ from qa.citations import (
     verify_citations,
 )
 from qa.context import fit_budget
+from qa.coverage import not_covered_text, uncovered_period
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Passage
@@ -35,10 +36,14 @@ def finalize(
     timings_ms: dict[str, float] | None = None,
     models: dict[str, str] | None = None,
     verify: bool = True,
+    reason: str | None = None,
 ) -> Answer:
-    """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages."""
+    """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
+    the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention."""
     timings_ms = dict(timings_ms or {})
     models = dict(models or {})
+    if reason:
+        return Answer(question, as_of, f"{ABSTAIN_TEXT} {reason}", True, [], passages, timings_ms, models, raw)
     if not passages or is_abstention(raw):
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
     text, _numbers, dropped = parse_citations(raw, len(passages))
@@ -76,6 +81,7 @@ class AnswerChain:
         prompt_style: str = "cited",
         verify: bool = True,
         passage_budget: int = 3000,
+        check_coverage: bool = True,
     ) -> None:
         self.retriever = retriever
         self.passage_budget = passage_budget
@@ -83,6 +89,7 @@ class AnswerChain:
         self.scorer = scorer
         self.models = dict(models or {})
         self.verify = verify
+        self.check_coverage = check_coverage
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
@@ -109,10 +116,18 @@ class AnswerChain:
         passages = fit_budget(passages, self.passage_budget)
         return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
 
+    def _not_covered(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Adds `reason` when the question names a period no passage can speak of (the model is not asked)."""
+        if not self.check_coverage or not state["passages"]:
+            return state
+        period = uncovered_period(state["question"], state.get("as_of"), state["passages"])
+        return {**state, "reason": not_covered_text(period, state["passages"])} if period else state
+
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         raw, usage = "", {}
-        if state["passages"]:
+        state = self._not_covered(state)
+        if state["passages"] and not state.get("reason"):
             message = self.generate.invoke(self._prompt_inputs(state))
             raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
@@ -123,7 +138,7 @@ class AnswerChain:
     def _finish(self, state: dict[str, Any]) -> Answer:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
-                          models=self.models, verify=self.verify)
+                          models=self.models, verify=self.verify, reason=state.get("reason"))
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],
@@ -162,10 +177,10 @@ class AnswerChain:
     ) -> Iterator[str | Answer]:
         """Yield answer tokens as they come, then the finished Answer."""
         start = time.perf_counter()
-        state = self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters})
+        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters}))
         gen_start = time.perf_counter()
         parts: list[str] = []
-        if state["passages"]:
+        if state["passages"] and not state.get("reason"):
             for chunk in self.generate.stream(self._prompt_inputs(state)):
                 token = str(chunk.content)
                 if token:

@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     verify_citations: bool = Field(
         default=True, description="Move a citation to the passage that clearly supports its sentence better."
     )
+    check_coverage: bool = Field(
+        default=True,
+        description="Answer 'not in the articles' without asking the LLM when the question names a period "
+        "('in December 2025', 'this week') that every passage found predates and none mentions.",
+    )
 
     @field_validator("query_backend", "document_backend")
     @classmethod

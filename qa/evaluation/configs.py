@@ -37,6 +37,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "resolve_dates": False,
         "screen_instructions": False,
         "verify_citations": False,
+        "check_coverage": False,
         "sentence_window": 0,
         "collection": f"{base.collection}-baseline",
     }

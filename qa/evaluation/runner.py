@@ -115,7 +115,7 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     return {"dataset": dataset_name, "embedding_model": s.embedding_model, "llm_model": s.llm_model, "k": s.k,
             "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection,
             "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight, "period_weight": s.period_weight,
-            "period_pool": s.period_pool, "period_margin": s.period_margin,
+            "period_pool": s.period_pool, "period_margin": s.period_margin, "check_coverage": s.check_coverage,
             "max_per_article": s.max_per_article, "sentence_window": s.sentence_window}
 
 

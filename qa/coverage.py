@@ -1,0 +1,89 @@
+"""Whether the passages found can speak of the period a question names at all.
+
+"What was the ECB deposit rate decided in December 2025?" over articles published up to June 2025: every
+passage predates December and none mentions it, so whatever the model says would be a guess (the 1.5B model
+answered with June's rate). Such a question is answered "not in the articles" without asking the model.
+
+A passage covers a period when it was published on or after the period's first day, when its publication date
+is unknown, or when its text (with relative dates resolved, see qa/dates.py) names a day or month inside it —
+an older article announcing "the meeting on 18 December" still speaks of December.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, timedelta
+from typing import Sequence
+
+from qa.periods import Period, question_period
+from qa.retrieval import question_language
+from qa.types import Passage
+
+_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+              "novembre", "décembre"]
+_MONTHS_ES = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+              "noviembre", "diciembre"]
+
+
+def _month_names(month: int) -> list[str]:
+    return [calendar.month_name[month].lower(), _MONTHS_FR[month - 1], _MONTHS_ES[month - 1]]
+
+
+def _days(period: Period) -> list[date]:
+    span = (period.end - period.start).days
+    return [period.start + timedelta(days=i) for i in range(span + 1)] if span <= 31 else []
+
+
+def mentions(text: str, period: Period, published: date | None = None) -> bool:
+    """Whether the text names the period: its year (for a year); its month with the year, or without a year in
+    a text published less than a year before (for a month: "meets again in December" in June); one of its days
+    as "21 June 2022", "June 21" or "21 juin" (for a week or a day)."""
+    low = text.lower()
+    if period.granularity == "year":
+        return str(period.start.year) in low
+    if period.granularity == "month":
+        recent = published is not None and 0 <= (period.start - published).days <= 366
+        return (str(period.start.year) in low or recent) and any(
+            re.search(rf"\b{name}\b", low) for name in _month_names(period.start.month))
+    for day in _days(period):
+        for name in _month_names(day.month):
+            if f"{day.day} {name}" in low or f"{name} {day.day}" in low:
+                return True
+    return False
+
+
+def covers(passage: Passage, period: Period) -> bool:
+    published = passage.chunk.published
+    if published is None or published >= period.start:
+        return True
+    return mentions(passage.display_text or passage.chunk.text, period, published)
+
+
+def uncovered_period(question: str, as_of: date | None, passages: Sequence[Passage]) -> Period | None:
+    """The period the question names when no passage can speak of it, else None."""
+    if not passages:
+        return None
+    among = sorted({p.chunk.language for p in passages if p.chunk.language} | {"en"})
+    period = question_period(question, as_of, question_language(question, among))
+    if period is None or any(covers(p, period) for p in passages):
+        return None
+    return period
+
+
+def describe(period: Period) -> str:
+    """"December 2025", "2019", "2025-10-30", or "2025-10-30 to 2025-11-05"."""
+    if period.granularity == "year":
+        return str(period.start.year)
+    if period.granularity == "month":
+        return f"{calendar.month_name[period.start.month]} {period.start.year}"
+    if period.start == period.end:
+        return period.start.isoformat()
+    return f"{period.start.isoformat()} to {period.end.isoformat()}"
+
+
+def not_covered_text(period: Period, passages: Sequence[Passage]) -> str:
+    """Why the question is not answered, for the user: the period and the newest passage's date."""
+    newest = max((p.chunk.published for p in passages if p.chunk.published), default=None)
+    tail = f" The newest passage found is from {newest.isoformat()}." if newest else ""
+    return f"They do not reach {describe(period)}.{tail}"
