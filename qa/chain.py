@@ -13,6 +13,7 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 
 from qa.citations import (
     SentenceScorer,
+    answer_sentences,
     build_citations,
     is_abstention,
     lexical_scorer,
@@ -22,6 +23,7 @@ from qa.citations import (
 )
 from qa.context import fit_budget
 from qa.coverage import not_covered_text, uncovered_period
+from qa.figures import drop_unsupported_figures, invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.types import Answer, Passage
@@ -52,6 +54,20 @@ def finalize(
         text, repointed = verify_citations(text, passages, scorer)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
+    if verify and numbers:
+        # Figures no passage holds are the model's own (qa/figures.py): their sentences lose their citations,
+        # and an answer made mostly of them is not given.
+        known = known_numbers(passages, question, as_of)
+        sentences = answer_sentences(text) or [text]
+        flagged = [s for s in sentences if invented(s, known)]
+        if flagged and 2 * len(flagged) >= len(sentences):
+            figures = ", ".join(dict.fromkeys(x for s in flagged for x in invented(s, known)))
+            note = f"{ABSTAIN_TEXT} (A draft answer stated figures found in none of them: {figures}.)"
+            return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
+        if flagged:
+            text, removed = drop_unsupported_figures(text, sentences, known)
+            repointed += [(n, None) for n in removed]
+            _text, numbers, _ = parse_citations(text, len(passages))
     if verify and not numbers:
         # Nothing in the passages supports the answer: say so rather than pass on a guess.
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw, dropped, repointed)

@@ -1,0 +1,93 @@
+"""Figures in an answer that no passage contains: the model drew them from elsewhere.
+
+Similarity cannot tell a made-up claim on the passage's topic from a supported one ("the 2019 Notre-Dame fire
+started on April 19 and was put out on May 10", written next to a passage about the reopening, scores like a
+true claim). Numbers can: over run 3 of data/eval/sample_qa.jsonl, none of the 33 answered questions' answers
+held a number missing from its passages and question, and the made-up answer held two (10 and 19).
+
+A sentence stating such a number loses its citations. When such sentences make up half the answer or more,
+the answer is not given at all (qa/chain.py): what is left would be the model's memory with a citation on it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Iterable, Sequence
+
+from qa.types import Passage
+
+_NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0 ]\d+)*")
+_CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+# Small numbers written as words in articles, so "7 minutes" in an answer matches "seven minutes" in a passage.
+_WORDS = {
+    "en": "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+          "seventeen eighteen nineteen twenty",
+    "fr": "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize dix-sept "
+          "dix-huit dix-neuf vingt",
+    "es": "cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciséis "
+          "diecisiete dieciocho diecinueve veinte",
+}
+_NUMBER_WORDS = {word: str(i) for words in _WORDS.values() for i, word in enumerate(words.split())}
+_NUMBER_WORDS |= {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
+                  "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "une": "1", "premier": "1",
+                  "première": "1", "half": "0.5", "dozen": "12", "douzaine": "12"}
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def _readings(token: str) -> set[str]:
+    """Every value a written number may have: "1,000" is a thousand or 1.0; "2,5" is 2.5; "2.0" is 2."""
+    compact = re.sub(r"[\u202f\u00a0 ]", "", token)
+    values = {compact.replace(",", "").replace(".", "")}  # separators of thousands
+    for decimal in (compact.replace(",", "."), compact.replace(".", "").replace(",", ".")):
+        try:
+            number = float(decimal)
+        except ValueError:
+            continue
+        values.add(f"{number:g}" if number < 1e15 else decimal)
+    return {v.lstrip("0") or "0" for v in values}
+
+
+def numbers_in(text: str) -> set[str]:
+    """All readings of the numbers in a text, numerals and small number words alike."""
+    found: set[str] = set()
+    for token in _NUMBER.findall(text):
+        found |= _readings(token.strip())
+    for word in _WORD.findall(text.lower()):
+        if word in _NUMBER_WORDS:
+            found |= _readings(_NUMBER_WORDS[word])
+    return found
+
+
+def known_numbers(passages: Sequence[Passage], question: str, as_of: date | None) -> set[str]:
+    """Numbers the answer may state: those of the passages as shown (dates resolved), the question and the as-of
+    year (not its month and day: an as-of of 10 December would excuse any "10")."""
+    texts: Iterable[str] = [p.display_text or p.chunk.text for p in passages]
+    known = set().union(*(numbers_in(t) for t in texts)) if passages else set()
+    known |= numbers_in(question)
+    if as_of is not None:
+        known.add(str(as_of.year))
+    return known
+
+
+def drop_unsupported_figures(text: str, sentences: Sequence[str], known: set[str]) -> tuple[str, list[int]]:
+    """Remove the citation markers of the sentences that state an invented number; returns the text and the
+    numbers of the citations removed."""
+    removed: list[int] = []
+    out = []
+    for sentence in sentences:
+        if invented(sentence, known):
+            removed += [int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)]
+            sentence = re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", sentence)).strip()
+        out.append(sentence)
+    return " ".join(out), removed
+
+
+def invented(sentence: str, known: set[str]) -> list[str]:
+    """The numbers of a sentence (citation markers aside) that no reading of any known number matches."""
+    out = []
+    for token in _NUMBER.findall(_CITE.sub(" ", sentence)):
+        if not _readings(token.strip()) & known:
+            out.append(token.strip())
+    return out
