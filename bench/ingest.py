@@ -91,7 +91,7 @@ def main() -> None:
     backend = embeddings.document_backend
     bare_s, vectors = timed(embeddings)
     torch_s, torch_vectors = timed(embeddings.with_document_backend("torch")) if backend == "onnx" else (bare_s, vectors)
-    lowest_cosine = min(sum(a * b for a, b in zip(u, v)) for u, v in zip(vectors, torch_vectors))
+    lowest_cosine = min((sum(a * b for a, b in zip(u, v)) for u, v in zip(vectors, torch_vectors)), default=1.0)
 
     start = time.perf_counter()
     report = service.ingest([corpus])

@@ -39,6 +39,7 @@ def finalize(
     models: dict[str, str] | None = None,
     verify: bool = True,
     reason: str | None = None,
+    figures: bool = True,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
     the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention."""
@@ -54,7 +55,7 @@ def finalize(
         text, repointed = verify_citations(text, passages, scorer)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
-    if verify and numbers:
+    if verify and figures and numbers:
         # Figures no passage holds are the model's own (qa/figures.py): their sentences lose their citations,
         # and an answer made mostly of them is not given.
         known = known_numbers(passages, question, as_of)
@@ -98,6 +99,7 @@ class AnswerChain:
         verify: bool = True,
         passage_budget: int = 3000,
         check_coverage: bool = True,
+        check_figures: bool = True,
     ) -> None:
         self.retriever = retriever
         self.passage_budget = passage_budget
@@ -106,6 +108,7 @@ class AnswerChain:
         self.models = dict(models or {})
         self.verify = verify
         self.check_coverage = check_coverage
+        self.check_figures = check_figures
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
@@ -154,7 +157,8 @@ class AnswerChain:
     def _finish(self, state: dict[str, Any]) -> Answer:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
-                          models=self.models, verify=self.verify, reason=state.get("reason"))
+                          models=self.models, verify=self.verify, reason=state.get("reason"),
+                          figures=self.check_figures)
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],

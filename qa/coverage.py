@@ -26,8 +26,13 @@ _MONTHS_ES = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "a
               "noviembre", "diciembre"]
 
 
-def _month_names(month: int) -> list[str]:
-    return [calendar.month_name[month].lower(), _MONTHS_FR[month - 1], _MONTHS_ES[month - 1]]
+def _month_pattern(month: int) -> str:
+    """The month's names in English (also "Dec." and "Sept."), French and Spanish, as a regex alternation."""
+    english = calendar.month_name[month].lower()
+    short = calendar.month_abbr[month].lower()
+    names = [english, rf"{short}\.?", _MONTHS_FR[month - 1], _MONTHS_ES[month - 1]]
+    names += ["sept\\.?"] if month == 9 else []
+    return "(?:" + "|".join(names) + ")"
 
 
 def _days(period: Period) -> list[date]:
@@ -35,22 +40,26 @@ def _days(period: Period) -> list[date]:
     return [period.start + timedelta(days=i) for i in range(span + 1)] if span <= 31 else []
 
 
+def _names_day(low: str, day: date) -> bool:
+    """ "21 June 2022", "21st June", "21 de junio", "1er juin", "June 21", "Dec. 18", "2022-06-21"."""
+    month = _month_pattern(day.month)
+    return bool(re.search(rf"\b{day.day}(?:st|nd|rd|th|er)?\s+(?:de\s+)?{month}(?![a-z])", low)
+                or re.search(rf"(?<![a-z]){month}\s+{day.day}(?:st|nd|rd|th)?\b(?!\d)", low)
+                or day.isoformat() in low)
+
+
 def mentions(text: str, period: Period, published: date | None = None) -> bool:
-    """Whether the text names the period: its year (for a year); its month with the year, or without a year in
-    a text published less than a year before (for a month: "meets again in December" in June); one of its days
-    as "21 June 2022", "June 21" or "21 juin" (for a week or a day)."""
+    """Whether the text names the period: its year (for a year); its month with the year anywhere in the text,
+    or without a year in a text published less than a year before (for a month: "meets again in December" in
+    June); one of its days (for a week or a day)."""
     low = text.lower()
     if period.granularity == "year":
         return str(period.start.year) in low
     if period.granularity == "month":
         recent = published is not None and 0 <= (period.start - published).days <= 366
-        return (str(period.start.year) in low or recent) and any(
-            re.search(rf"\b{name}\b", low) for name in _month_names(period.start.month))
-    for day in _days(period):
-        for name in _month_names(day.month):
-            if f"{day.day} {name}" in low or f"{name} {day.day}" in low:
-                return True
-    return False
+        return (str(period.start.year) in low or recent) and bool(
+            re.search(rf"(?<![a-z]){_month_pattern(period.start.month)}(?![a-z])", low))
+    return any(_names_day(low, day) for day in _days(period))
 
 
 def covers(passage: Passage, period: Period) -> bool:

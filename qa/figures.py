@@ -17,7 +17,8 @@ from typing import Iterable, Sequence
 
 from qa.types import Passage
 
-_NUMBER = re.compile(r"\d+(?:[.,\u202f\u00a0 ]\d+)*")
+# A space joins digits only before a group of exactly three ("1 000 personnes"), not "June 5 2025".
+_NUMBER = re.compile(r"\d+(?:[.,]\d+|[\u202f\u00a0 ]\d{3}(?!\d))*")
 _CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 
 # Small numbers written as words in articles, so "7 minutes" in an answer matches "seven minutes" in a passage.
@@ -30,10 +31,16 @@ _WORDS = {
           "diecisiete dieciocho diecinueve veinte",
 }
 _NUMBER_WORDS = {word: str(i) for words in _WORDS.values() for i, word in enumerate(words.split())}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+         "ninety": 90, "vingt": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+_NUMBER_WORDS |= {word: str(value) for word, value in _TENS.items()}
+for _tens, _value in _TENS.items():  # "twenty-one", "vingt-deux"
+    _units = _WORDS["en" if _tens.endswith("y") else "fr"].split()[1:10]
+    _NUMBER_WORDS |= {f"{_tens}-{unit}": str(_value + i) for i, unit in enumerate(_units, start=1)}
 _NUMBER_WORDS |= {"first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6",
                   "seventh": "7", "eighth": "8", "ninth": "9", "tenth": "10", "une": "1", "premier": "1",
                   "première": "1", "half": "0.5", "dozen": "12", "douzaine": "12"}
-_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # "seven-year-old" and "dix-sept" are read whole and by parts
 
 
 def _readings(token: str) -> set[str]:
@@ -55,33 +62,41 @@ def numbers_in(text: str) -> set[str]:
     for token in _NUMBER.findall(text):
         found |= _readings(token.strip())
     for word in _WORD.findall(text.lower()):
-        if word in _NUMBER_WORDS:
-            found |= _readings(_NUMBER_WORDS[word])
+        for part in dict.fromkeys([word, *word.split("-")]):
+            if part in _NUMBER_WORDS:
+                found |= _readings(_NUMBER_WORDS[part])
     return found
 
 
 def known_numbers(passages: Sequence[Passage], question: str, as_of: date | None) -> set[str]:
-    """Numbers the answer may state: those of the passages as shown (dates resolved), the question and the as-of
-    year (not its month and day: an as-of of 10 December would excuse any "10")."""
-    texts: Iterable[str] = [p.display_text or p.chunk.text for p in passages]
+    """Numbers the answer may state: all the prompt showed the model — each passage as shown (dates resolved),
+    its title and publication date (day, month, year) — the question, and the as-of year (not its month and
+    day: an as-of of 10 December would excuse any "10")."""
+    texts: Iterable[str] = [text for p in passages for text in (p.display_text or p.chunk.text, p.chunk.title or "")]
     known = set().union(*(numbers_in(t) for t in texts)) if passages else set()
+    for p in passages:
+        if p.chunk.published is not None:
+            known |= {str(p.chunk.published.year), str(p.chunk.published.month), str(p.chunk.published.day)}
     known |= numbers_in(question)
-    if as_of is not None:
-        known.add(str(as_of.year))
+    known.add(str((as_of or date.today()).year))
     return known
 
 
 def drop_unsupported_figures(text: str, sentences: Sequence[str], known: set[str]) -> tuple[str, list[int]]:
-    """Remove the citation markers of the sentences that state an invented number; returns the text and the
-    numbers of the citations removed."""
+    """Remove the citation markers of the sentences that state an invented number, in place (line breaks and
+    lists kept); returns the text and the numbers of the citations removed."""
     removed: list[int] = []
-    out = []
+    rebuilt, missed = [], False
     for sentence in sentences:
         if invented(sentence, known):
             removed += [int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)]
-            sentence = re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", sentence)).strip()
-        out.append(sentence)
-    return " ".join(out), removed
+            plain = re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", sentence)).strip()
+            missed = missed or sentence not in text
+            text = text.replace(sentence, plain, 1)
+            sentence = plain
+        rebuilt.append(sentence)
+    # a sentence that is not in the text verbatim (its whitespace was normalised): rebuild from the sentences
+    return (" ".join(rebuilt) if missed else text), removed
 
 
 def invented(sentence: str, known: set[str]) -> list[str]:

@@ -1,5 +1,6 @@
 """Explicit periods in a question ("in October 2025", "last week", "en janvier", "el 28 de abril") as date ranges,
-found and read by dateparser in the question's language, relative to the as-of date (past preferred)."""
+relative to the as-of date (past preferred): relative periods ("this week", "le mois dernier") are found by
+pattern, other dates by dateparser's search, and every phrase is read by dateparser in the question's language."""
 
 from __future__ import annotations
 
@@ -13,16 +14,20 @@ _MIN_PHRASE = 3
 
 # Relative periods found by pattern and then read by dateparser: its own search misses "this week" in many
 # questions (in 13 of 41 realtimeqa questions that say it, e.g. "tested positive for Covid-19 this week?").
+# "today" is not among them: like "now", it asks for the current state, not for articles of that one day;
+# nor are "past month/year" (rolling windows the as-of filter already bounds). "last week of October" is a
+# date dateparser reads, not "last week".
 _RELATIVE = re.compile(
-    r"\b(?:(?:this|last|past) (?:week|month|year)|yesterday|today|"
-    r"cette (?:semaine|ann[ée]e)|la semaine derni[èe]re|ce mois[- ]ci|le mois dernier|l'ann[ée]e derni[èe]re|"
-    r"hier|aujourd'hui|esta semana|la semana pasada|este (?:mes|año)|el (?:mes|año) pasado|ayer|hoy)\b",
+    r"\b(?:(?:this|last) (?:week|month|year)|past week|yesterday|"
+    r"cette (?:semaine|ann[ée]e)|la semaine derni[èe]re|ce mois[- ]ci|le mois dernier|l['’](?:ann[ée]e|an) derni[èe]re?|"
+    r"hier|esta semana|la semana pasada|este (?:mes|año)|el (?:mes|año) pasado|ayer)\b(?!\s+(?:of|in|de|du)\b)",
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _DURATION = re.compile(r"\b(?:years?|months?|weeks?|days?|ans|ann[ée]es|mois|semaines|jours|años|meses|semanas|"
                        r"d[íi]as)$", re.IGNORECASE)
-_NOT_PERIODS = {"now", "maintenant", "ahora", "actuellement", "currently"}
+_NOT_PERIODS = {"now", "maintenant", "ahora", "actuellement", "currently", "today", "aujourd'hui", "hoy"}
+_SEASON = re.compile(r"\b\d{4}\s*[-–/]\s*\d{2,4}\b")  # "the 2024-25 season" is no day
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ def _names_a_date(phrase: str, parser) -> bool:
     """Whether a phrase found by dateparser's search names a date: a relative period, a year, "ago", or a word
     that is a date by itself (a month or weekday). Durations ("after more than 60 years", "12 months"), stray
     numbers ("by a 7", from "a 7.0-magnitude earthquake") and "now" are not periods."""
+    if phrase.lower() in _NOT_PERIODS or _SEASON.search(phrase):
+        return False
     if _RELATIVE.fullmatch(phrase) or _YEAR.search(phrase) or re.search(r"\bago\b|\bil y a\b|\bhace\b", phrase, re.I):
         return True
     if _DURATION.search(phrase):
@@ -72,11 +79,11 @@ def question_period(question: str, as_of: date | None = None, language: str | No
     languages = [language] if language else None
     try:
         found = search_dates(question, languages=languages, settings=settings) or []
-    except Exception:  # dateparser raises assorted errors on odd input; no period is the safe reading
-        return None
+    except Exception:  # dateparser raises assorted errors on odd input; the patterns' phrases still count
+        found = []
     parser = DateDataParser(languages=languages, settings=settings)
     lowered = question.lower()
-    phrases = [(m.start(), m.group(0).lower().replace("past ", "this ")) for m in _RELATIVE.finditer(question)]
+    phrases = [(m.start(), m.group(0).lower().replace("past week", "this week").replace("’", "'")) for m in _RELATIVE.finditer(question)]
     phrases += [(lowered.find(p.lower()), p.strip(" ,.?!;:")) for p, _when in found]
     for _where, phrase in sorted(phrases, key=lambda item: item[0]):
         if len(phrase) < _MIN_PHRASE or (phrase.isdigit() and len(phrase) != 4) or not _names_a_date(phrase, parser):

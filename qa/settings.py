@@ -174,6 +174,11 @@ class Settings(BaseSettings):
     verify_citations: bool = Field(
         default=True, description="Move a citation to the passage that clearly supports its sentence better."
     )
+    check_figures: bool = Field(
+        default=True,
+        description="Take the citations off answer sentences that state a number no passage or the question holds; "
+        "abstain when such sentences are half the answer or more (needs verify_citations).",
+    )
     check_coverage: bool = Field(
         default=True,
         description="Answer 'not in the articles' without asking the LLM when the question names a period "

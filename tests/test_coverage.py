@@ -33,6 +33,10 @@ def test_a_month_is_mentioned_with_its_year_in_any_of_three_languages():
     assert mentions("Shots could start on June 21, officials said.", week)
     assert not mentions("Shots could start on July 21.", week)
     assert mentions("Le vote aura lieu le 21 juin.", week)
+    assert mentions("La votación será el 21 de junio.", week) and mentions("Shots by June 21st.", week)
+    assert mentions("The CDC meets Dec. 18.", Period(date(2025, 12, 15), date(2025, 12, 21), "this week", "week"))
+    assert not mentions("Results due June 2025.", Period(date(2022, 6, 2), date(2022, 6, 2), "June 2", "day"))
+    assert not mentions("Held on 21 June.", Period(date(2022, 6, 1), date(2022, 6, 1), "June 1", "day"))
 
 
 def test_a_passage_covers_the_period_by_date_or_by_mention():

@@ -109,8 +109,8 @@ class SentenceTransformerEmbeddings(Embeddings):
                 raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
                                         "to auto or torch")
         # Documents: the export is float32, so `auto` uses it only where PyTorch runs float32 as well (bf16
-        # PyTorch on CPUs that compute it natively is the faster choice there). Loaded on the first batch, so
-        # a process that only answers questions does not hold a second copy of the model.
+        # PyTorch on CPUs that compute it natively is the faster choice there). Loaded on the first ingest
+        # batch; answering (citation checks included) never loads it.
         self._model_path = str(model_name_or_path)
         self._document_source = (
             str(model_name_or_path)
@@ -151,12 +151,16 @@ class SentenceTransformerEmbeddings(Embeddings):
         if self._document_source is None:
             return None
         with self._document_loading:
-            if "encoder" not in self._document_encoder:
+            if "encoder" not in self._document_encoder:  # tried once per model, shared by copies
                 from vectorstore.onnx_encoder import load_encoder
 
                 self._document_encoder["encoder"] = load_encoder(
                     self._document_source, self._hf._client.tokenizer, self._threads,
                     required=self._document_required)
+            if self._document_encoder["encoder"] is None and self._document_required:
+                raise FileNotFoundError("onnxruntime is not installed or the ONNX export is missing: "
+                                        "reinstall newsqa and run `newsqa models pull`, or set "
+                                        "document_backend to auto or torch")
             return self._document_encoder["encoder"]
 
     @property
@@ -191,25 +195,25 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._hf._client
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Documents with the model's document prompt. Longest first in batches of `batch_size` (similar
-        lengths pad little); the model lock is taken per batch and questions go first, so a question asked
-        during a long ingest waits for one batch at most, not for the whole ingest."""
-        return self._encode_batches(texts, self._doc_kwargs, self._lock.documents)
+        """Documents with the model's document prompt. Longest first in batches (of `batch_size` on PyTorch, of
+        2 on ONNX Runtime; similar lengths pad little); the model lock is taken per batch and questions go
+        first, so a question asked during a long ingest waits for one batch at most, not for the whole ingest."""
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.documents, self._documents_onnx())
 
     def embed_raw(self, texts: list[str]) -> list[list[float]]:
         """Texts already in the model's document format (e.g. "title: ... | text: ..."): no prompt added."""
         kwargs = {k: v for k, v in self._doc_kwargs.items() if k not in ("prompt_name", "prompt")}
-        return self._encode_batches(texts, kwargs, self._lock.documents)
+        return self._encode_batches(texts, kwargs, self._lock.documents, self._documents_onnx())
 
     def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
-        """Like embed_documents, with a question's priority (citation checks while answering)."""
-        return self._encode_batches(texts, self._doc_kwargs, self._lock.query)
+        """Like embed_documents, with a question's priority (citation checks while answering). A few sentences:
+        the question's ONNX session (one thread) serves, so answering never loads the document session."""
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.query, self._onnx)
 
-    def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn) -> list[list[float]]:
+    def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn, onnx) -> list[list[float]]:
         if not texts:
             return []
         model = self._hf._client
-        onnx = self._documents_onnx()
         prefix = kwargs.get("prompt") or self._prompts.get(kwargs.get("prompt_name") or "", "")
         size = onnx.BATCH if onnx is not None else self._batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))

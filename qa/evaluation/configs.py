@@ -38,6 +38,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "screen_instructions": False,
         "verify_citations": False,
         "check_coverage": False,
+        "check_figures": False,
         "sentence_window": 0,
         "collection": f"{base.collection}-baseline",
     }

@@ -116,6 +116,7 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
             "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection,
             "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight, "period_weight": s.period_weight,
             "period_pool": s.period_pool, "period_margin": s.period_margin, "check_coverage": s.check_coverage,
+            "check_figures": s.check_figures,
             "max_per_article": s.max_per_article, "sentence_window": s.sentence_window}
 
 
