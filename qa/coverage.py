@@ -16,12 +16,11 @@ import re
 from datetime import date, timedelta
 from typing import Sequence
 
+from qa.dates import MONTHS_FR
 from qa.periods import Period, question_period
 from qa.retrieval import question_language
 from qa.types import Passage
 
-_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-              "novembre", "décembre"]
 _MONTHS_ES = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
               "noviembre", "diciembre"]
 
@@ -30,7 +29,8 @@ def _month_pattern(month: int) -> str:
     """The month's names in English (also "Dec." and "Sept."), French and Spanish, as a regex alternation."""
     english = calendar.month_name[month].lower()
     short = calendar.month_abbr[month].lower()
-    names = [english, rf"{short}\.?", _MONTHS_FR[month - 1], _MONTHS_ES[month - 1]]
+    french = [name for name, number in MONTHS_FR.items() if number == month]  # with the unaccented spellings
+    names = [english, rf"{short}\.?", *french, _MONTHS_ES[month - 1]]
     names += ["sept\\.?"] if month == 9 else []
     return "(?:" + "|".join(names) + ")"
 

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from qa.errors import InputError
 
 _MONTHS_EN = {name: i for i, name in enumerate(calendar.month_name) if name}
-_MONTHS_FR = {
+MONTHS_FR = {
     "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
     "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
 }
@@ -36,7 +36,7 @@ _FUTURE_CUES = re.compile(
 # English month names are capitalised in news text; requiring that avoids the verb "may" and "march".
 _MONTH_RE = re.compile(
     r"\b(?P<month>" + "|".join(_MONTHS_EN) + r")\b(?![ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{4})"
-    r"|\b(?P<mois>" + "|".join(sorted(_MONTHS_FR, key=len, reverse=True)) + r")\b(?!,?[ \u00a0]+\d{4})",
+    r"|\b(?P<mois>" + "|".join(sorted(MONTHS_FR, key=len, reverse=True)) + r")\b(?!,?[ \u00a0]+\d{4})",
 )
 _WEEKDAY_RE = re.compile(
     r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b(?!,?[ \u00a0]+\w+[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})"
@@ -100,7 +100,7 @@ def annotate_sentence(sentence: str, published: date) -> str:
     spans: list[tuple[int, str]] = []
     for m in _MONTH_RE.finditer(sentence):
         name = m.group("month") or m.group("mois")
-        number = _MONTHS_EN.get(name) or _MONTHS_FR.get(name.lower())
+        number = _MONTHS_EN.get(name) or MONTHS_FR.get(name.lower())
         if number:
             year, month = resolve_month(number, published, future)
             spans.append((m.end(), _month_label(year, month)))
