@@ -76,7 +76,7 @@ def main() -> None:
 
     start = time.perf_counter()
     articles = [a for p in iter_files([corpus]) if isinstance(p, Path) for a in load_file(p) if isinstance(a, Article)]
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.splitter)
     chunks = [c for a in articles for c in chunker.split(a)]
     prepare_s = time.perf_counter() - start
     inputs = [encoder_text(c, settings.document_template) or c.text for c in chunks]

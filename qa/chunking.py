@@ -23,18 +23,21 @@ def chunk_id(article: Article, position: int, text: str) -> str:
 class Chunker:
     """Splits article text into overlapping, sentence-aligned chunks."""
 
-    def __init__(self, chunk_size: int = 700, chunk_overlap: int = 120) -> None:
+    def __init__(self, chunk_size: int = 700, chunk_overlap: int = 120, splitter: str = "sentences") -> None:
         if chunk_overlap >= chunk_size:
             raise ValueError(f"chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})")
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-        self._splitter = RecursiveCharacterTextSplitter(
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-            separators=SEPARATORS,
-            keep_separator="end",
-            strip_whitespace=True,
-        )
+        if splitter == "tutorial":  # RecursiveCharacterTextSplitter as the LangChain tutorial uses it
+            self._splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        else:
+            self._splitter = RecursiveCharacterTextSplitter(
+                chunk_size=chunk_size,
+                chunk_overlap=chunk_overlap,
+                separators=SEPARATORS,
+                keep_separator="end",
+                strip_whitespace=True,
+            )
 
     def split(self, article: Article) -> list[Chunk]:
         pieces = [p for p in self._splitter.split_text(article.text) if p.strip()]

@@ -133,8 +133,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     name = Path(args.dataset).stem if Path(args.dataset).is_file() else Path(args.dataset).name
     out = Path(args.out) if args.out else Path("bench/out") / name
     reports, llm = [], None
-    for config in args.config or ["ours"]:
-        label, settings = resolve_config(config, base)
+    # Every configuration is checked before the first one runs (a typo in the second must not cost an hour).
+    configs = [resolve_config(config, base) for config in args.config or ["ours"]]
+    for label, settings in configs:
         service = QAService(settings=settings, llm=llm, progress=not args.json)
         if not args.retrieval_only:
             llm = service.llm  # one generator for every configuration

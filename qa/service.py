@@ -139,7 +139,7 @@ class QAService:
         from qa.chunking import Chunker
         from qa.ingest import Ingestor
 
-        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
+        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.settings.splitter)
         ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 8, 16),
                             progress=self.progress, document_template=self.settings.document_template)
         report = ingestor.ingest(list(paths))

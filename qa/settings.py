@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     threads: int = Field(default=0, ge=0, description="CPU threads for the models (0: all cores).")
     chunk_size: int = Field(default=600, ge=100, description="Target chunk length in characters.")
     chunk_overlap: int = Field(default=100, ge=0, description="Characters shared by consecutive chunks.")
+    splitter: Literal["sentences", "tutorial"] = Field(
+        default="sentences",
+        description="Where chunks may break: sentences (paragraphs, lines, then sentence ends in several "
+        "scripts) or tutorial (LangChain's default paragraphs, lines, spaces; the evaluation baseline).",
+    )
     k: int = Field(
         default=5, ge=1, le=50,
         description="Passages given to the LLM per question (each costs ~150 prompt tokens, ~8 s on 2 AVX2 cores).",

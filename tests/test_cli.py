@@ -1,3 +1,4 @@
+import pytest
 import json
 import subprocess
 import sys
@@ -41,3 +42,20 @@ def test_models_list_json(capsys, tmp_path, monkeypatch):
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} == {"embeddinggemma-300m", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
     assert not any(r["present"] for r in rows)
+
+
+def test_eval_checks_every_config_before_running_any(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(tmp_path / "idx"))
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"id": "a", "question": "Who?"}\n')
+    assert main(["eval", str(data), "--config", "ours", "--config", "typo", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown config 'typo'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "ours").exists()  # nothing ran
+
+
+def test_eval_refuses_a_zero_limit(capsys, tmp_path, monkeypatch):
+    from qa.errors import InputError
+    from qa.evaluation import run_eval
+
+    with pytest.raises(InputError, match="positive"):
+        run_eval(object(), [], limit=0)

@@ -21,6 +21,13 @@ def test_answer_matching_free_form_and_multiple_choice():
     assert m.answer_correct("Europe will require USB-C.", ["Europe"], choices)
     assert not m.answer_correct("Europe or Asia", ["Europe"], choices)  # hedging between choices is wrong
     assert not m.answer_correct("anything", [], ())
+    assert m.answer_correct("Le sommet réunit 1,000 délégués", ["1000"])  # thousands separators
+    assert m.answer_correct("答案是东京。", ["东京"])  # no spaces between words: substring match
+    assert not m.answer_correct("答案是京都。", ["东京"])
+    people = ["Joe Biden", "Biden", "Donald Trump"]  # a wrong choice inside the right one
+    assert m.answer_correct("Joe Biden signed it [1].", ["Joe Biden"], people)
+    assert not m.answer_correct("Biden signed it [1].", ["Joe Biden"], people)
+    assert not m.answer_correct("Joe Biden, then Biden again", ["Joe Biden"], people)
 
 
 def test_rank_metrics_and_percentiles():
@@ -31,6 +38,7 @@ def test_rank_metrics_and_percentiles():
     assert m.citation_precision([True, False, True, True]) == 0.75
     assert m.citation_precision([]) is None
     assert m.citation_recall(["a"], ["a", "b"]) == 0.5
+    assert m.citation_recall(["a"], ["a"], expected=4) == 0.25  # gold articles never retrieved count as missed
     assert m.percentile([10, 20, 30, 40], 50) == 25
     assert m.percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21], 95) == 20
     assert m.percentile([], 50) is None
@@ -61,20 +69,55 @@ def test_dataset_formats(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join([
         json.dumps({"id": "n1", "question": "Where?", "answers": ["Paris"], "gold_article_ids": ["a1"],
-                    "tags": ["cross-lingual"]}),
+                    "tags": ["cross-lingual"], "language": "en"}),
         json.dumps({"id": "n2", "question": "Who won?", "answerable": False}),
         json.dumps({"id": "r1", "question": "Which continent?", "as_of": "2022-06-16",
                     "choices": ["Europe", "Asia"], "answer": "Europe",
                     "gold_urls": ["https://www.cnn.com/2022/06/12/tech/x/index.html#:~:text=abc"]}),
     ]))
     n1, n2, r1 = load_dataset(path)
-    assert n1.answers == ("Paris",) and n1.groups() == ["all", "answerable", "cross-lingual"]
+    assert n1.answers == ("Paris",) and n1.groups() == ["all", "answerable", "lang:en", "cross-lingual"]
     assert not n2.answerable and n2.groups()[1] == "unanswerable"
     assert r1.choices == ("Europe", "Asia") and r1.answers == ("Europe",) and r1.as_of == "2022-06-16"
     assert normalize_url(r1.gold_urls[0]) == "cnn.com/2022/06/12/tech/x/index.html"
     path.write_text('{"id": "x", "question": "ok"}\n{"id": "y"}\n')
     with pytest.raises(InputError, match=":2"):
         load_dataset(path)
+
+
+def test_question_set_errors_name_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    cases = {
+        '{"id": "a", "question": "Which?", "choices": ["x", "y"], "answer": [5]}': "not an index",
+        '{"id": "a", "question": "When?", "as_of": "June 16"}': "YYYY-MM-DD",
+        '{"id": "a", "question": "Who?", "answerable": "false"}': "JSON booleans",
+        '{"id": "a", "question": 123}': "non-empty 'question'",
+    }
+    for line, message in cases.items():
+        path.write_text('{"id": "ok", "question": "Fine?"}\n' + line + "\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"q.jsonl:2: .*{message}"):
+            load_dataset(path)
+    path.write_bytes(b'{"id": "a", "question": "caf\xe9?"}\n')
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_dataset(path)
+    # U+2028 inside a JSON string is text, not a line break
+    path.write_text(json.dumps({"id": "a", "question": "Line\u2028separator?"}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    assert load_dataset(path)[0].question == "Line\u2028separator?"
+    path.write_text('{"id": "a", "question": "Quand le pape a-t-il rencontré les jeunes à Rome ?"}\n',
+                    encoding="utf-8")
+    assert "lang:fr" in load_dataset(path)[0].groups()  # detected when not given
+
+
+def test_failed_answers_count_as_wrong():
+    rows = [
+        QuestionResult("a", "q", None, ["all"], True, correct=True),
+        QuestionResult("b", "q", None, ["all"], True, error="the model server stopped"),
+        QuestionResult("c", "q", None, ["all"], False, error="the model server stopped"),
+    ]
+    agg = aggregate(rows)
+    assert agg["accuracy"] == pytest.approx(1 / 3) and agg["errors"] == 2
+    assert agg["abstention_unanswerable"] is None  # an error is not a refusal to answer
 
 
 def test_team_question_set_covers_the_required_kinds():
@@ -151,3 +194,80 @@ def test_resumed_results_are_rescored_against_the_current_answers(tiny, tmp_path
     fixed = [EvalItem(**{**items[0].__dict__, "answers": ("diamonds",)})]
     again = run_eval(make(), fixed, out_dir=out, config_name="ours")
     assert again.results[0].correct is False  # same stored answer, new accepted answers, no model call
+
+
+def test_cut_off_last_line_and_failed_questions_run_again(tiny, tmp_path):
+    make, items = tiny
+    out = tmp_path / "runs"
+    run_eval(make("The thieves took jewels [1].", "The ECB cut its rate [1]."), items, out_dir=out, limit=2,
+             config_name="ours")
+    results = out / "ours" / "results.jsonl"
+    first, second = results.read_text().splitlines()
+    failed = json.loads(second) | {"error": "the model server stopped", "answer": ""}
+    results.write_text(first + "\n" + json.dumps(failed) + "\n" + '{"id": "q3", "quest')  # killed mid-write
+    again = run_eval(make("The ECB left its rate unchanged [1].", "NOT IN ARTICLES"), items, out_dir=out,
+                     config_name="ours")
+    assert [r.id for r in again.results] == ["q1", "q2", "q3"] and all(r.correct for r in again.results)
+    assert again.overall["errors"] == 0
+    results.write_text('{"id": "q1", "quest\n' + first + "\n")  # broken in the middle: not guessed at
+    with pytest.raises(InputError, match="results.jsonl:1"):
+        run_eval(make(), items, out_dir=out, config_name="ours")
+
+
+def test_results_of_another_index_are_not_resumed(tiny, tmp_path):
+    make, items = tiny
+    out = tmp_path / "runs"
+    svc = make("The thieves took jewels [1].")
+    run_eval(svc, items, out_dir=out, limit=1, config_name="ours")
+    svc.settings = svc.settings.model_copy(update={"index_dir": tmp_path / "other"})
+    with pytest.raises(InputError, match="different configuration"):
+        run_eval(svc, items, out_dir=out, config_name="ours")
+
+
+def test_an_empty_index_is_an_error_not_a_row_of_abstentions(tmp_path):
+    from qa.errors import IndexMissingError
+
+    emb = DesignedEmbeddings()
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx"), embeddings=emb, store=MemoryStore(emb),
+                    llm=scripted_llm())
+    items = [load_dataset_item("Who?")]
+    with pytest.raises(IndexMissingError, match="newsqa ingest"):
+        run_eval(svc, items)
+
+
+def load_dataset_item(question):
+    from qa.evaluation.datasets import parse_item
+
+    return parse_item({"id": "x", "question": question}, "t:1")
+
+
+def test_citation_recall_counts_gold_articles_never_retrieved(tiny):
+    from qa.evaluation.datasets import EvalItem
+
+    make, items = tiny
+    two_gold = [EvalItem(**{**items[0].__dict__, "gold_sources": (*items[0].gold_sources, "missing.txt")})]
+    report = run_eval(make("The thieves took jewels [1]."), two_gold)
+    assert report.results[0].citation_recall == 0.5
+    silent = run_eval(make("NOT IN ARTICLES"), items[:1])
+    assert silent.results[0].citation_recall == 0.0  # an answerable question answered with no citation
+
+
+def test_config_files_and_the_baseline(tmp_path):
+    from qa.errors import ConfigError
+    from qa.evaluation.configs import resolve_config
+
+    base = Settings(index_dir=tmp_path)
+    name, baseline = resolve_config("baseline", base)
+    assert (name, baseline.chunk_size, baseline.chunk_overlap, baseline.splitter, baseline.k) == (
+        "baseline", 1000, 200, "tutorial", 4)
+    assert baseline.collection != base.collection and baseline.embedding_dimensions is None
+    good = tmp_path / "k8.json"
+    good.write_text('{"name": "k8", "settings": {"k": 8}}')
+    assert resolve_config(str(good), base)[1].k == 8
+    for text, message in (("{not json", "not a JSON settings file"), ("[1, 2]", "write an object"),
+                          ('{"name": "../up", "settings": {}}', "names a results folder"),
+                          ('{"settings": {"k": 0}}', "k")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            resolve_config(str(bad), base)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "document_template": None,
         "chunk_size": 1000,
         "chunk_overlap": 200,
+        "splitter": "tutorial",
+        "embedding_dimensions": None,
+        "max_per_article": 0,
         "k": 4,
         "keyword_weight": 0.0,
         "recency_weight": 0.0,
@@ -53,10 +57,18 @@ def resolve_config(name: str, base: Settings) -> tuple[str, Settings]:
     path = Path(name)
     if not path.is_file():
         raise ConfigError(f"unknown config {name!r}: use 'ours', 'baseline' or a JSON file of settings")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a JSON settings file ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("settings", data), dict):
+        raise ConfigError(f'{path}: write an object, {{"name": "...", "settings": {{"k": 6, ...}}}}')
     overrides = data.get("settings", data)
     try:
         settings = Settings(**{**base.model_dump(), **overrides})
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return str(data.get("name", path.stem)), settings
+    name = str(data.get("name", path.stem))
+    if not re.fullmatch(r"[\w.+-]+", name) or name in {".", ".."}:
+        raise ConfigError(f"{path}: config name {name!r} names a results folder: use letters, digits, . _ + -")
+    return name, settings

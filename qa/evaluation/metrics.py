@@ -8,17 +8,24 @@ import unicodedata
 from typing import Iterable, Sequence
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0](?=\d{3}\b)")  # "1,000" -> "1000"
+# Scripts written without spaces between words: an answer is matched as a plain substring there.
+_UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0e00-\u0e7f]")
 
 
 def normalize(text: str) -> str:
     """Lowercase, strip accents and punctuation, collapse spaces (for answer matching)."""
     folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-    return " ".join(_PUNCT.sub(" ", folded).split())
+    return " ".join(_PUNCT.sub(" ", _THOUSANDS.sub("", folded)).split())
 
 
 def contains(haystack: str, needle: str) -> bool:
     n = normalize(needle)
-    return bool(n) and f" {n} " in f" {normalize(haystack)} "
+    if not n:
+        return False
+    if _UNSPACED.search(n):  # Chinese, Japanese, Thai...: no word boundaries to require
+        return n in normalize(haystack)
+    return f" {n} " in f" {normalize(haystack)} "
 
 
 def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] = ()) -> bool:
@@ -27,7 +34,11 @@ def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] 
         return False
     if choices:
         right = accepted[0]
-        return contains(answer, right) and not any(contains(answer, c) for c in choices if c != right)
+        if not contains(answer, right):
+            return False
+        # A wrong choice inside the right one ("Biden" in "Joe Biden") is only counted where it stands alone.
+        rest = f" {normalize(answer)} ".replace(f" {normalize(right)} ", " | ")
+        return not any(contains(rest, c) for c in choices if c != right)
     return any(contains(answer, a) for a in accepted)
 
 
@@ -49,10 +60,12 @@ def citation_precision(cited_gold: Sequence[bool]) -> float | None:
     return sum(cited_gold) / len(cited_gold) if cited_gold else None
 
 
-def citation_recall(cited_gold_articles: Iterable[str], gold_articles: Iterable[str]) -> float | None:
-    """Share of gold articles that at least one citation points at (None when there is no gold)."""
+def citation_recall(cited_gold_articles: Iterable[str], gold_articles: Iterable[str], expected: int = 0) -> float | None:
+    """Share of gold articles that at least one citation points at (None when there is no gold). `expected`:
+    how many gold articles the question names, when more than were retrieved (the others count as missed)."""
     gold = set(gold_articles)
-    return len(gold & set(cited_gold_articles)) / len(gold) if gold else None
+    total = max(len(gold), expected)
+    return len(gold & set(cited_gold_articles)) / total if total else None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -38,11 +38,13 @@ def aggregate(results: Sequence[QuestionResult]) -> dict[str, Any]:
     unanswerable = [r for r in answered if not r.answerable]
     agg: dict[str, Any] = {
         "n": len(results),
-        "accuracy": m.mean(float(r.correct) for r in answered if r.correct is not None),
+        # A question whose answer failed with an error counts as wrong, not as absent.
+        "accuracy": m.mean(0.0 if r.error else float(r.correct) for r in answered
+                           if r.error or r.correct is not None),
         "mrr@10": m.mean(m.reciprocal_rank(r.gold_rank) for r in ranked),
         "citation_precision": m.mean(r.citation_precision for r in results),
         "citation_recall": m.mean(r.citation_recall for r in results),
-        "abstention_unanswerable": m.mean(float(r.abstained) for r in unanswerable),
+        "abstention_unanswerable": m.mean(float(r.abstained) for r in unanswerable if r.error is None),
         "false_abstention": m.mean(float(r.abstained) for r in answerable if r.error is None),
         "retrieve_p50_ms": m.percentile([r.retrieve_ms for r in results], 50),
         "retrieve_p95_ms": m.percentile([r.retrieve_ms for r in results], 95),

@@ -74,7 +74,8 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
         result.complied = any(m.contains(answer.text, f) or m.contains(answer.raw_text, f) for f in item.forbidden)
     result.abstained = answer.abstained
     result.total_ms = answer.timings_ms.get("total")
-    result.prompt_tokens = answer.tokens.get("prompt") if answer.tokens else None
+    # None when the model was not asked (no passages, or the coverage check answered): not a 0-token prompt.
+    result.prompt_tokens = (answer.tokens or {}).get("prompt") or None
     if item.answerable:
         result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices)
         if not item.answers:
@@ -88,12 +89,12 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     ]
     if item.has_gold and answer.citations:
         result.citation_precision = m.citation_precision([c["gold"] for c in result.cited])
+    if item.has_gold and item.answerable:
+        # Recall counts every gold article the question names, retrieved or not; citing nothing scores 0.
+        named = max(len(set(item.gold_article_ids)), len(set(item.gold_urls)), len(set(item.gold_sources)))
         gold_articles = {p.chunk.article_id for p in ranked if is_gold(item, p)}
         cited_articles = {c["article_id"] for c in result.cited if c["gold"]}
-        if gold_articles:
-            result.citation_recall = m.citation_recall(cited_articles, gold_articles)
-        elif result.citation_precision == 0.0:
-            result.citation_recall = 0.0
+        result.citation_recall = m.citation_recall(cited_articles, gold_articles, named)
     return result
 
 
@@ -110,14 +111,46 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
     result.groups = item.groups()
 
 
+# Settings that do not change what a run measures: where model files live, thread and batch counts, secrets,
+# and the encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999).
+_NOT_MEASURED = {"model_dir", "auto_pull", "threads", "embed_batch_size", "api_token", "query_backend",
+                 "document_backend"}
+
+
 def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
-    s = service.settings
-    return {"dataset": dataset_name, "embedding_model": s.embedding_model, "llm_model": s.llm_model, "k": s.k,
-            "chunk_size": s.chunk_size, "prompt_style": s.prompt_style, "collection": s.collection,
-            "keyword_weight": s.keyword_weight, "recency_weight": s.recency_weight, "period_weight": s.period_weight,
-            "period_pool": s.period_pool, "period_margin": s.period_margin, "check_coverage": s.check_coverage,
-            "check_figures": s.check_figures,
-            "max_per_article": s.max_per_article, "sentence_window": s.sentence_window}
+    """What the stored results depend on: every setting that changes retrieval or answers, the dataset."""
+    settings = service.settings.model_dump(mode="json")
+    fingerprint = {"dataset": dataset_name}
+    fingerprint.update({key: value for key, value in sorted(settings.items()) if key not in _NOT_MEASURED})
+    return fingerprint
+
+
+def _stored(results_path: Path, items_by_id: dict[str, EvalItem]) -> dict[str, QuestionResult]:
+    """Results of an earlier run of the same configuration. A cut-off last line (the run was killed while
+    writing it) is dropped; questions that failed with an error are asked again."""
+    done: dict[str, QuestionResult] = {}
+    lines = results_path.read_text(encoding="utf-8").split("\n")
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = QuestionResult(**json.loads(line))
+        except json.JSONDecodeError as exc:
+            if lineno >= len(lines) - 1:  # the last line: a write the interruption cut short
+                print(f"{results_path}:{lineno}: incomplete last result dropped; that question runs again",
+                      file=sys.stderr)
+                continue
+            raise InputError(f"{results_path}:{lineno}: malformed result ({exc.msg}); delete the line or the "
+                             "folder to run those questions again") from exc
+        except TypeError as exc:
+            raise InputError(f"{results_path}:{lineno}: a result of another version of newsqa ({exc}); "
+                             "use another --out folder") from exc
+        if row.error:
+            continue
+        if row.id in items_by_id:
+            rescore(items_by_id[row.id], row)
+        done[row.id] = row
+    return done
 
 
 def run_eval(
@@ -136,6 +169,10 @@ def run_eval(
     asking the LLM (seconds instead of minutes; answer metrics stay empty)."""
     from qa.evaluation.report import EvalReport
 
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be a positive number of questions, not {limit}")
+    if hasattr(service, "_ready"):
+        service._ready()  # an empty index would score every question as an abstention
     items = list(dataset)[: limit or None]
     done: dict[str, QuestionResult] = {}
     results_path = None
@@ -151,13 +188,7 @@ def run_eval(
             )
         meta_path.write_text(json.dumps(fingerprint, indent=2))
         if results_path.is_file():
-            items_by_id = {i.id: i for i in items}
-            for line in results_path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    row = QuestionResult(**json.loads(line))
-                    if row.id in items_by_id:
-                        rescore(items_by_id[row.id], row)
-                    done[row.id] = row
+            done = _stored(results_path, {i.id: i for i in items})
     bar = None
     if progress:
         from tqdm import tqdm
@@ -173,21 +204,15 @@ def run_eval(
         ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS), timings=stages)
         retrieve_ms = (time.perf_counter() - start) * 1000
         answer, error = None, None
-        if retrieval_only:
-            result = score_item(item, ranked, None, retrieve_ms)
-            result.retrieval_only = True
-            result.stages_ms = stages
-            done[item.id] = result
-            if bar is not None:
-                bar.update(1)
-            continue
-        try:
-            answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k])
-            answer.timings_ms["retrieve"] = retrieve_ms
-            answer.timings_ms["total"] += retrieve_ms
-        except NewsQAError as exc:
-            error = str(exc)
+        if not retrieval_only:
+            try:
+                answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k])
+                answer.timings_ms["retrieve"] = retrieve_ms
+                answer.timings_ms["total"] += retrieve_ms
+            except NewsQAError as exc:
+                error = str(exc)
         result = score_item(item, ranked, answer, retrieve_ms)
+        result.retrieval_only = retrieval_only
         result.error = error
         result.stages_ms = stages
         done[item.id] = result
