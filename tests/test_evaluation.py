@@ -219,8 +219,13 @@ def test_results_of_another_index_are_not_resumed(tiny, tmp_path):
     out = tmp_path / "runs"
     svc = make("The thieves took jewels [1].")
     run_eval(svc, items, out_dir=out, limit=1, config_name="ours")
+    meta = out / "ours" / "run.json"
+    stored = json.loads(meta.read_text())
+    del stored["check_figures"]  # a run made before that setting existed, which is at its default now
+    meta.write_text(json.dumps(stored))
+    assert [r.id for r in run_eval(svc, items, out_dir=out, limit=1, config_name="ours").results] == ["q1"]
     svc.settings = svc.settings.model_copy(update={"index_dir": tmp_path / "other"})
-    with pytest.raises(InputError, match="different configuration"):
+    with pytest.raises(InputError, match=r"different configuration \(index_dir\)"):
         run_eval(svc, items, out_dir=out, config_name="ours")
 
 

@@ -125,6 +125,22 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     return fingerprint
 
 
+def _same_run(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The settings that differ between a stored fingerprint and the current one. A setting newer than the
+    stored run counts as unchanged at its default value (and one since removed is ignored)."""
+    from qa.settings import Settings
+
+    def default(key: str) -> Any:
+        field = Settings.model_fields.get(key)
+        if field is None:
+            return None
+        value = field.get_default(call_default_factory=True)
+        return json.loads(json.dumps(value, default=str))
+
+    return [key for key, value in current.items()
+            if (stored[key] if key in stored else default(key)) != value]
+
+
 def _stored(results_path: Path, items_by_id: dict[str, EvalItem]) -> dict[str, QuestionResult]:
     """Results of an earlier run of the same configuration. A cut-off last line (the run was killed while
     writing it) is dropped; questions that failed with an error are asked again."""
@@ -182,9 +198,11 @@ def run_eval(
         results_path = run_dir / "results.jsonl"
         meta_path = run_dir / "run.json"
         fingerprint = {**_fingerprint(service, dataset_name), "retrieval_only": retrieval_only}
-        if meta_path.is_file() and json.loads(meta_path.read_text()) != fingerprint and results_path.is_file():
+        changed = _same_run(json.loads(meta_path.read_text()), fingerprint) if meta_path.is_file() else []
+        if changed and results_path.is_file():
             raise InputError(
-                f"{run_dir} holds results of a different configuration; use another --out folder or delete it"
+                f"{run_dir} holds results of a different configuration ({', '.join(changed)}); use another --out "
+                "folder or delete it"
             )
         meta_path.write_text(json.dumps(fingerprint, indent=2))
         if results_path.is_file():
