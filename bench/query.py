@@ -107,6 +107,17 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
+def _rss_mb(pid: int | str = "self") -> float:
+    """A process's resident memory now (Linux), in MB; 0 where /proc is missing."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _du(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
@@ -133,8 +144,8 @@ def main() -> None:
     qvecs = [embeddings.embed_query(q["question"]) for q in questions]  # warm, and reused for the store timings
     print(f"machine: {machine()}")
     print("| chunks | store | build s | disk MB | dense, Chroma's filter p50/p95 ms | dense p50/p95 ms "
-          "| BM25 p50/p95 ms | query embedding p50 ms | retrieve p50/p95 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| BM25 p50/p95 ms | query embedding p50 ms | retrieve p50/p95 ms | RSS after build MB (bench + server) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         records, vectors = _records(size, len(qvecs[0]))
         kinds = ["embedded"] + (["server"] if args.server else [])
@@ -153,6 +164,8 @@ def main() -> None:
             keyword = KeywordIndex(work / "keyword")
             keyword.build(records)
             build = time.perf_counter() - start
+            # This process holds the synthetic records and vectors too; a server's index is in its own process.
+            rss = _rss_mb() + (_rss_mb(proc.pid) if proc is not None else 0.0)
             retriever = Retriever(store, embeddings, keyword=keyword)
             chroma_filter, dense, bm25, whole, embed = [], [], [], [], []
             for q, qv in zip(questions, qvecs):
@@ -175,7 +188,7 @@ def main() -> None:
                   f"| {_pct(chroma_filter, 50):.1f} / {_pct(chroma_filter, 95):.1f} "
                   f"| {_pct(dense, 50):.1f} / {_pct(dense, 95):.1f} "
                   f"| {_pct(bm25, 50):.1f} / {_pct(bm25, 95):.1f} | {_pct(embed, 50):.0f} "
-                  f"| {_pct(whole, 50):.0f} / {_pct(whole, 95):.0f} |",
+                  f"| {_pct(whole, 50):.0f} / {_pct(whole, 95):.0f} | {rss:.0f} |",
                   flush=True)
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
