@@ -8,6 +8,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 # Bare numbers are too ambiguous to be a period ("the 2022 World Cup" is a year, "3 people" is not a day).
 _MIN_PHRASE = 3
@@ -70,11 +71,17 @@ def _names_a_date(phrase: str, parser) -> bool:
 
 
 def question_period(question: str, as_of: date | None = None, language: str | None = None) -> Period | None:
-    """The first explicit period in the question, or None. A period after the as-of date is not returned."""
+    """The first explicit period in the question, or None. A period after the as-of date is not returned.
+    Cached: retrieval and the coverage check both ask for the same question's period."""
+    return _period(question, as_of or date.today(), language)
+
+
+@lru_cache(maxsize=2048)
+def _period(question: str, as_of: date, language: str | None) -> Period | None:
     from dateparser.date import DateDataParser
     from dateparser.search import search_dates
 
-    base = datetime.combine(as_of or date.today(), datetime.min.time())
+    base = datetime.combine(as_of, datetime.min.time())
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past", "RETURN_AS_TIMEZONE_AWARE": False}
     languages = [language] if language else None
     try:
