@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -233,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("newsqa: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback
+        if os.environ.get("NEWSQA_DEBUG"):
+            raise
+        print(f"newsqa: error: {type(exc).__name__}: {exc} (set NEWSQA_DEBUG=1 to see where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

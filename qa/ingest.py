@@ -68,8 +68,10 @@ class Ingestor:
             except DimensionMismatch as exc:
                 raise ConfigError(str(exc)) from exc
             report.chunks_written += len(pending.chunks)
-        if pending.deletes:
-            self.store.delete(pending.deletes)
+        writing = {c.chunk_id for c in pending.chunks}
+        deletes = [i for i in pending.deletes if i not in writing]  # never delete what this batch just wrote
+        if deletes:
+            self.store.delete(deletes)
         pending.chunks.clear()
         pending.deletes.clear()
 
@@ -82,6 +84,7 @@ class Ingestor:
         report = IngestReport()
         existing = self._existing()
         pending = _Pending()
+        seen: dict[str, str] = {}  # article id -> where it was read in this run
         bar = self._bar()
         for item in iter_files(paths):
             if isinstance(item, LoadError):
@@ -95,6 +98,14 @@ class Ingestor:
                     report.failed += 1
                     report.files.append(FileResult(loaded.path, "failed", error=loaded.reason, line=loaded.line))
                     continue
+                if loaded.article_id in seen:
+                    # Two records with one id: keeping both would make the second replace the first.
+                    report.failed += 1
+                    report.files.append(FileResult(str(item), "failed", error=(
+                        f"duplicate article id {loaded.article_id!r} (already read from {seen[loaded.article_id]}); "
+                        "the first one was kept: give each article its own id")))
+                    continue
+                seen[loaded.article_id] = str(item)
                 status, written = self._plan(loaded, existing, pending)
                 counts[status] += 1
                 n_chunks += written

@@ -9,6 +9,7 @@ language; dates in records are ISO 8601, other written forms go through datepars
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -107,24 +108,52 @@ def _file_article_id(path: Path) -> str:
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
+def decode(raw: bytes, where: str) -> str:
+    """Bytes -> text: UTF-8 (BOM dropped); UTF-16/32 with a byte-order mark; UTF-8 with a few bad bytes keeps
+    its accents (the bad bytes become U+FFFD); anything else is read as Windows-1252, the usual legacy encoding."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise LoadError(where, f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()} "
+                                f"text (byte {exc.start})") from exc
+    if b"\x00" in raw[:4096]:
+        raise LoadError(where, "looks like a binary file, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    text = raw.decode("utf-8-sig", errors="replace")
+    if text.count("\ufffd") <= max(3, len(text) // 1000):  # UTF-8 with a stray byte or two
+        return text
+    return raw.decode("cp1252", errors="replace")
+
+
 def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a text file as UTF-8 (a BOM is dropped), falling back to Windows-1252 for legacy files."""
+    """Read a text file (see `decode`); files over `max_bytes` are refused."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise LoadError(
                 str(path), f"the file is {size / 2**20:.0f} MB; files over {max_bytes // 2**20} MB are refused "
-                "(split it, or use one JSON line per article)"
+                "(split it into several files, or write the articles as JSON lines: .jsonl has no size limit)"
             )
         raw = path.read_bytes()
     except OSError as exc:
         raise LoadError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
-    if b"\x00" in raw[:4096]:
-        raise LoadError(str(path), "looks like a binary file, not text")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+    return decode(raw, str(path))
+
+
+def _string(record: dict, key: str, where: str, line: int | None, numbers: bool = False) -> str | None:
+    """A record's optional text field; a list, object or (unless `numbers`) a number there is a LoadError."""
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise LoadError(where, f"field {key!r} must be a string, not {type(value).__name__} ({str(value)[:40]})", line)
 
 
 def _make_article(
@@ -212,23 +241,40 @@ def record_to_article(record: Any, path: Path, line: int | None) -> Article:
     if text is None:
         raise LoadError(where, "record has no non-empty 'text' (or 'body' / 'content') field", line)
     raw_date = next((record[k] for k in DATE_KEYS if record.get(k)), None)
-    url = record.get("url") or None
-    source = record.get("source") or url or (f"{path}:{line}" if line else str(path))
-    rid = record.get("id")
-    if rid is None or str(rid).strip() == "":
-        rid = url or f"{path.stem}-{line or 0}-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    if raw_date is not None and not isinstance(raw_date, str):
+        raise LoadError(where, f"the date must be a string such as \"2025-10-30\", not {raw_date!r}"[:200], line)
+    title = _string(record, "title", where, line)
+    url = _string(record, "url", where, line) or None
+    language = _string(record, "language", where, line)
+    # Not the line number: a record keeps its identity (and chunk ids) when lines are added above it.
+    source = _string(record, "source", where, line, numbers=True) or url or str(path)
+    rid = _string(record, "id", where, line, numbers=True)
+    if rid is None or rid.strip() == "":
+        # Without an id or url, the article is known by its content: re-reading the file (even with lines added
+        # or removed above it) finds the same ids, and the same record posted twice is stored once.
+        digest = hashlib.sha1(f"{title}\x1f{raw_date}\x1f{text}".encode("utf-8")).hexdigest()[:16]
+        rid = url or f"{path.stem}-{digest}"
     try:
         return _make_article(
             article_id=str(rid),
-            title=record.get("title"),
+            title=title,
             text=text,
             source=str(source),
             published=parse_date(raw_date),
             url=url,
-            language=record.get("language"),
+            language=language.strip().lower() if language and language.strip() else None,
         )
     except ValueError as exc:
         raise LoadError(where, str(exc), line) from exc
+
+
+def _record_or_error(record: Any, path: Path, line: int | None) -> Article | LoadError:
+    try:
+        return record_to_article(record, path, line)
+    except LoadError as err:
+        return err
+    except Exception as exc:  # an unforeseen record shape costs that record, never the rest of the file
+        return LoadError(str(path), f"could not read the record ({type(exc).__name__}: {exc})", line)
 
 
 def load_json_file(path: Path) -> Iterator[Article | LoadError]:
@@ -237,27 +283,41 @@ def load_json_file(path: Path) -> Iterator[Article | LoadError]:
     except json.JSONDecodeError as exc:
         raise LoadError(str(path), f"invalid JSON: {exc.msg}", exc.lineno) from exc
     records = data if isinstance(data, list) else [data]
+    if not records:
+        raise LoadError(str(path), "holds no records (an empty list)")
     for i, record in enumerate(records, start=1):
-        try:
-            yield record_to_article(record, path, i if isinstance(data, list) else None)
-        except LoadError as err:
-            yield err
+        yield _record_or_error(record, path, i if isinstance(data, list) else None)
+
+
+MAX_LINE_BYTES = 20 * 1024 * 1024
 
 
 def load_jsonl_file(path: Path) -> Iterator[Article | LoadError]:
-    text = read_text(path)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield LoadError(str(path), f"malformed JSON line: {exc.msg} at column {exc.colno}", lineno)
-            continue
-        try:
-            yield record_to_article(record, path, lineno)
-        except LoadError as err:
-            yield err
+    """One article per line, read line by line (no limit on the file's size, 20 MB per line)."""
+    found = False
+    try:
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                found = True
+                if len(raw) > MAX_LINE_BYTES:
+                    yield LoadError(str(path), f"line of {len(raw) / 2**20:.0f} MB; lines over "
+                                    f"{MAX_LINE_BYTES // 2**20} MB are refused", lineno)
+                    continue
+                try:
+                    record = json.loads(decode(raw, str(path)))
+                except LoadError as err:
+                    yield LoadError(str(path), err.reason, lineno)
+                    continue
+                except json.JSONDecodeError as exc:
+                    yield LoadError(str(path), f"malformed JSON line: {exc.msg} at column {exc.colno}", lineno)
+                    continue
+                yield _record_or_error(record, path, lineno)
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+    if not found:
+        raise LoadError(str(path), "holds no records (the file is empty)")
 
 
 def load_file(path: Path) -> Iterator[Article | LoadError]:
@@ -286,7 +346,8 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | LoadE
         path = Path(raw)
         if path.is_dir():
             seen: set[Path] = set()
-            for root, dirs, files in os.walk(path, followlinks=False):
+            unreadable: list[OSError] = []
+            for root, dirs, files in os.walk(path, followlinks=False, onerror=unreadable.append):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     child = Path(root) / name
@@ -295,6 +356,8 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | LoadE
                     if child not in seen:
                         seen.add(child)
                         yield child
+            for error in unreadable:
+                yield LoadError(str(error.filename or path), f"cannot read the folder: {error.strerror or error}")
         elif path.is_file():
             yield path
         elif path.is_symlink():

@@ -142,9 +142,10 @@ class QAService:
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.settings.splitter)
         ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 8, 16),
                             progress=self.progress, document_template=self.settings.document_template)
-        report = ingestor.ingest(list(paths))
-        self._sync_keyword()
-        return report
+        try:
+            return ingestor.ingest(list(paths))
+        finally:
+            self._sync_keyword()  # even after a failure: the keyword index matches what the store holds
 
     def _sync_keyword(self) -> None:
         keyword = self.keyword  # built and synced on first use; a no-op check right after

@@ -221,3 +221,114 @@ def test_cli_exits_non_zero_and_lists_each_failed_file(folder, tmp_path, capsys,
     assert code == 1
     assert "FAILED" in out.err and "empty.txt" in out.err and "feed.jsonl:2" in out.err
     assert "2 added" in out.out and "2 failed" in out.out
+
+
+@pytest.mark.parametrize("field,value", [("title", 123), ("url", 5), ("language", ["en"]), ("source", {"a": 1}),
+                                         ("published", 20250605)])
+def test_a_wrongly_typed_field_costs_that_record_only(folder, field, value):
+    records = [{"id": "t1", "title": "Typed wrong", "text": "An article whose record has a field of the wrong type."},
+               {"id": "t2", "title": "Typed right", "text": "An article whose record is well formed."}]
+    records[0][field] = value
+    (folder / "typed.jsonl").write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    report, store = ingest(folder)
+    bad = failure(report, "typed.jsonl")
+    assert bad.line == 1 and field in bad.error or "date" in bad.error
+    assert "Typed right" in titles(store) and "Typed wrong" not in titles(store)
+    assert_good_went_in(report, store)
+
+
+def test_a_record_that_is_not_an_object_is_named(folder):
+    (folder / "list.jsonl").write_text('["a", "b"]\n' + json.dumps({"id": "ok", "text": "A fine record here."}),
+                                       encoding="utf-8")
+    report, store = ingest(folder)
+    assert failure(report, "list.jsonl").line == 1
+    assert report.added == 2  # good.txt and the second line
+
+
+def test_one_id_twice_in_a_run_keeps_the_first_and_deletes_nothing(folder):
+    store = MemoryStore(DesignedEmbeddings())
+    ingestor = Ingestor(store, Chunker(200, 40), progress=False)
+    v1 = {"id": "same", "title": "Version one", "text": "The first version of this story about the ECB."}
+    v2 = {"id": "same", "title": "Version two", "text": "The second version of this story about the Louvre."}
+    (folder / "v1.jsonl").write_text(json.dumps(v1), encoding="utf-8")
+    ingestor.ingest([folder / "v1.jsonl"])
+    (folder / "both.jsonl").write_text(json.dumps(v2) + "\n" + json.dumps(v1), encoding="utf-8")
+    report = ingestor.ingest([folder / "both.jsonl"])
+    assert "duplicate article id 'same'" in failure(report, "both.jsonl").error
+    assert titles(store) == ["Version two"]  # the first of the two replaced the stored one; nothing vanished
+
+
+@pytest.mark.parametrize("name,content", [("empty.jsonl", ""), ("blank.jsonl", "\n \n"), ("empty.json", "[]")])
+def test_json_files_without_records_are_named(folder, name, content):
+    (folder / name).write_text(content, encoding="utf-8")
+    report, store = ingest(folder)
+    assert "no records" in failure(report, name).error
+    assert_good_went_in(report, store)
+
+
+def test_utf8_with_a_stray_byte_keeps_its_accents_and_utf16_is_read(folder):
+    (folder / "stray.txt").write_bytes("date 2025-06-05\nBanque centrale\n\nLa Banque centrale européenne a "
+                                       "réduit son taux \x81 de dépôt.".encode("utf-8").replace(b"\xc2\x81", b"\x81"))
+    (folder / "wide.txt").write_text("date 2025-06-05\nWide text\n\nA file saved as UTF-16 by a Windows editor.",
+                                     encoding="utf-16")
+    report, store = ingest(folder)
+    assert report.failed == 0
+    texts = " ".join(rec.text for rec, _ in store.rows.values())
+    assert "européenne" in texts and "dépôt" in texts
+    assert "Wide text" in titles(store)
+
+
+def test_a_jsonl_file_has_no_size_limit(folder, monkeypatch):
+    import qa.loaders
+
+    monkeypatch.setattr(qa.loaders, "MAX_FILE_BYTES", 100)  # the limit for whole-file formats
+    (folder / "big.jsonl").write_text("\n".join(json.dumps({"id": f"b{i}", "text": f"Record number {i} of a big "
+                                                            "feed with enough text."}) for i in range(20)))
+    report, store = ingest(folder / "big.jsonl")
+    assert report.failed == 0 and report.added == 20
+
+
+def test_records_without_id_or_url_are_known_by_their_content(folder):
+    store = MemoryStore(DesignedEmbeddings())
+    ingestor = Ingestor(store, Chunker(200, 40), progress=False)
+    a = json.dumps({"title": "A", "text": "The first record has no id and no url at all."})
+    b = json.dumps({"title": "B", "text": "The second record has no id and no url either."})
+    feed = folder / "feed.jsonl"
+    feed.write_text(a + "\n" + b, encoding="utf-8")
+    ingestor.ingest([feed])
+    feed.write_text(b, encoding="utf-8")  # the first line removed: B is still B, not a replacement of A
+    report = ingestor.ingest([feed])
+    assert report.unchanged == 1 and report.added == 0 and report.replaced == 0
+    assert titles(store) == ["A", "B"]
+
+
+def test_the_keyword_index_follows_the_store_even_when_an_ingest_fails(tmp_path, folder):
+    emb = DesignedEmbeddings()
+    store = MemoryStore(emb)
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx"), embeddings=emb, store=store, llm=scripted_llm())
+    svc.ingest([folder])
+    (folder / "more.txt").write_text("date 2025-06-05\nECB pause\n\nThe ECB left its deposit rate unchanged.")
+    (folder / "later.txt").write_text("date 2025-06-06\nLater\n\nA later article that never gets written.")
+    original, calls = store.upsert, []
+
+    def upsert_then_fail(records):
+        calls.append(len(records))
+        original(records)
+        raise RuntimeError("disk full")
+
+    store.upsert = upsert_then_fail
+    with pytest.raises(RuntimeError):
+        svc.ingest([folder])
+    assert sorted(svc.keyword._ids) == sorted(i for i, _ in store.metadata())
+
+
+def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, capsys, monkeypatch):
+    from qa.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(blocker / "index"))
+    monkeypatch.delenv("NEWSQA_DEBUG", raising=False)
+    assert main(["stats"]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("newsqa: error:") and "Traceback" not in err

@@ -60,7 +60,7 @@ def analyze(text: str, language: str | None = None) -> list[str]:
     words = [w for w in _WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
     stops = _stopwords()
     words = [w for w in words if _fold(w) not in stops]
-    stemmer = _stemmer(language)
+    stemmer = _stemmer(language if isinstance(language, str) else None)  # a stray non-string: no stemming
     if stemmer is not None:
         words = stemmer.stemWords(words)
     return [_fold(w) for w in words]
