@@ -36,18 +36,27 @@ _FUTURE_CUES = re.compile(
 # English month names are capitalised in news text; requiring that avoids the verb "may" and "march".
 _MONTH_RE = re.compile(
     r"\b(?P<month>" + "|".join(_MONTHS_EN) + r")\b(?![ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{4})"
+    r"(?:[ \u00a0]+(?P<mday>\d{1,2})(?:st|nd|rd|th)?\b(?!\s*(?:%|[.,]\d)))?"  # "on March 3": the date, whole
     r"|\b(?P<mois>" + "|".join(sorted(MONTHS_FR, key=len, reverse=True)) + r")\b(?!,?[ \u00a0]+\d{4})",
 )
+# A weekday followed by its full date ("Monday, February 2, 2026", "Monday, 2 February 2026", "lundi 2 février
+# 2026") is already absolute. "next"/"last"/"prochain"/"dernier" make it strictly after/before publication.
+_FULL_DATE_AFTER = r"(?!,?[ \u00a0]+\w+[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{1,2}(?:er)?[ \u00a0]+\w+[ \u00a0]+\d{4})"
 _WEEKDAY_RE = re.compile(
-    r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b(?!,?[ \u00a0]+\w+[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})"
-    r"|\b(?P<jour>" + "|".join(_WEEKDAYS_FR) + r")\b(?![ \u00a0]+\d{1,2}[ \u00a0]+\w+[ \u00a0]+\d{4})",
+    r"(?:\b(?P<before>next|last|this coming|coming|past)[ \u00a0]+)?"
+    r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b" + _FULL_DATE_AFTER
+    + r"|\b(?P<jour>" + "|".join(_WEEKDAYS_FR) + r")\b" + _FULL_DATE_AFTER
+    + r"(?:[ \u00a0]+(?P<after>prochain|dernier)\b)?",
+    re.IGNORECASE,
 )
 _RELATIVE = [
     (re.compile(r"\b(last week|la semaine dernière|la semaine passée)\b", re.IGNORECASE), "last_week"),
     (re.compile(r"\b(this week|cette semaine)\b", re.IGNORECASE), "this_week"),
     (re.compile(r"\b(next week|la semaine prochaine)\b", re.IGNORECASE), "next_week"),
-    (re.compile(r"\b(yesterday|hier)\b", re.IGNORECASE), "yesterday"),
-    (re.compile(r"\b(tomorrow|demain)\b", re.IGNORECASE), "tomorrow"),
+    (re.compile(r"\b(the day before yesterday|avant-hier)\b", re.IGNORECASE), "day_before_yesterday"),
+    (re.compile(r"\b(the day after tomorrow|après-demain|apres-demain)\b", re.IGNORECASE), "day_after_tomorrow"),
+    (re.compile(r"(?<!before )(?<!-)\b(yesterday|hier)\b", re.IGNORECASE), "yesterday"),
+    (re.compile(r"(?<!after )(?<!-)\b(tomorrow|demain)\b", re.IGNORECASE), "tomorrow"),
     (re.compile(r"\b(last month|le mois dernier)\b", re.IGNORECASE), "last_month"),
     (re.compile(r"\b(last year|l'an dernier|l'année dernière|l’an dernier|l’année dernière)\b", re.IGNORECASE),
      "last_year"),
@@ -70,11 +79,14 @@ def resolve_month(month: int, published: date, future: bool) -> tuple[int, int]:
     return (published.year if month <= published.month else published.year - 1, month)
 
 
-def resolve_weekday(weekday: int, published: date, future: bool) -> date:
-    """The date of a weekday named without a date: the latest on/before (or next on/after) publication."""
+def resolve_weekday(weekday: int, published: date, future: bool, strict: bool = False) -> date:
+    """The date of a weekday named without a date: the latest on/before (or next on/after) publication;
+    `strict` ("next Monday", "lundi dernier"): never the publication day itself."""
     if future:
-        return published + timedelta(days=(weekday - published.weekday()) % 7)
-    return published - timedelta(days=(published.weekday() - weekday) % 7)
+        ahead = (weekday - published.weekday()) % 7
+        return published + timedelta(days=ahead or (7 if strict else 0))
+    back = (published.weekday() - weekday) % 7
+    return published - timedelta(days=back or (7 if strict else 0))
 
 
 def _relative(kind: str, published: date) -> str:
@@ -87,6 +99,10 @@ def _relative(kind: str, published: date) -> str:
         return f"week of {_day_label(monday + timedelta(days=7))}"
     if kind == "yesterday":
         return _day_label(published - timedelta(days=1))
+    if kind == "day_before_yesterday":
+        return _day_label(published - timedelta(days=2))
+    if kind == "day_after_tomorrow":
+        return _day_label(published + timedelta(days=2))
     if kind == "tomorrow":
         return _day_label(published + timedelta(days=1))
     if kind == "last_month":
@@ -103,14 +119,28 @@ def annotate_sentence(sentence: str, published: date) -> str:
         number = _MONTHS_EN.get(name) or MONTHS_FR.get(name.lower())
         if number:
             year, month = resolve_month(number, published, future)
-            spans.append((m.end(), _month_label(year, month)))
+            label = _month_label(year, month)
+            if m.group("month") and m.group("mday"):
+                try:
+                    label = _day_label(date(year, month, int(m.group("mday"))))
+                except ValueError:
+                    pass  # "February 30": the month is still right
+            spans.append((m.end(), label))
     for m in _WEEKDAY_RE.finditer(sentence):
         name = m.group("day") or m.group("jour")
-        number = _WEEKDAYS_EN.get(name)
+        if m.group("day") and not name[0].isupper():
+            continue  # English weekdays are capitalised in news text
+        number = _WEEKDAYS_EN.get(name.capitalize()) if m.group("day") else _WEEKDAYS_FR.get(name.lower())
         if number is None:
-            number = _WEEKDAYS_FR.get(name.lower())
-        if number is not None:
-            spans.append((m.end(), _day_label(resolve_weekday(number, published, future))))
+            continue
+        qualifier = (m.group("before") or m.group("after") or "").lower()
+        when = future
+        if qualifier in {"next", "coming", "this coming", "prochain"}:
+            when = True
+        elif qualifier in {"last", "past", "dernier"}:
+            when = False
+        day = resolve_weekday(number, published, when, strict=qualifier in {"next", "last", "prochain", "dernier"})
+        spans.append((m.end(), _day_label(day)))
     for pattern, kind in _RELATIVE:
         for m in pattern.finditer(sentence):
             spans.append((m.end(), _relative(kind, published)))

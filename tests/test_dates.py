@@ -47,3 +47,27 @@ def test_weekdays_and_relative_phrases():
 
 def test_no_publication_date_means_no_change():
     assert annotate_dates("Met in October.", None) == "Met in October."
+
+
+def test_next_and_last_weekdays_are_never_the_publication_day():
+    monday = date(2026, 2, 9)
+    assert "next Monday (= Monday 16 February 2026)" in annotate_dates("They will meet next Monday.", monday)
+    assert "last Monday (= Monday 2 February 2026)" in annotate_dates("They met last Monday.", monday)
+    assert "on Monday (= Monday 9 February 2026)" in annotate_dates("They met on Monday.", monday)
+    assert "lundi prochain (= Monday 16 February 2026)" in annotate_dates("Ils se verront lundi prochain.", monday)
+    assert "lundi dernier (= Monday 2 February 2026)" in annotate_dates("Il est parti lundi dernier.", monday)
+
+
+def test_two_days_away_and_weekdays_with_their_full_date():
+    monday = date(2026, 2, 9)
+    assert "avant-hier (= Saturday 7 February 2026)" in annotate_dates("Il est arrivé avant-hier.", monday)
+    assert "(= Sunday" not in annotate_dates("Il est arrivé avant-hier.", monday)
+    assert "après-demain (= Wednesday 11 February 2026)" in annotate_dates("Ils partent après-demain.", monday)
+    assert "(=" not in annotate_dates("The talks on Monday, 2 February 2026 failed.", monday)
+    assert "(=" not in annotate_dates("Les discussions du lundi 2 février 2026 ont échoué.", monday)
+
+
+def test_a_month_and_day_are_annotated_as_one_date():
+    monday = date(2026, 2, 9)
+    assert "on December 25th (= Thursday 25 December 2025)" in annotate_dates("It happened on December 25th.", monday)
+    assert "in January (= January 2026) 4%" in annotate_dates("Prices rose in January 4% higher.", monday)
