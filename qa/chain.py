@@ -77,12 +77,14 @@ def finalize(
 
 
 # A reply made of passage numbers only ("[1]", "[2][3].") answers nothing; the 1.5B model gives one now and then.
-_CITATIONS_ONLY = re.compile(r"^[\s\[\]\d,.;:()-]*$")
+_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+_NOTHING_LEFT = re.compile(r"^[\s,.;:()-]*$")
 WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in words, then cite the passage like [1]."
 
 
 def only_citations(raw: str) -> bool:
-    return bool(raw.strip()) and bool(_CITATIONS_ONLY.match(raw)) and "[" in raw
+    """"[1]", "[2][3]." — but not "2 [1]." or "1,200 [1]", which answer "how many" questions."""
+    return bool(_MARKERS.search(raw)) and bool(_NOTHING_LEFT.match(_MARKERS.sub("", raw)))
 
 
 class AnswerChain:
@@ -201,11 +203,17 @@ class AnswerChain:
         gen_start = time.perf_counter()
         parts: list[str] = []
         if state["passages"] and not state.get("reason"):
-            for chunk in self.generate.stream(self._prompt_inputs(state)):
-                token = str(chunk.content)
-                if token:
-                    parts.append(token)
-                    yield token
+            try:
+                for chunk in self.generate.stream(self._prompt_inputs(state)):
+                    token = str(chunk.content)
+                    if token:
+                        parts.append(token)
+                        yield token
+            except ValueError as exc:
+                # LangChain raises this when the model streamed nothing at all; like invoke(), that is an
+                # empty reply (an abstention), not a failure.
+                if "No generation chunks" not in str(exc):
+                    raise
             if only_citations("".join(parts)):
                 retry = self._words_please(state, "".join(parts))
                 parts = [retry]

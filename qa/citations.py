@@ -12,7 +12,9 @@ from qa.types import Citation, Passage
 
 _CITE = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 _LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
-_SENTENCE = re.compile(r"(?<=[.!?»])\s+(?=[\"«(\[]?[A-ZÀ-Ý0-9])")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
+_LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ABSTAIN = re.compile(
     NOT_FOUND_MARKER.replace(" ", r"\s+")
@@ -39,8 +41,17 @@ SentenceScorer = Callable[[str, Sequence[str]], list[float]]
 
 
 def is_abstention(text: str) -> bool:
-    """True when the model said the passages lack the answer (the marker or a plain-words equivalent)."""
-    return not text.strip() or bool(_ABSTAIN.search(text))
+    """True when the model said the passages lack the answer: an empty reply, the marker in a reply citing
+    nothing, or a reply that opens with a plain-words equivalent. Words inside quotation marks are someone
+    else's ('the director said "I don't know who did it" [2]'), and a cited answer that adds "the articles do
+    not mention the next meeting" still answers."""
+    if not text.strip():
+        return True
+    unquoted = _QUOTED.sub(" ", text)
+    if _CITE.search(text) is None and re.search(NOT_FOUND_MARKER.replace(" ", r"\s+"), unquoted, re.IGNORECASE):
+        return True
+    first = (answer_sentences(unquoted) or [unquoted])[0]
+    return bool(_ABSTAIN.search(first))
 
 
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int], list[int]]:
@@ -57,19 +68,53 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int], list[in
                 target.append(n)
         return "".join(f"[{n}]" for n in dict.fromkeys(good))
 
-    cleaned = _CITE.sub(keep, text)
+    cleaned = _CITE.sub(keep, _plain_markers(text))
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     return cleaned, valid, dropped
 
 
+# Other ways small models write a citation: "[1-3]", "[Passage 2]", "[Source 2, 3]", "【2】".
+_RANGE = re.compile(r"\[\s*(\d{1,3})\s*[-–]\s*(\d{1,3})\s*\]")
+_WORDY = re.compile(r"[\[【]\s*(?:passages?|sources?|articles?|docs?|documents?)?\s*(\d+(?:\s*[,;]\s*\d+)*)\s*[\]】]",
+                    re.IGNORECASE)
+
+
+def _plain_markers(text: str) -> str:
+    """Rewrite the other citation forms as [n] markers, so they are checked like the rest."""
+    def expand(match: re.Match) -> str:
+        first, last = int(match.group(1)), int(match.group(2))
+        return "".join(f"[{n}]" for n in range(first, last + 1)) if 0 < last - first < 10 else match.group(0)
+
+    text = _RANGE.sub(expand, text)
+    return _WORDY.sub(lambda m: f"[{m.group(1)}]", text)
+
+
+def _starts_lower(piece: str) -> bool:
+    first = next((c for c in piece if c.isalpha()), "")
+    return first.islower()
+
+
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+    """Sentences: a break after . ! ? or » unless what follows starts in lower case ("e.g. the", "p.m. on");
+    any script's capitals, digits and opening quotes start a sentence."""
+    out: list[str] = []
+    for piece in _SENTENCE_BREAK.split(" ".join(text.split())):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and (_starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1])):
+            out[-1] = f"{out[-1]} {piece}"  # a lower-case continuation, or a list number's item
+        else:
+            out.append(piece)
+    return out
 
 
 def answer_sentences(text: str) -> list[str]:
-    """Sentences of an answer, with citation markers written after the full stop kept on their sentence."""
+    """Sentences of an answer, line by line (bullets and numbered items are sentences of their own, their
+    markers dropped), with citation markers written after the full stop kept on their sentence."""
     out: list[str] = []
-    for sentence in split_sentences(text):
+    pieces = [s for line in text.split("\n") if line.strip() for s in split_sentences(_LIST_MARK.sub("", line))]
+    for sentence in pieces:
         lead = _LEADING_CITES.match(sentence)
         if out and lead:
             out[-1] = f"{out[-1]} {lead.group(0).strip()}"
@@ -194,12 +239,14 @@ def verify_citations(
         support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *_closest(claim, by_n)])}
         best = max(support, key=support.get)
         for n in dict.fromkeys(cited):
-            if support[best] < min_support:
-                repointed.append((n, None))
-                sentence = sentence.replace(f"[{n}]", "")
-            elif n != best and support[n] < support[best] - margin:
+            if support[n] >= min_support and (n == best or support[n] >= support[best] - margin):
+                continue  # the cited passage supports the sentence, and none clearly better
+            if support[best] >= min_support:
                 repointed.append((n, best))
                 sentence = sentence.replace(f"[{n}]", f"[{best}]")
+            else:
+                repointed.append((n, None))
+                sentence = sentence.replace(f"[{n}]", "")
         sentence = re.sub(r"(\[\d+\])(\1)+", r"\1", sentence)
         sentence = re.sub(r"\s+([.,;:!?])", r"\1", sentence).strip()
         out.append(sentence)

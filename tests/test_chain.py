@@ -141,3 +141,13 @@ def test_filters_limit_sources_and_dates(service):
     answer = svc.ask("When did Bessent meet He Lifeng?", as_of="2026-06-01",
                      filters={"date_from": "2026-03-01"})
     assert answer.passages and all(p.chunk.published.isoformat() >= "2026-03-01" for p in answer.passages)
+
+
+def test_numeric_answers_are_answers_and_an_empty_stream_abstains(service):
+    from qa.chain import only_citations
+
+    assert not only_citations("2 [1].") and not only_citations("1,200 [1]") and not only_citations("2025 [1]")
+    assert only_citations("[1-2].".replace("-2", "")) and only_citations("[1, 2]")
+    svc = service("", "")
+    final = list(svc.stream("When did Bessent last meet He?", as_of="2026-02-11"))[-1]
+    assert final.abstained and final.text == svc.ask("When did Bessent last meet He?", as_of="2026-02-11").text

@@ -120,3 +120,41 @@ def test_citation_no_passage_supports_is_removed_and_the_answer_abstains():
     assert (text, moved) == ("Real Madrid won the Champions League final.", [(1, None)])
     answer = finalize("Who won?", None, passages, "Real Madrid won the Champions League final [1].", lexical_scorer)
     assert answer.abstained and answer.repointed_citations == [(1, None)]
+
+
+def test_abstention_is_read_from_the_reply_not_from_quotes_or_an_added_remark():
+    assert not is_abstention('The director said "I don\'t know who did it" [2].')
+    assert not is_abstention("The ECB kept its rate at 2 percent [1]. The articles do not mention the next meeting.")
+    assert is_abstention("I don't know. The context is about something else.")
+    assert is_abstention("NOT IN ARTICLES (the passages are about the ECB)")
+
+
+def test_other_citation_forms_are_checked_like_brackets():
+    text, valid, dropped = parse_citations("They met [1-2]. Later [Passage 3]. Also 【2】. Odd [7-9].", 3)
+    assert valid == [1, 2, 3] and dropped == [7, 8, 9]
+    assert text == "They met [1][2]. Later [3]. Also [2]. Odd."
+
+
+def test_a_cited_passage_below_the_support_threshold_never_stays():
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "The Louvre director resigned after the theft."),
+                _passage(2, "Officials spoke after the match.")]
+
+    def scorer(claim, sentences):  # [1] supports the claim, [2] is within the margin of it but below the bar
+        return [0.60 if "Louvre" in s else 0.50 for s in sentences]
+
+    scorer.min_support = 0.55
+    text, moved = verify_citations("Officials confirmed the Louvre director resigned after the theft [2].",
+                                   passages, scorer)
+    assert moved == [(2, 1)] and text.endswith("[1].")
+
+
+def test_bullets_and_numbered_items_are_sentences_of_their_own():
+    from qa.citations import answer_sentences, split_sentences
+
+    answer = "The ECB cut its rate to 2 percent [1].\n\n- Thieves stole jewels from the Louvre [2].\n2. Ça suffit [1]."
+    assert answer_sentences(answer) == ["The ECB cut its rate to 2 percent [1].",
+                                        "Thieves stole jewels from the Louvre [2].", "Ça suffit [1]."]
+    assert split_sentences("It was 9 p.m. on Sunday. “Óscar won,” he said. Пётр left.") == [
+        "It was 9 p.m. on Sunday.", "“Óscar won,” he said.", "Пётр left."]
