@@ -21,7 +21,7 @@ from qa.citations import (
     parse_citations,
     verify_citations,
 )
-from qa.context import fit_budget
+from qa.context import estimated_tokens, fit_budget
 from qa.coverage import not_covered_text, uncovered_period
 from qa.figures import drop_unsupported_figures, invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
@@ -129,13 +129,17 @@ class AnswerChain:
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)
-            return {**state, "passages": fit_budget(state["passages"], self.passage_budget),
+            return {**state, "passages": fit_budget(state["passages"], self._budget(state["question"])),
                     "retrieve_ms": state.get("retrieve_ms", 0.0)}
         start = time.perf_counter()
         passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"), state.get("filters"))
         # Passages beyond the token budget would push the prompt out of the model's context window.
-        passages = fit_budget(passages, self.passage_budget)
+        passages = fit_budget(passages, self._budget(state["question"]))
         return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
+
+    def _budget(self, question: str) -> int:
+        """Prompt tokens left for passages: the budget less the question (up to 1,000 characters)."""
+        return max(200, self.passage_budget - estimated_tokens(question))
 
     def _not_covered(self, state: dict[str, Any]) -> dict[str, Any]:
         """Adds `reason` when the question names a period no passage can speak of (the model is not asked)."""

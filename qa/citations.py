@@ -14,6 +14,7 @@ _CITE = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
 _LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+_DATE_NOTE = re.compile(r"\s*\(= [^()]*\)")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ABSTAIN = re.compile(
@@ -193,8 +194,9 @@ def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
     a claim matches "octobre (= October 2025)" and a planted instruction taken out of the passage supports
     nothing; the original sentence is quoted when the two line up."""
     shown = split_sentences(passage.display_text or passage.chunk.text)
-    raw = split_sentences(passage.chunk.text)
-    return (shown, raw) if len(shown) == len(raw) else (shown, shown)
+    # The quote is the shown sentence without the "(= October 2025)" notes: lining sentences up with the raw
+    # chunk by position goes wrong when the sentence window widened the chunk.
+    return shown, [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]
 
 
 def _support(claim: str, passage: Passage, scorer: SentenceScorer) -> tuple[float, str]:

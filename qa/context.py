@@ -130,11 +130,16 @@ def estimated_tokens(text: str) -> int:
     return int(len(text) / 3.2) + 8
 
 
+# Each passage's line "[n] (published 2026-02-10; a title of up to 70 characters)" in the prompt.
+PASSAGE_HEADER_TOKENS = 30
+
+
 def fit_budget(passages: Sequence, max_tokens: int) -> list:
-    """The leading passages whose text fits in `max_tokens` (at least one, even if it alone is larger)."""
+    """The leading passages whose text and header fit in `max_tokens` (at least one, even if it alone is
+    larger)."""
     kept, used = [], 0
     for passage in passages:
-        cost = estimated_tokens(passage.display_text or passage.chunk.text)
+        cost = estimated_tokens(passage.display_text or passage.chunk.text) + PASSAGE_HEADER_TOKENS
         if kept and used + cost > max_tokens:
             break
         kept.append(passage)

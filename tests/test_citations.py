@@ -158,3 +158,14 @@ def test_bullets_and_numbered_items_are_sentences_of_their_own():
                                         "Thieves stole jewels from the Louvre [2].", "Ça suffit [1]."]
     assert split_sentences("It was 9 p.m. on Sunday. “Óscar won,” he said. Пётр left.") == [
         "It was 9 p.m. on Sunday.", "“Óscar won,” he said.", "Пётр left."]
+
+
+def test_the_quote_of_a_widened_passage_is_the_whole_sentence_shown():
+    raw = "at 2 percent, President Lagarde said on Thursday. Markets rose."
+    shown = ("The ECB kept its deposit rate unchanged at 2 percent, President Lagarde said on Thursday "
+             "(= Thursday 5 June 2025). Markets rose.")
+    passages = [_passage(1, raw, shown)]
+    citations = build_citations("The ECB kept its deposit rate unchanged at 2 percent [1].", [1], passages,
+                                lexical_scorer)
+    assert citations[0].quote == ("The ECB kept its deposit rate unchanged at 2 percent, President Lagarde said "
+                                  "on Thursday.")

@@ -42,8 +42,8 @@ def test_budget_keeps_the_leading_passages_that_fit():
                       published=None, language="en", url=None, article_hash="h")
         return Passage(n=n, chunk=chunk, score=1.0)
 
-    passages = [passage(i, 640) for i in range(1, 6)]  # ~208 tokens each
-    assert len(fit_budget(passages, 450)) == 2
+    passages = [passage(i, 640) for i in range(1, 6)]  # ~208 tokens of text + 30 of header each
+    assert len(fit_budget(passages, 480)) == 2 and len(fit_budget(passages, 470)) == 1
     assert len(fit_budget(passages, 10)) == 1  # never empty
     assert len(fit_budget(passages, 5000)) == 5
 
