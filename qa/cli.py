@@ -123,6 +123,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_delete(args: argparse.Namespace) -> int:
+    service = _service(args)
+    known = {a["article_id"] for a in service.articles()}
+    missing = [a for a in args.article_ids if a not in known]
+    for article_id in args.article_ids:
+        if article_id in known:
+            print(f"{article_id}: {service.delete_article(article_id)} chunks deleted")
+    for article_id in missing:
+        print(f"newsqa: error: no article {article_id!r} in the index (`newsqa stats --articles` lists them)",
+              file=sys.stderr)
+    return 1 if missing else 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from qa.evaluation import load_dataset, run_eval
     from qa.evaluation.configs import resolve_config
@@ -216,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD",
                    help="password for the chat page; required with a non-loopback --host")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("delete", help="remove articles from the index (vector and keyword indexes)",
+                       description="Remove articles by id from both indexes. Ids are listed by `newsqa stats "
+                       "--articles`. An article whose file is still ingested comes back on the next ingest.")
+    p.add_argument("article_ids", nargs="+", metavar="ARTICLE_ID")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("stats", help="what the index holds")
     p.add_argument("--index", metavar="DIR", help=index_help)

@@ -146,6 +146,28 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     return decode(raw, str(path))
 
 
+_MARKUP = re.compile(r"<(?:p|div|br|span|a|script|style|html|body|img|strong|em|b|i|ul|li|h[1-6]|iframe)\b[^>]*>",
+                     re.IGNORECASE)
+
+
+def plain_text(text: str) -> str:
+    """Text as given, or, when it is HTML (a feed's `content` field often is), its main text by trafilatura;
+    a fragment trafilatura finds no main text in is stripped of its tags, scripts and styles."""
+    if not _MARKUP.search(text):
+        return text
+    import trafilatura
+
+    extracted = trafilatura.extract(text, include_comments=False, include_tables=False)
+    if extracted and extracted.strip():
+        return extracted
+    import lxml.html
+
+    root = lxml.html.fromstring(text)
+    for node in root.xpath("//script|//style|//iframe|//noscript"):
+        node.drop_tree()
+    return "\n".join(line.strip() for line in root.text_content().splitlines() if line.strip())
+
+
 def _string(record: dict, key: str, where: str, line: int | None, numbers: bool = False) -> str | None:
     """A record's optional text field; a list, object or (unless `numbers`) a number there is a LoadError."""
     value = record.get(key)
@@ -240,6 +262,7 @@ def record_to_article(record: Any, path: Path, line: int | None) -> Article:
     text = next((record[k] for k in TEXT_KEYS if isinstance(record.get(k), str) and record[k].strip()), None)
     if text is None:
         raise LoadError(where, "record has no non-empty 'text' (or 'body' / 'content') field", line)
+    text = plain_text(text)
     raw_date = next((record[k] for k in DATE_KEYS if record.get(k)), None)
     if raw_date is not None and not isinstance(raw_date, str):
         raise LoadError(where, f"the date must be a string such as \"2025-10-30\", not {raw_date!r}"[:200], line)

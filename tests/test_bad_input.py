@@ -332,3 +332,14 @@ def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, capsys, monkeyp
     assert main(["stats"]) != 0
     err = capsys.readouterr().err
     assert err.startswith("newsqa: error:") and "Traceback" not in err
+
+
+def test_html_in_a_json_record_is_reduced_to_its_text(folder):
+    html = ("<div><p>The ECB left its deposit rate unchanged on Thursday.</p><script>steal()</script>"
+            "<style>p {color: red}</style><p>Markets rose after the decision.</p></div>")
+    (folder / "feed.jsonl").write_text(json.dumps({"id": "h1", "title": "ECB holds", "content": html}),
+                                       encoding="utf-8")
+    report, store = ingest(folder)
+    texts = " ".join(rec.text for rec, _ in store.rows.values() if rec.metadata["title"] == "ECB holds")
+    assert "deposit rate unchanged" in texts and "Markets rose" in texts
+    assert "<" not in texts and "steal" not in texts and "color" not in texts

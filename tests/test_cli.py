@@ -59,3 +59,24 @@ def test_eval_refuses_a_zero_limit(capsys, tmp_path, monkeypatch):
 
     with pytest.raises(InputError, match="positive"):
         run_eval(object(), [], limit=0)
+
+
+def test_delete_removes_articles_and_names_unknown_ids(capsys, tmp_path, monkeypatch):
+    import qa.cli
+    from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"id": "ecb", "text": "The ECB left its deposit rate unchanged on Thursday."}\n'
+                    '{"id": "louvre", "text": "Thieves took crown jewels from the Louvre on Sunday."}\n')
+    emb = DesignedEmbeddings()
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx"), embeddings=emb, store=MemoryStore(emb),
+                    llm=scripted_llm())
+    svc.ingest([feed])
+    monkeypatch.setattr(qa.cli, "_service", lambda args, progress=False: svc)
+    assert main(["delete", "ecb", "nope"]) == 1
+    captured = capsys.readouterr()
+    assert "ecb: 1 chunks deleted" in captured.out and "no article 'nope'" in captured.err
+    assert [a["article_id"] for a in svc.articles()] == ["louvre"]
+    assert sorted(svc.keyword._ids) == sorted(i for i, _ in svc.store.metadata())
