@@ -15,6 +15,7 @@ from vectorstore.base import DimensionMismatch, Hit, Record
 from vectorstore.filters import matches
 
 # Chroma refuses larger add calls (client.get_max_batch_size() is 5461 in 1.5.x).
+_PAGE = 5000  # records per read: well under SQLite's limit on query variables
 _MAX_BATCH = 5000
 
 
@@ -147,21 +148,31 @@ class ChromaVectorStore:
         texts = dict(zip(got["ids"], got["documents"]))
         return [Hit(Record(h.record.id, texts.get(h.record.id) or "", h.record.metadata), h.score) for h in hits]
 
+    def _pages(self, where: dict[str, Any] | None, include: list[str]):
+        """The collection's records a page at a time: one `get` of a whole large collection fails in Chroma's
+        SQLite ("too many SQL variables", from ~32k records with their metadata)."""
+        offset = 0
+        while True:
+            got = self._lc._collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            yield got
+            if len(got["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
-        return list(self._lc.get(where=where, include=[])["ids"])
+        return [i for page in self._pages(where, []) for i in page["ids"]]
 
     def get(self, ids: Sequence[str]) -> list[Record]:
-        if not ids:
-            return []
-        got = self._lc.get(ids=list(ids), include=["documents", "metadatas"])
-        return [
-            Record(id=i, text=t or "", metadata=dict(m or {}))
-            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
-        ]
+        records = []
+        for start in range(0, len(ids), _PAGE):
+            got = self._lc._collection.get(ids=list(ids[start:start + _PAGE]), include=["documents", "metadatas"])
+            records.extend(Record(id=i, text=t or "", metadata=dict(m or {}))
+                           for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]))
+        return records
 
     def metadata(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
-        got = self._lc.get(where=where, include=["metadatas"])
-        return [(i, dict(m or {})) for i, m in zip(got["ids"], got["metadatas"])]
+        return [(i, dict(m or {})) for page in self._pages(where, ["metadatas"])
+                for i, m in zip(page["ids"], page["metadatas"])]
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _MAX_BATCH):
