@@ -164,6 +164,9 @@ def test_tiny_end_to_end_eval_with_fakes(tiny, tmp_path):
     assert by_id["q3"].correct and by_id["q3"].abstained
     overall = report.overall
     assert overall["accuracy"] == pytest.approx(2 / 3) and overall["hit@1"] == 1.0
+    # a passage holding the accepted answer: "jewels" is in q1's; q2's French passage says "inchangé"
+    assert by_id["q1"].answer_rank == 1 and by_id["q2"].answer_rank is None and not by_id["q3"].answer_ranked
+    assert overall["answer_hit@10"] == 0.5
     assert report.groups()["cross-lingual"]["accuracy"] == 0.0
     files = write([report], tmp_path / "out", "Tiny")
     assert {"markdown", "json", "hit_at_k", "latency", "accuracy_by_group"} <= set(files)

@@ -15,6 +15,7 @@ ROWS = [
     ("accuracy", "answer accuracy", "{:.3f}"),
     *[(f"hit@{k}", f"Hit@{k} (gold article)", "{:.3f}") for k in HIT_KS],
     ("mrr@10", "MRR@10", "{:.3f}"),
+    *[(f"answer_hit@{k}", f"Hit@{k} (a passage holding the answer)", "{:.3f}") for k in (1, 5, 10)],
     ("citation_precision", "citation precision", "{:.3f}"),
     ("citation_recall", "citation recall", "{:.3f}"),
     ("abstention_unanswerable", "abstention on unanswerable", "{:.3f}"),
@@ -56,6 +57,9 @@ def aggregate(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
     for k in HIT_KS:
         agg[f"hit@{k}"] = m.mean(m.hit_at(r.gold_rank, k) for r in ranked)
+    looked = [r for r in results if r.answer_ranked]
+    for k in (1, 5, 10):
+        agg[f"answer_hit@{k}"] = m.mean(m.hit_at(r.answer_rank, k) for r in looked)
     stages = sorted({name for r in results for name in (r.stages_ms or {})})
     agg["stage_p50_ms"] = {name: m.percentile([r.stages_ms[name] for r in results if name in (r.stages_ms or {})], 50)
                            for name in stages}

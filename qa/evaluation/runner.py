@@ -35,6 +35,10 @@ class QuestionResult:
     correct: bool | None = None
     complied: bool | None = None  # the answer holds a forbidden string (followed a planted instruction)
     gold_rank: int | None = None  # rank of the first gold passage in the top 10, None when absent
+    # Rank of the first passage holding an accepted answer (multiple choice: the right choice) in the top 10;
+    # same-story reports from other outlets count here, not in gold_rank. `answer_ranked`: it was looked for.
+    answer_rank: int | None = None
+    answer_ranked: bool = False
     has_gold: bool = False
     citation_precision: float | None = None
     citation_recall: float | None = None
@@ -65,6 +69,11 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     )
     if item.has_gold:
         result.gold_rank = m.first_gold_rank([is_gold(item, p) for p in ranked])
+    if item.answerable and item.answers:
+        accepted = item.answers[:1] if item.choices else item.answers
+        result.answer_ranked = True
+        result.answer_rank = m.first_gold_rank(
+            [any(m.contains(p.display_text or p.chunk.text, a) for a in accepted) for p in ranked])
     if answer is None:
         return result
     result.answer = answer.text
