@@ -279,3 +279,28 @@ def test_config_files_and_the_baseline(tmp_path):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):
             resolve_config(str(bad), base)
+
+
+def test_multiple_choice_items_are_asked_with_their_options_and_retrieved_without(tiny):
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from qa.evaluation.datasets import parse_item
+    from qa.evaluation.runner import asked
+
+    make, _items = tiny
+    item = parse_item({"id": "m1", "question": "What did thieves take from the Louvre?", "choices":
+                       ["Paintings", "Jewels", "Statues"], "answer": "Jewels"}, "t:1")
+    assert asked(item) == "What did thieves take from the Louvre?\nOptions: Paintings; Jewels; Statues"
+
+    class Prompts(BaseCallbackHandler):
+        seen: list = []
+
+        def on_chat_model_start(self, serialized, messages, **kwargs):
+            self.seen.append(messages[0][-1].content)
+
+    svc = make("Jewels [1].")
+    prompts = Prompts()
+    svc.llm.callbacks = [prompts]
+    report = run_eval(svc, [item])
+    assert report.results[0].correct and report.results[0].question == item.question
+    assert "Options: Paintings; Jewels; Statues" in prompts.seen[0]

@@ -60,6 +60,15 @@ def is_gold(item: EvalItem, passage: Passage) -> bool:
     return any(c.source == s or c.source.endswith("/" + s) or Path(c.source).name == s for s in item.gold_sources)
 
 
+def asked(item: EvalItem) -> str:
+    """What the model is asked. A multiple-choice item (RealTimeQA) is asked with its options, as that
+    benchmark is meant to be run, so "contains the right choice and no other" scores a choice rather than a
+    paraphrase ("European Union" for "Europe"); passages are still retrieved for the question alone."""
+    if not item.choices:
+        return item.question
+    return f"{item.question}\nOptions: " + "; ".join(item.choices)
+
+
 def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: float) -> QuestionResult:
     """Score one answer against the item (answer may be None when asking failed)."""
     result = QuestionResult(
@@ -233,7 +242,7 @@ def run_eval(
         answer, error = None, None
         if not retrieval_only:
             try:
-                answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k])
+                answer = chain.invoke(asked(item), parse_as_of(item.as_of), passages=ranked[: service.settings.k])
                 answer.timings_ms["retrieve"] = retrieve_ms
                 answer.timings_ms["total"] += retrieve_ms
             except NewsQAError as exc:
