@@ -81,6 +81,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"  FAILED  {where}: {result.error}", file=sys.stderr)
             elif args.verbose:
                 print(f"  {result.status:<9} {result.path} ({result.articles} articles, {result.chunks} chunks)")
+        if report.undated:
+            more = len(report.undated) - 5
+            shown = ", ".join(report.undated[:5]) + (f" and {more} more" if more > 0 else "")
+            print(f"  NO DATE  {len(report.undated)} article(s) without a publication date (any as-of date lets them "
+                  f"through and their relative dates stay unresolved; add a `date YYYY-MM-DD` line or a "
+                  f"'published' field): {shown}", file=sys.stderr)
         print(f"{report.summary()}  [index: {service.settings.index_dir}]")
     return 0 if report.ok else 1
 

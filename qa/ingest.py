@@ -106,6 +106,8 @@ class Ingestor:
                         "the first one was kept: give each article its own id")))
                     continue
                 seen[loaded.article_id] = str(item)
+                if loaded.published is None:
+                    report.undated.append(f"{loaded.source} ({loaded.article_id})")
                 status, written = self._plan(loaded, existing, pending)
                 counts[status] += 1
                 n_chunks += written

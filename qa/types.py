@@ -194,6 +194,9 @@ class IngestReport:
     chunks_written: int = 0
     seconds: float = 0.0
     files: list[FileResult] = field(default_factory=list)
+    # Articles that went in without a publication date (none given, or unreadable): every as-of date lets them
+    # through and their relative dates stay unresolved. "source (article id)", in the order read.
+    undated: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

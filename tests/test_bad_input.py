@@ -343,3 +343,14 @@ def test_html_in_a_json_record_is_reduced_to_its_text(folder):
     texts = " ".join(rec.text for rec, _ in store.rows.values() if rec.metadata["title"] == "ECB holds")
     assert "deposit rate unchanged" in texts and "Markets rose" in texts
     assert "<" not in texts and "steal" not in texts and "color" not in texts
+
+
+def test_articles_without_a_date_are_listed(folder):
+    (folder / "undated.txt").write_text("No date here\n\nAn article whose file carries no publication date at all.")
+    report, store = ingest(folder)
+    assert report.undated == [f"{folder / 'undated.txt'} ({store_ids_of(store, 'No date here')})"]
+    assert_good_went_in(report, store)
+
+
+def store_ids_of(store, title):
+    return next(rec.metadata["article_id"] for rec, _ in store.rows.values() if rec.metadata["title"] == title)
