@@ -85,8 +85,9 @@ class Ingestor:
         existing = self._existing()
         pending = _Pending()
         seen: dict[str, str] = {}  # article id -> where it was read in this run
-        bar = self._bar()
-        for item in iter_files(paths):
+        items = list(iter_files(paths))
+        bar = self._bar(_expected_articles(items))
+        for item in items:
             if isinstance(item, LoadError):
                 report.failed += 1
                 report.files.append(FileResult(item.path, "failed", error=item.reason, line=item.line))
@@ -97,7 +98,11 @@ class Ingestor:
                 if isinstance(loaded, LoadError):
                     report.failed += 1
                     report.files.append(FileResult(loaded.path, "failed", error=loaded.reason, line=loaded.line))
+                    if bar is not None:
+                        bar.update(1)
                     continue
+                if loaded.article_id in seen and bar is not None:
+                    bar.update(1)
                 if loaded.article_id in seen:
                     # Two records with one id: keeping both would make the second replace the first.
                     report.failed += 1
@@ -141,9 +146,30 @@ class Ingestor:
         # Stale chunks of an older version mean a replacement; a subset of the wanted ids is a resumed add.
         return ("replaced" if stale else "added"), len(new)
 
-    def _bar(self):
+    def _bar(self, total: int | None = None):
         if not self.progress:
             return None
         from tqdm import tqdm
 
-        return tqdm(desc="ingest", unit="article", file=sys.stderr, dynamic_ncols=True)
+        return tqdm(desc="ingest", unit="article", total=total, file=sys.stderr, dynamic_ncols=True)
+
+
+def _expected_articles(items: list) -> int | None:
+    """How many articles the inputs hold, for the progress bar's total and time left: one per text or HTML
+    file, one per non-blank JSON line; None when a .json file (one record or a list) makes it unknown."""
+    total = 0
+    for item in items:
+        if isinstance(item, LoadError):
+            continue
+        suffix = item.suffix.lower()
+        if suffix == ".json":
+            return None
+        if suffix != ".jsonl":
+            total += 1
+            continue
+        try:
+            with item.open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        except OSError:
+            total += 1  # the loader names the problem
+    return total

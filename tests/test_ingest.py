@@ -91,3 +91,15 @@ def test_delete_article(chroma_store, corpus, designed_embeddings):
     assert chroma_store.ids(where={"article_id": article_id}) == []
     assert service.delete_article(article_id) == 0
     assert service.stats()["articles"] == 1
+
+
+def test_the_progress_bar_knows_how_many_articles_are_coming(tmp_path):
+    from qa.ingest import _expected_articles
+    from qa.loaders import iter_files
+
+    (tmp_path / "a.txt").write_text("One article.")
+    (tmp_path / "b.md").write_text("# Another\n\nArticle.")
+    (tmp_path / "feed.jsonl").write_text('{"text": "x"}\n\n{"text": "y"}\n{"text": "z"}\n')
+    assert _expected_articles(list(iter_files([tmp_path]))) == 5
+    (tmp_path / "list.json").write_text('[{"text": "x"}, {"text": "y"}]')
+    assert _expected_articles(list(iter_files([tmp_path]))) is None  # a .json file may hold one or many
