@@ -100,6 +100,12 @@ def _guess_title(text: str) -> str:
     return words + ("…" if len(first) > 90 else "")
 
 
+def _source(path: Path) -> str:
+    """The file as the user named it, without "./" or "a/../" detours: "./data/x.txt" and "data/x.txt" are one
+    source (the source is part of an article's content hash, so a detour would re-embed it)."""
+    return os.path.normpath(str(path))
+
+
 def _file_article_id(path: Path) -> str:
     digest = hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:10]
     return f"{path.stem}-{digest}"
@@ -223,7 +229,7 @@ def load_text_file(path: Path) -> Iterator[Article]:
             article_id=meta.get("id") or _file_article_id(path),
             title=title,
             text=text,
-            source=str(path),
+            source=_source(path),
             published=parse_date(meta.get("date") or meta.get("published")),
             url=meta.get("url"),
             language=meta.get("language"),
@@ -245,7 +251,7 @@ def load_html_file(path: Path) -> Iterator[Article]:
             article_id=_file_article_id(path),
             title=getattr(doc, "title", None),
             text=text,
-            source=str(path),
+            source=_source(path),
             published=parse_date(getattr(doc, "date", None)),
             url=getattr(doc, "url", None),
             language=None,
@@ -270,7 +276,7 @@ def record_to_article(record: Any, path: Path, line: int | None) -> Article:
     url = _string(record, "url", where, line) or None
     language = _string(record, "language", where, line)
     # Not the line number: a record keeps its identity (and chunk ids) when lines are added above it.
-    source = _string(record, "source", where, line, numbers=True) or url or str(path)
+    source = _string(record, "source", where, line, numbers=True) or url or _source(path)
     rid = _string(record, "id", where, line, numbers=True)
     if rid is None or rid.strip() == "":
         # Without an id or url, the article is known by its content: re-reading the file (even with lines added

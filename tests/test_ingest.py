@@ -103,3 +103,16 @@ def test_the_progress_bar_knows_how_many_articles_are_coming(tmp_path):
     assert _expected_articles(list(iter_files([tmp_path]))) == 5
     (tmp_path / "list.json").write_text('[{"text": "x"}, {"text": "y"}]')
     assert _expected_articles(list(iter_files([tmp_path]))) is None  # a .json file may hold one or many
+
+
+def test_the_same_folder_named_another_way_is_unchanged(tmp_path, monkeypatch):
+    from fakes import DesignedEmbeddings, MemoryStore
+    from qa.chunking import Chunker
+    from qa.ingest import Ingestor
+
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "a.txt").write_text("date 2025-06-05\nECB\n\nThe ECB left its deposit rate unchanged.")
+    monkeypatch.chdir(tmp_path)
+    ingestor = Ingestor(MemoryStore(DesignedEmbeddings()), Chunker(200, 40), progress=False)
+    assert ingestor.ingest(["news"]).added == 1
+    assert ingestor.ingest(["./news"]).unchanged == 1 and ingestor.ingest(["news/../news/"]).unchanged == 1
