@@ -101,9 +101,9 @@ class Ingestor:
                     if bar is not None:
                         bar.update(1)
                     continue
-                if loaded.article_id in seen and bar is not None:
-                    bar.update(1)
                 if loaded.article_id in seen:
+                    if bar is not None:
+                        bar.update(1)
                     # Two records with one id: keeping both would make the second replace the first.
                     report.failed += 1
                     report.files.append(FileResult(str(item), "failed", error=(
