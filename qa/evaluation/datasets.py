@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from qa.dates import parse_as_of
 from qa.errors import InputError
+from qa.loaders import detect_language
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,6 @@ def _strings(value) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the question's language (py3langid), None when it cannot tell."""
-    try:
-        import py3langid
-
-        return py3langid.classify(text)[0]
-    except Exception:  # language detection is a grouping aid: never a reason to reject a question set
-        return None
 
 
 def _choice_index(answer: list, choices: tuple[str, ...], where: str) -> str:
