@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from qa.citations import (
+    CITATION,
     SentenceScorer,
     answer_sentences,
     build_citations,
@@ -77,14 +78,13 @@ def finalize(
 
 
 # A reply made of passage numbers only ("[1]", "[2][3].") answers nothing; the 1.5B model gives one now and then.
-_MARKERS = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 _NOTHING_LEFT = re.compile(r"^[\s,.;:()-]*$")
 WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in words, then cite the passage like [1]."
 
 
 def only_citations(raw: str) -> bool:
     """"[1]", "[2][3]." — but not "2 [1]." or "1,200 [1]", which answer "how many" questions."""
-    return bool(_MARKERS.search(raw)) and bool(_NOTHING_LEFT.match(_MARKERS.sub("", raw)))
+    return bool(CITATION.search(raw)) and bool(_NOTHING_LEFT.match(CITATION.sub("", raw)))
 
 
 class AnswerChain:

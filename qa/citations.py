@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from qa.prompting import NOT_FOUND_MARKER
 from qa.types import Citation, Passage
 
-_CITE = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]
 _LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
@@ -49,7 +49,7 @@ def is_abstention(text: str) -> bool:
     if not text.strip():
         return True
     unquoted = _QUOTED.sub(" ", text)
-    if _CITE.search(text) is None and re.search(NOT_FOUND_MARKER.replace(" ", r"\s+"), unquoted, re.IGNORECASE):
+    if CITATION.search(text) is None and re.search(NOT_FOUND_MARKER.replace(" ", r"\s+"), unquoted, re.IGNORECASE):
         return True
     first = (answer_sentences(unquoted) or [unquoted])[0]
     return bool(_ABSTAIN.search(first))
@@ -69,7 +69,7 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int], list[in
                 target.append(n)
         return "".join(f"[{n}]" for n in dict.fromkeys(good))
 
-    cleaned = _CITE.sub(keep, _plain_markers(text))
+    cleaned = CITATION.sub(keep, _plain_markers(text))
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
     return cleaned, valid, dropped
 
@@ -186,7 +186,7 @@ def claims_for(text: str, n: int) -> str:
     """The sentences of the answer that carry marker [n] (the whole answer when none does)."""
     sentences = answer_sentences(text) or [text]
     marked = [s for s in sentences if f"[{n}]" in s]
-    return _CITE.sub("", " ".join(marked or sentences)).strip()
+    return CITATION.sub("", " ".join(marked or sentences)).strip()
 
 
 def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
@@ -237,7 +237,7 @@ def verify_citations(
         if not cited:
             out.append(sentence)
             continue
-        claim = _CITE.sub("", sentence).strip()
+        claim = CITATION.sub("", sentence).strip()
         support = {n: _support(claim, by_n[n], scorer)[0] for n in dict.fromkeys([*cited, *_closest(claim, by_n)])}
         best = max(support, key=support.get)
         for n in dict.fromkeys(cited):
@@ -270,7 +270,7 @@ def attach_missing_citations(
     added: list[int] = []
     out = []
     for sentence in answer_sentences(text) or [text]:
-        if _CITE.search(sentence) or not sentence.strip(" ."):
+        if CITATION.search(sentence) or not sentence.strip(" ."):
             out.append(sentence)
             continue
         support = {n: _support(sentence, by_n[n], scorer)[0] for n in _closest(sentence, by_n)}
