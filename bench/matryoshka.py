@@ -68,8 +68,8 @@ def main() -> None:
     full = QAService(settings=Settings(index_dir=args.index)).embeddings
     print(f"machine: {machine()}")
     print(f"index: {args.index}; questions: {len(dataset)} from {args.dataset}")
-    print("| dimensions | Hit@1 | Hit@5 | Hit@10 | MRR@10 | dense search p50 ms | retrieval p50 ms | Chroma MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| dimensions | Hit@1 | Hit@5 | Hit@10 | MRR@10 | answer Hit@5 | dense search p50 ms | retrieval p50 ms | Chroma MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     work = Path(tempfile.mkdtemp(prefix="newsqa-matryoshka-"))
     for dims in args.dims:
         target = work / f"d{dims}"

@@ -53,7 +53,7 @@ def finalize(
     text, _numbers, dropped = parse_citations(raw, len(passages))
     repointed: list[tuple[int, int | None]] = []
     if verify:
-        text, repointed = verify_citations(text, passages, scorer)
+        text, repointed = verify_citations(text, passages, scorer, question=question)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
     if verify and figures and numbers:
@@ -73,7 +73,7 @@ def finalize(
     if verify and not numbers:
         # Nothing in the passages supports the answer: say so rather than pass on a guess.
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw, dropped, repointed)
-    citations = build_citations(text, numbers, passages, scorer)
+    citations = build_citations(text, numbers, passages, scorer, question)
     return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped, repointed)
 
 
@@ -226,3 +226,15 @@ class AnswerChain:
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         yield answer
+
+    def answer_from_reply(
+        self, question: str, as_of: date | None, passages: list[Passage], raw: str
+    ) -> Answer:
+        """The Answer this chain makes of a given model reply to `question` over `passages` (as handed to
+        `invoke`): the checks run again, the LLM is not asked. For re-checking stored replies after the
+        checks change (`bench/refinalize.py`)."""
+        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "passages": passages}))
+        if state.get("reason"):
+            raw = ""
+        state.update(raw=raw, usage={}, generate_ms=0.0)
+        return self._finish(state)

@@ -169,3 +169,59 @@ def test_the_quote_of_a_widened_passage_is_the_whole_sentence_shown():
                                 lexical_scorer)
     assert citations[0].quote == ("The ECB kept its deposit rate unchanged at 2 percent, President Lagarde said "
                                   "on Thursday.")
+
+
+def _table_scorer(table: dict[str, float]):
+    """A designed scorer: the score of a claim is looked up by its last word and whether the question is in it."""
+
+    def score(claim, sentences):
+        key = ("with question " if "reptile" in claim else "") + claim.split()[-1]
+        return [table.get(key, 0.0) for _ in sentences]
+
+    score.min_support = 0.48
+    return score
+
+
+REPTILE = "Which reptile caught in Florida was the heaviest ever?\nOptions: Iguana; Snake; Turtle"
+
+
+def test_a_short_reply_is_checked_together_with_the_question():
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "The 215-pound python is the heaviest ever captured in the state.")]
+    scorer = _table_scorer({"Snake": 0.28, "with question Snake": 0.81, "Gatorade": 0.24,
+                            "with question Gatorade": 0.36})
+    # On its own, "Snake" barely resembles the passage: without the question its citation goes.
+    assert verify_citations("Snake [1]", passages, scorer) == ("Snake", [(1, None)])
+    # Read with the question, the mean of both scores (0.545) clears the bar...
+    assert verify_citations("Snake [1]", passages, scorer, question=REPTILE) == ("Snake [1]", [])
+    # ...but a passage on the question's topic does not vouch for any reply (mean 0.30).
+    assert verify_citations("Gatorade [1]", passages, scorer, question=REPTILE) == ("Gatorade", [(1, None)])
+
+
+def test_only_fragments_and_only_the_question_line_count():
+    from qa.citations import asked_line, is_fragment
+
+    assert asked_line(REPTILE) == "Which reptile caught in Florida was the heaviest ever?"
+    assert asked_line("\n  How many?  \n") == "How many?" and asked_line(None) == ""
+    assert is_fragment("Distant galaxies") and is_fragment("$3 billion")
+    assert not is_fragment("The python caught in Florida weighed 215 pounds last week")
+    assert not is_fragment(" ")
+
+
+def test_finalize_keeps_a_supported_one_word_answer():
+    from qa.chain import finalize
+
+    passages = [_passage(1, "The 215-pound python is the heaviest ever captured in the state.")]
+    scorer = _table_scorer({"Snake": 0.28, "with question Snake": 0.81})
+    answer = finalize(REPTILE, None, passages, "Snake [1]", scorer)
+    assert not answer.abstained and answer.text == "Snake [1]" and [c.n for c in answer.citations] == [1]
+    assert finalize("Which one?", None, passages, "Snake [1]", scorer).abstained  # no question words: 0.28
+
+
+def test_a_repointed_citation_is_not_repeated():
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "Webb telescope images show distant galaxies."), _passage(2, "Soybean exports rose.")]
+    text, moved = verify_citations("The images show distant galaxies [1], [2].", passages, lexical_scorer)
+    assert text == "The images show distant galaxies [1]." and moved == [(2, 1)]

@@ -23,6 +23,9 @@ def test_answer_matching_free_form_and_multiple_choice():
     assert not m.answer_correct("anything", [], ())
     assert m.answer_correct("Le sommet réunit 1,000 délégués", ["1000"])  # thousands separators
     assert m.answer_correct("答案是东京。", ["东京"])  # no spaces between words: substring match
+    prices = ["$3", "$4", "$5", "$6"]
+    assert m.answer_correct("$5 [3]", ["$5"], prices)  # a citation marker is not the choice "$3"
+    assert not m.answer_correct("$5 or $3 [1]", ["$5"], prices)
     assert not m.answer_correct("答案是京都。", ["东京"])
     people = ["Joe Biden", "Biden", "Donald Trump"]  # a wrong choice inside the right one
     assert m.answer_correct("Joe Biden signed it [1].", ["Joe Biden"], people)

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
+from qa.citations import CITATION
+
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0](?=\d{3}\b)")  # "1,000" -> "1000"
 # Scripts written without spaces between words: an answer is matched as a plain substring there.
@@ -29,9 +31,11 @@ def contains(haystack: str, needle: str) -> bool:
 
 
 def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] = ()) -> bool:
-    """Free form: contains an accepted answer. Multiple choice: contains the right choice and no other."""
+    """Free form: contains an accepted answer. Multiple choice: contains the right choice and no other.
+    Citation markers are not part of the answer: "$5 [3]" does not name the choice "$3"."""
     if not accepted:
         return False
+    answer = CITATION.sub(" ", answer)
     if choices:
         right = accepted[0]
         if not contains(answer, right):
