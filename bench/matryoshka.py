@@ -80,7 +80,7 @@ def main() -> None:
         o = report.overall
         stages = o.get("stage_p50_ms") or {}
         print(f"| {dims} | {o['hit@1']:.3f} | {o['hit@5']:.3f} | {o['hit@10']:.3f} | {o['mrr@10']:.3f} | "
-              f"{o.get('answer_hit@5') or float('nan'):.3f} | "
+              f"{float('nan') if o.get('answer_hit@5') is None else o['answer_hit@5']:.3f} | "
               f"{stages.get('dense_ms', float('nan')):.1f} | {o['retrieve_p50_ms']:.0f} | "
               f"{_du(target):.0f} |", flush=True)
         print(f"  (derived in {took:.0f} s: {target})", file=sys.stderr)

@@ -34,10 +34,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from qa.dates import parse_as_of
-    from qa.evaluation import QuestionResult, load_dataset
+    from qa.evaluation import load_dataset
     from qa.evaluation.configs import resolve_config
     from qa.evaluation.report import aggregate
-    from qa.evaluation.runner import HIT_KS, asked, score_item
+    from qa.evaluation.runner import HIT_KS, _stored, asked, score_item
     from qa.service import QAService
     from qa.settings import Settings
 
@@ -46,13 +46,15 @@ def main() -> None:
     service = QAService(settings=settings)
     chain = service.chain
     before, after, moved = [], [], 0
-    for line in Path(args.results).read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        old = QuestionResult(**json.loads(line))
+    # As `newsqa eval` reads them on resume: rescored against the dataset as it is now (both columns then use
+    # the current answer matching), a cut-off last line dropped, errors left out.
+    stored = _stored(Path(args.results), items)
+    for old in stored.values():
         item = items.get(old.id)
-        if item is None or old.retrieval_only or old.error:
+        if item is None or old.retrieval_only:
             continue
+        if old.total_ms is not None and not old.raw_answer and old.prompt_tokens:
+            sys.exit(f"{args.results}: {old.id} has no stored reply (raw_answer); this run is too old to re-check")
         as_of = parse_as_of(item.as_of)
         ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS))
         answer = chain.answer_from_reply(asked(item), as_of, ranked[: settings.k], old.raw_answer)

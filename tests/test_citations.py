@@ -190,12 +190,13 @@ def test_a_short_reply_is_checked_together_with_the_question():
 
     passages = [_passage(1, "The 215-pound python is the heaviest ever captured in the state.")]
     scorer = _table_scorer({"Snake": 0.28, "with question Snake": 0.81, "Gatorade": 0.24,
-                            "with question Gatorade": 0.36})
+                            "with question Gatorade": 0.70})
     # On its own, "Snake" barely resembles the passage: without the question its citation goes.
     assert verify_citations("Snake [1]", passages, scorer) == ("Snake", [(1, None)])
     # Read with the question, the mean of both scores (0.545) clears the bar...
     assert verify_citations("Snake [1]", passages, scorer, question=REPTILE) == ("Snake [1]", [])
-    # ...but a passage on the question's topic does not vouch for any reply (mean 0.30).
+    # ...but the question alone does not carry a reply: read with it "Gatorade" clears the bar (0.70), its mean
+    # with the reply's own score (0.47) does not.
     assert verify_citations("Gatorade [1]", passages, scorer, question=REPTILE) == ("Gatorade", [(1, None)])
 
 
@@ -225,3 +226,23 @@ def test_a_repointed_citation_is_not_repeated():
     passages = [_passage(1, "Webb telescope images show distant galaxies."), _passage(2, "Soybean exports rose.")]
     text, moved = verify_citations("The images show distant galaxies [1], [2].", passages, lexical_scorer)
     assert text == "The images show distant galaxies [1]." and moved == [(2, 1)]
+
+
+def test_only_a_one_sentence_reply_is_read_with_the_question():
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "The 215-pound python is the heaviest ever captured in the state.")]
+    scorer = _table_scorer({"Snake": 0.28, "with question Snake": 0.81, "record.": 0.9})
+    # In a longer answer the short sentence is a claim of its own and stands on its own score.
+    text, moved = verify_citations("Snake [1]. It set a record.", passages, scorer, question=REPTILE)
+    assert moved == [(1, None)] and text.startswith("Snake.")
+
+
+def test_a_short_reply_is_repointed_to_the_passage_the_question_finds():
+    from qa.citations import verify_citations
+
+    passages = [_passage(1, "Soybean exports rose in May."), _passage(2, "Markets were calm on Monday."),
+                _passage(3, "A reptile caught in Florida was the heaviest ever, a python of 215 pounds.")]
+    # Lexically "Snake" matches nothing; read with the question, passage 3 is the one to check.
+    text, moved = verify_citations("Snake [1]", passages, lexical_scorer, question=REPTILE)
+    assert text == "Snake [3]" and moved == [(1, 3)]
