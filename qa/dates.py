@@ -42,10 +42,15 @@ _MONTH_RE = re.compile(
 # A weekday followed by its full date ("Monday, February 2, 2026", "Monday, 2 February 2026", "lundi 2 février
 # 2026") is already absolute. "next"/"last"/"prochain"/"dernier" make it strictly after/before publication.
 _FULL_DATE_AFTER = r"(?!,?[ \u00a0]+\w+[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{1,2}(?:er)?[ \u00a0]+\w+[ \u00a0]+\d{4})"
+# Its day and month without the year ("Wednesday, August 3", "mercredi 3 août") date it too: the month is
+# resolved on its own, and the weekday must not become another day (it read "Wednesday (= 27 July)").
+_NAMES = "|".join([*_MONTHS_EN, *sorted(MONTHS_FR, key=len, reverse=True)])
+_DATE_AFTER = (_FULL_DATE_AFTER + r"(?!,?[ \u00a0]+(?:" + _NAMES + r")[ \u00a0]+\d{1,2}\b)"
+               r"(?!,?[ \u00a0]+\d{1,2}(?:er)?[ \u00a0]+(?:" + _NAMES + r")\b)")
 _WEEKDAY_RE = re.compile(
     r"(?:\b(?P<before>next|last|this coming|coming|past)[ \u00a0]+)?"
-    r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b" + _FULL_DATE_AFTER
-    + r"|\b(?P<jour>" + "|".join(_WEEKDAYS_FR) + r")\b" + _FULL_DATE_AFTER
+    r"\b(?P<day>" + "|".join(_WEEKDAYS_EN) + r")\b" + _DATE_AFTER
+    + r"|\b(?P<jour>" + "|".join(_WEEKDAYS_FR) + r")\b" + _DATE_AFTER
     + r"(?:[ \u00a0]+(?P<after>prochain|dernier)\b)?",
     re.IGNORECASE,
 )

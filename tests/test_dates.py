@@ -65,6 +65,12 @@ def test_two_days_away_and_weekdays_with_their_full_date():
     assert "après-demain (= Wednesday 11 February 2026)" in annotate_dates("Ils partent après-demain.", monday)
     assert "(=" not in annotate_dates("The talks on Monday, 2 February 2026 failed.", monday)
     assert "(=" not in annotate_dates("Les discussions du lundi 2 février 2026 ont échoué.", monday)
+    # Day and month without the year: the weekday is not resolved to another day (seen on realtimeqa).
+    tuesday = date(2022, 8, 2)
+    assert annotate_dates("They met in Taipei on Wednesday, August 3.", tuesday) == (
+        "They met in Taipei on Wednesday, August 3 (= Wednesday 3 August 2022).")
+    assert "mercredi (=" not in annotate_dates("Ils se verront mercredi 3 août.", tuesday)
+    assert "Monday (= Monday 1 August 2022) at 10" in annotate_dates("They left on Monday at 10 a.m.", tuesday)
 
 
 def test_a_month_and_day_are_annotated_as_one_date():
