@@ -214,33 +214,42 @@ def asked_line(question: str | None) -> str:
     return next((line.strip() for line in (question or "").splitlines() if line.strip()), "")
 
 
-def _support(claim: str, passage: Passage, scorer: SentenceScorer, question: str | None = None) -> tuple[float, str]:
-    """(best score, quotable sentence) of the passage for the claim. A fragment claim (a one-sentence reply,
-    see verify_citations) is scored on its own and as "question + fragment"; it gets the better of its own score
-    and the mean of the two. Measured with the embedding scorer on realtimeqa: "Snake" against "The python is the
-    heaviest ever captured in the state" scores 0.28 alone and 0.81 read with the question (mean 0.55, above
-    the 0.48 bar); "Gatorade" on a passage about Heinz's bottle 0.24 and 0.36 (mean 0.30, removed). Like every
-    check here this is similarity, not entailment: a wrong option of the same kind ("Turtle" for "Snake"
-    on a similar passage, mean 0.52) passes too, as the sentence "The reptile was a turtle" would; before this, right one-word
-    replies lost their citations and became abstentions."""
+def _reply_context(text: str, question: str | None) -> str:
+    """The question line a reply is read with: only when the whole answer is one sentence (in a longer answer
+    a short sentence, "Inflation fell to 3%.", is a claim of its own)."""
+    return asked_line(question) if len(answer_sentences(text) or [text]) == 1 else ""
+
+
+def _read_with(claim: str, context: str) -> str | None:
+    """"question + claim" for a fragment claim with a question to read it with, else None."""
+    return f"{context} {claim}" if context and is_fragment(claim) else None
+
+
+def _support(claim: str, passage: Passage, scorer: SentenceScorer, context: str = "") -> tuple[float, str]:
+    """(best score, quotable sentence) of the passage for the claim. A fragment claim in a one-sentence reply
+    (`context`: the question line, see `_reply_context`) is scored on its own and as "question + fragment"; it gets
+    the better of its own score and the mean of the two. Measured with the embedding scorer on realtimeqa: "Snake"
+    against "The python is the heaviest ever captured in the state" scores 0.28 alone and 0.81 read with the
+    question (mean 0.55, above the 0.48 bar); "Gatorade" on a passage about Heinz's bottle 0.24 and 0.36 (mean 0.30,
+    removed). Like every check here this is similarity, not entailment: a wrong option of the same kind ("Turtle"
+    for "Snake" on a similar passage, mean 0.52) passes too, as the sentence "The reptile was a turtle" would;
+    before this, right one-word replies lost their citations and became abstentions."""
     scored, quotable = _candidates(passage)
     if not scored:
         return 0.0, ""
     scores = scorer(claim, scored)
-    context = asked_line(question)
-    if context and is_fragment(claim):
-        together = scorer(f"{context} {claim}", scored)
+    if (read := _read_with(claim, context)) is not None:
+        together = scorer(read, scored)
         scores = [max(alone, (alone + both) / 2) for alone, both in zip(scores, together)]
     best = max(range(len(scored)), key=lambda i: scores[i])
     return scores[best], quotable[best]
 
 
-def _closest(claim: str, by_n: dict[int, Passage], count: int = 2, question: str | None = None) -> list[int]:
+def _closest(claim: str, by_n: dict[int, Passage], count: int = 2, context: str = "") -> list[int]:
     """Numbers of the passages sharing the most words with the claim (read with the question when it is a
     fragment). Embedding every passage's sentences is slow on a CPU, so only these (and the cited ones) are
     scored with the full scorer."""
-    if question and is_fragment(claim):
-        claim = f"{asked_line(question)} {claim}"
+    claim = _read_with(claim, context) or claim
     lexical = {n: max(lexical_scorer(claim, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
     return sorted(lexical, key=lexical.get, reverse=True)[:count]
 
@@ -264,18 +273,15 @@ def verify_citations(
     min_support = getattr(scorer, "min_support", MIN_SUPPORT) if min_support is None else min_support
     by_n = {p.n: p for p in passages}
     out = []
-    sentences = answer_sentences(text) or [text]
-    # Only a reply that is one short sentence is read with the question; in a longer answer a short sentence
-    # ("Inflation fell to 3%.") is a claim of its own.
-    question = question if len(sentences) == 1 else None
-    for sentence in sentences:
+    context = _reply_context(text, question)
+    for sentence in answer_sentences(text) or [text]:
         cited = [int(x) for x in re.findall(r"\[(\d+)\]", sentence) if int(x) in by_n]
         if not cited:
             out.append(sentence)
             continue
         claim = CITATION.sub("", sentence).strip()
-        support = {n: _support(claim, by_n[n], scorer, question)[0]
-                   for n in dict.fromkeys([*cited, *_closest(claim, by_n, question=question)])}
+        support = {n: _support(claim, by_n[n], scorer, context)[0]
+                   for n in dict.fromkeys([*cited, *_closest(claim, by_n, context=context)])}
         best = max(support, key=support.get)
         for n in dict.fromkeys(cited):
             if support[n] >= min_support and (n == best or support[n] >= support[best] - margin):
@@ -330,6 +336,6 @@ def build_citations(
 ) -> list[Citation]:
     """One Citation per valid number, with the passage sentence that best supports its claim."""
     by_n = {p.n: p for p in passages}
-    question = question if len(answer_sentences(text) or [text]) == 1 else None
-    return [Citation(n=n, passage=by_n[n], quote=_support(claims_for(text, n), by_n[n], scorer, question)[1])
+    context = _reply_context(text, question)
+    return [Citation(n=n, passage=by_n[n], quote=_support(claims_for(text, n), by_n[n], scorer, context)[1])
             for n in numbers]
