@@ -128,6 +128,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--server", action="store_true", help="also measure a Chroma server (chroma run)")
     parser.add_argument("--answers", type=int, default=0, help="stream N real answers over the 1k index")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build each index under this folder and keep it; a later run with the same --keep "
+                             "reuses a complete one instead of building it again (build s then reads 'reused')")
     args = parser.parse_args()
 
     from bench.ingest import machine
@@ -150,7 +153,11 @@ def main() -> None:
         records, vectors = _records(size, len(qvecs[0]))
         kinds = ["embedded"] + (["server"] if args.server else [])
         for kind in kinds:
-            work = Path(tempfile.mkdtemp(prefix=f"newsqa-q{size}-"))
+            if args.keep is not None:
+                work = args.keep / f"{kind}-{size}"
+                work.mkdir(parents=True, exist_ok=True)
+            else:
+                work = Path(tempfile.mkdtemp(prefix=f"newsqa-q{size}-"))
             proc = None
             if kind == "server":
                 proc, url = _start_server(work / "chroma")
@@ -158,12 +165,19 @@ def main() -> None:
             else:
                 client = persistent_client(work / "chroma")
             store = ChromaVectorStore(client, _Fixed(vectors), collection="bench")
-            start = time.perf_counter()
-            for i in range(0, size, 2000):
-                store.upsert(records[i:i + 2000])
             keyword = KeywordIndex(work / "keyword")
-            keyword.build(records)
-            build = time.perf_counter() - start
+            done = work / "complete"
+            build_text = "reused"
+            if not done.exists():
+                start = time.perf_counter()
+                for i in range(0, size, 2000):
+                    store.upsert(records[i:i + 2000])
+                keyword.build(records)
+                build_text = f"{time.perf_counter() - start:.0f}"
+                if args.keep is not None:
+                    done.write_text(build_text)
+            else:
+                keyword.load()
             # This process holds the synthetic records and vectors too; a server's index is in its own process.
             rss = _rss_mb() + (_rss_mb(proc.pid) if proc is not None else 0.0)
             retriever = Retriever(store, embeddings, keyword=keyword)
@@ -184,7 +198,7 @@ def main() -> None:
                 retriever.retrieve(q["question"], as_of, timings=(stages := {}))
                 whole.append((time.perf_counter() - t) * 1000)
                 embed.append(stages["embed_ms"])
-            print(f"| {size:,} | {kind} | {build:.0f} | {_du(work):.0f} "
+            print(f"| {size:,} | {kind} | {build_text} | {_du(work):.0f} "
                   f"| {_pct(chroma_filter, 50):.1f} / {_pct(chroma_filter, 95):.1f} "
                   f"| {_pct(dense, 50):.1f} / {_pct(dense, 95):.1f} "
                   f"| {_pct(bm25, 50):.1f} / {_pct(bm25, 95):.1f} | {_pct(embed, 50):.0f} "
@@ -193,7 +207,8 @@ def main() -> None:
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)
-            shutil.rmtree(work, ignore_errors=True)
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
 
     if args.answers:
         sample = Path(tempfile.mkdtemp(prefix="newsqa-answers-"))
