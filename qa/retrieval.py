@@ -142,6 +142,10 @@ def question_language(question: str, among: Sequence[str]) -> str | None:
     return max(known, key=lambda lang: scores[lang]) if known else None
 
 
+# Languages under 1% of the chunks are not translated into (each target costs an LLM call per new question).
+TRANSLATE_MIN_SHARE = 0.01
+
+
 def _published(record) -> date | None:
     value = int(record.metadata.get("published_int") or 0)
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
@@ -244,20 +248,37 @@ class Retriever:
         for rank, i in enumerate(ranked, start=1):
             fused[i] += weight / (self.fusion.recency_k + rank)
 
-    def _keyword_side(self, question, language, corpus_languages, where, records, stages) -> tuple[list[str], set]:
-        """BM25 ids (best first) for the question and its translations, and the languages they cover; the
-        records of ids dense search did not return are fetched into `records`."""
-        covered = {language} if language else set()
+    def _translations(self, question, language, stages) -> dict[str, str]:
+        """{language: the question translated into it} for the corpus's other languages (translator set): those
+        holding at least TRANSLATE_MIN_SHARE of the chunks, so a few stray detections in a one-language corpus
+        cost no translation."""
+        if self.translator is None or language is None or self.keyword is None:
+            return {}
+        clock = time.perf_counter()
+        found = {}
+        for target in self.keyword.languages(min_share=TRANSLATE_MIN_SHARE):
+            if target != language and (translated := self.translator.translate(question, target)):
+                found[target] = translated
+        stages["translate_ms"] = (time.perf_counter() - clock) * 1000
+        return found
+
+    def _dense(self, text: str, where, stages) -> list:
+        clock = time.perf_counter()
+        vector = self.embeddings.embed_query(text)
+        stages["embed_ms"] = stages.get("embed_ms", 0.0) + (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        try:
+            hits = self.store.search(vector, k=self.fetch_k, where=where)
+        except DimensionMismatch as exc:
+            raise ConfigError(str(exc)) from exc
+        stages["dense_ms"] = stages.get("dense_ms", 0.0) + (time.perf_counter() - clock) * 1000
+        return hits
+
+    def _keyword_side(self, texts, where, records, stages) -> list[str]:
+        """BM25 ids (best first) for the question and its translations; the records of ids dense search did
+        not return are fetched into `records`."""
         if self.keyword is None or self.fusion.keyword <= 0:
-            return [], covered
-        texts = [question]
-        if self.translator is not None and language is not None:
-            clock = time.perf_counter()
-            for target in corpus_languages:
-                if target != language and (translated := self.translator.translate(question, target)):
-                    texts.append(translated)
-                    covered.add(target)
-            stages["translate_ms"] = (time.perf_counter() - clock) * 1000
+            return []
         clock = time.perf_counter()
         self.keyword.refresh()
         found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
@@ -265,7 +286,7 @@ class Retriever:
         missing = [i for i in keyword_ids if i not in records]
         records.update({r.id: r for r in self.store.get(missing)})
         stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
-        return keyword_ids, covered
+        return keyword_ids
 
     def retrieve(
         self,
@@ -279,29 +300,39 @@ class Retriever:
         k = k or self.k
         stages = timings if timings is not None else {}
         where = as_of_filter(as_of, filters)
-        clock = time.perf_counter()
-        vector = self.embeddings.embed_query(question)
-        stages["embed_ms"] = (time.perf_counter() - clock) * 1000
-        clock = time.perf_counter()
-        try:
-            dense = self.store.search(vector, k=self.fetch_k, where=where)
-        except DimensionMismatch as exc:
-            raise ConfigError(str(exc)) from exc
-        stages["dense_ms"] = (time.perf_counter() - clock) * 1000
+        dense = self._dense(question, where, stages)
         records = {h.record.id: h.record for h in dense}
         similarity = {h.record.id: h.score for h in dense}
-        lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
         corpus_languages = self.keyword.languages() if self.keyword is not None else []
         language = question_language(question, corpus_languages) if corpus_languages else None
-        keyword_ids, covered = self._keyword_side(question, language, corpus_languages, where, records, stages)
+        translations = self._translations(question, language, stages)
+
+        def language_of(i: str) -> str | None:
+            return records[i].metadata.get("language") or language
+
+        lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
+        applies: list[Callable[[str], bool] | None] = [None]
+        if translations:
+            # A chunk is judged by the question in its own language: the translation's dense ranking for chunks
+            # in that language, the question's for the rest (an English question ranked the French passage
+            # that answers "What did Beijing agree to postpone?" 5th, its French translation 1st).
+            applies[0] = lambda i: language_of(i) not in translations
+            for target, text in translations.items():
+                hits = self._dense(text, where, stages)
+                for h in hits:
+                    records.setdefault(h.record.id, h.record)
+                    if h.record.metadata.get("language") == target or h.record.id not in similarity:
+                        similarity[h.record.id] = h.score
+                lists.append((self.fusion.dense, [h.record.id for h in hits]))
+                applies.append(lambda i, target=target: language_of(i) == target)
+        keyword_ids = self._keyword_side([question, *translations.values()], where, records, stages)
+        covered = ({language} | set(translations)) if language else set()
+        clock = time.perf_counter()
         if keyword_ids:
             lists.append((self.fusion.keyword, keyword_ids))
-        clock = time.perf_counter()
-        applies: list[Callable[[str], bool] | None] = [None] * len(lists)
-        if keyword_ids and covered:
             # Keyword search only matches text in the languages the question was searched in (its own and any
             # translation): for chunks in other languages it is no signal, not a miss.
-            applies[1] = lambda i: (records[i].metadata.get("language") or language) in covered
+            applies.append((lambda i: language_of(i) in covered) if covered else None)
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         if self.fusion.recency > 0 and wants_recent(question):
             pool = self._pool(fused, similarity, self.fusion.recency_pool, self.fusion.recency_margin)

@@ -143,9 +143,10 @@ class Settings(BaseSettings):
         "or opens with a word referring back (he, cette...) (0: passages as stored).",
     )
     translate_queries: bool = Field(
-        default=False,
-        description="Translate the question with the local LLM into the corpus's other languages for keyword "
-        "search (cached; seconds per new question on a 2-core CPU, so off by default).",
+        default=True,
+        description="Translate the question with the LLM into the corpus's other languages (those holding 1% of "
+        "the chunks or more) and search each language with its own translation, dense and keyword (cached; about "
+        "a second per new question and language on 2 cores; nothing for a one-language corpus).",
     )
     reranker_model: str | None = Field(
         default=None,

@@ -24,7 +24,8 @@ def service(tmp_path):
     emb = DesignedEmbeddings()
 
     def make(*replies):
-        svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3), embeddings=emb,
+        # The scripted model holds answer replies only: no question translation here (tests/test_hybrid.py).
+        svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False), embeddings=emb,
                         store=MemoryStore(emb), llm=scripted_llm(*replies))
         assert svc.ingest([folder]).added == 3
         return svc

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from langchain_core.embeddings import Embeddings
 
 from fakes import DesignedEmbeddings, MemoryStore
 from qa.retrieval import Filters, Fusion, Retriever, reciprocal_rank_fusion, wants_recent
@@ -48,6 +49,14 @@ def test_keyword_search_ranks_exact_terms_and_applies_filters():
     french = index.search(analyze("taux BCE", "fr"), k=5, where={"language": {"$in": ["fr"]}})
     assert [i for i, _ in french] == ["b1"]
     assert index.search(analyze("nothing matches quux", "en"), k=3) == []
+
+
+def test_corpus_languages_are_counted_with_their_share():
+    index = KeywordIndex()
+    index.build(RECORDS)  # four English chunks, one French
+    assert index.languages() == ["en", "fr"]
+    assert index.languages(most=1) == ["en"]
+    assert index.languages(min_share=0.25) == ["en"]  # French holds 20%: no translation into it at 25%
 
 
 def test_filters_on_columns_agree_with_row_by_row_evaluation():
@@ -233,6 +242,58 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     # cached: the same question does not reach the model again (the fake has no second reply)
     assert translator.translate(question, "fr") == "Quelles vignes la grêle a-t-elle détruites ?"
     assert translator.translate(question, "xx") is None
+
+
+class _TableEmbeddings(Embeddings):
+    """Vectors written out by hand for texts that contain a key: the English question sits closest to the
+    English chunks, its French translation closest to the French one."""
+
+    TABLE = {"postpone?": (1.0, 0.1, 0.0), "reporter ?": (0.3, 1.0, 0.2),  # the questions first
+             "Beijing welcomed": (1.0, 0.0, 0.1), "Beijing and Washington": (0.9, 0.1, 0.2),
+             "Pékin a accepté": (0.5, 0.5, 0.7)}
+
+    def _vector(self, text):
+        vec = next(np.array(v) for key, v in self.TABLE.items() if key in text)
+        return (vec / np.linalg.norm(vec)).tolist()
+
+    def embed_documents(self, texts):
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text):
+        return self._vector(text)
+
+
+def test_translated_question_ranks_chunks_in_its_language_on_the_dense_side():
+    """Regression (seed question): "What did Beijing agree to postpone?" ranked the French passage that answers
+    it 5th by dense search, behind English chunks that merely name Beijing, and a translation used for keyword
+    search alone lifted it to 3rd; its French translation ranks it 1st by dense search. Each chunk is now judged
+    by the question in its own language, on both sides."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from qa.translate import QueryTranslator
+
+    store = MemoryStore(_TableEmbeddings())
+    store.upsert([Record("en-1", "Beijing welcomed the delegation.", _meta("e1", 20251030)),
+                  Record("en-2", "Beijing and Washington resumed talks.", _meta("e2", 20251030)),
+                  Record("fr-1", "Pékin a accepté de reporter les contrôles à l'exportation.", _meta("f", 20251030, "fr"))])
+    question = "What did Beijing agree to postpone?"
+    plain = _retriever(store).retrieve(question)
+    assert [p.chunk.chunk_id for p in plain] == ["en-1", "en-2", "fr-1"]
+    retriever = _retriever(store)
+    retriever.translator = QueryTranslator(GenericFakeChatModel(
+        messages=iter([AIMessage(content="Qu'est-ce que Pékin a accepté de reporter ?")])))
+    passages = retriever.retrieve(question, timings=(t := {}))
+    # Dense: en-1 is 1st for the English question, fr-1 1st for the French one; the keyword side (which the
+    # French words reach only through the translation) decides between them.
+    assert [p.chunk.chunk_id for p in passages] == ["fr-1", "en-1", "en-2"]
+    assert passages[0].matched_by == "dense+keyword"
+    # the French chunk's similarity is the one its own-language question gave it
+    expected = np.dot(*(_TableEmbeddings()._vector(x) for x in ("reporter ?", "Pékin a accepté")))
+    assert passages[0].score == pytest.approx(expected)
+    assert passages[1].score == pytest.approx(np.dot(*(_TableEmbeddings()._vector(x) for x in
+                                                       ("postpone?", "Beijing welcomed"))))
+    assert t["translate_ms"] >= 0 and t["embed_ms"] > 0
 
 
 def test_translator_shows_worked_examples_before_the_question():

@@ -23,8 +23,9 @@ QUESTIONS = REPO / "data" / "eval" / "injection_qa.jsonl"
 
 def _service(tmp_path, llm):
     emb = DesignedEmbeddings()
-    service = QAService(settings=Settings(index_dir=tmp_path / "i", k=3), embeddings=emb, store=MemoryStore(emb),
-                        llm=llm)
+    # The fake models hold answer replies only: no question translation (tests/test_hybrid.py covers it).
+    service = QAService(settings=Settings(index_dir=tmp_path / "i", k=3, translate_queries=False), embeddings=emb,
+                        store=MemoryStore(emb), llm=llm)
     report = service.ingest([CORPUS])
     assert report.failed == 0 and report.added == 16
     return service

@@ -54,6 +54,24 @@ def test_english_question_finds_the_french_seed_passage(seeds_service):
     assert rank is not None and rank <= seeds_service.settings.k
 
 
+@pytest.mark.parametrize("question, needle", [
+    (BESSENT, "Bessent"),
+    ("What did Beijing agree to postpone?", "Pékin a accepté de reporter les contrôles"),
+    ("When is the US president expected to visit China?", "visite du président américain Donald Trump en Chine"),
+])
+def test_seed_questions_rank_a_french_passage_first(seeds_service, question, needle):
+    """Issue bar: for these English questions a French passage of the seed article ranks first; for the last two
+    it is the passage holding the answer. (The Bessent answer passage is ranked below one about the coming
+    meeting; the answer test above checks the model still finds 'October 2025'.) With the question translated
+    into French for the French chunks, dense and keyword (`translate_queries`, on by default)."""
+    timings: dict[str, float] = {}
+    passages = seeds_service.chain.retriever.retrieve(question, None, 5, timings=timings)
+    print(f"\n[rank] {question!r}: {[(p.n, p.chunk.language, p.chunk.text[:40]) for p in passages]} "
+          f"translate {timings.get('translate_ms', 0):.0f} ms")
+    assert passages[0].chunk.language == "fr" and needle in passages[0].chunk.text
+    assert "translate_ms" in timings
+
+
 def test_reingesting_the_seeds_is_a_noop(seeds_service, seeds_dir):
     before = seeds_service.store.count()
     report = seeds_service.ingest(sorted(seeds_dir.glob("*.txt")))

@@ -79,7 +79,7 @@ class KeywordIndex:
         self._lock = threading.RLock()
         self._ids: list[str] = []
         self._columns: dict[str, np.ndarray] = {}
-        self._languages: list[str] = []
+        self._languages: list[tuple[str, float]] = []
         self._digest = ids_digest([])
         self._bm25: Any = None
         self._loaded_mtime: float | None = None
@@ -92,18 +92,18 @@ class KeywordIndex:
     def digest(self) -> str:
         return self._digest
 
-    def languages(self, most: int = 3) -> list[str]:
-        """The most common chunk languages, most frequent first (the query is analysed in each); counted once
-        per build or load, not per question."""
-        return self._languages[:most]
+    def languages(self, most: int = 3, min_share: float = 0.0) -> list[str]:
+        """The most common chunk languages, most frequent first, that hold at least `min_share` of the chunks
+        (the query is analysed in each); counted once per build or load, not per question."""
+        return [language for language, share in self._languages[:most] if share >= min_share]
 
     @staticmethod
-    def _count_languages(columns: dict[str, np.ndarray]) -> list[str]:
+    def _count_languages(columns: dict[str, np.ndarray]) -> list[tuple[str, float]]:
         column = columns.get("language")
         if column is None or not len(column):
             return []
         values, counts = np.unique(column, return_counts=True)
-        return [str(v) for v, _ in sorted(zip(values, counts), key=lambda p: -p[1]) if v]
+        return [(str(v), c / len(column)) for v, c in sorted(zip(values, counts), key=lambda p: -p[1]) if v]
 
     def _manifest(self) -> Path | None:
         return self.folder / "manifest.json" if self.folder else None
