@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--index", metavar="DIR", help=index_help)
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="answer as of this date: later articles are not used")
-    p.add_argument("--k", type=int, metavar="N", help="passages given to the model (default 6)")
+    p.add_argument("--k", type=int, metavar="N", help="passages given to the model (default: the k setting, 5)")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(func=cmd_ask)
 
