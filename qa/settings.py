@@ -116,7 +116,21 @@ class Settings(BaseSettings):
     )
     recency_weight: float = Field(
         default=0.5, ge=0.0,
-        description="Weight of the newest-first ranking for questions about the latest/last events (0: off).",
+        description="Weight of the newest-first ranking (among close candidates) for questions about the "
+        "latest/last events (0: off).",
+    )
+    recency_prior: float = Field(
+        default=0.25, ge=0.0,
+        description="Weight of the same newest-first ranking for every other question: among passages about "
+        "the same thing the newer report comes first (0: only for latest/last questions).",
+    )
+    recency_pool: int = Field(
+        default=40, ge=1, description="How many of the best fused candidates the newest-first ranking reorders.",
+    )
+    recency_margin: float = Field(
+        default=0.15, ge=0.0,
+        description="A candidate takes part in the newest-first ranking only when its dense similarity is within "
+        "this of the best candidate's.",
     )
     period_weight: float = Field(
         default=1.0, ge=0.0,
@@ -134,7 +148,7 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     max_per_article: int = Field(
-        default=0, ge=0,
+        default=2, ge=0,
         description="At most this many passages from one article among the k (0: no limit).",
     )
     sentence_window: int = Field(

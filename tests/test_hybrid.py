@@ -148,7 +148,7 @@ def test_keyword_side_rescues_a_name_the_embeddings_do_not_know():
     dense_only = _retriever(store, keyword=False).retrieve(question)
     # The designed embeddings have no axis for Zorblax or tractors: dense search ranks the ECB chunks first.
     assert "c1" not in [p.chunk.chunk_id for p in dense_only]
-    hybrid = _retriever(store).retrieve(question)
+    hybrid = _retriever(store, recency_prior=0.0).retrieve(question)  # fusion alone, no newest-first prior
     rescued = next(p for p in hybrid if p.chunk.chunk_id == "c1")
     assert rescued.matched_by == "dense+keyword"
     assert [p.n for p in hybrid] == [1, 2, 3]
@@ -166,17 +166,36 @@ def test_as_of_date_applies_to_the_keyword_side_too():
     assert {p.chunk.language for p in filtered} == {"fr"}
 
 
-def test_recency_prefers_the_newest_relevant_article_only_when_asked():
+def test_recency_prefers_the_newest_relevant_article_when_asked_and_as_a_prior():
     store = MemoryStore(DesignedEmbeddings())
     older = Record("old", "The ECB rate decision: the rate was cut.", _meta("ecb-june", 20250605))
     newer = Record("new", "The ECB rate decision: the rate was held.", _meta("ecb-july", 20250724))
     store.upsert([older, newer, RECORDS[4]])
-    plain = _retriever(store, keyword=False).retrieve("ECB rate decision cut")
+    # no newest-first ranking at all: the closer match ("cut") comes first
+    plain = _retriever(store, keyword=False, recency_prior=0.0).retrieve("ECB rate decision cut")
     assert plain[0].chunk.chunk_id == "old"
-    latest = _retriever(store, keyword=False).retrieve("What was the latest ECB rate decision? cut")
+    latest = _retriever(store, keyword=False, recency_prior=0.0).retrieve("What was the latest ECB rate decision? cut")
     assert latest[0].chunk.chunk_id == "new"
-    off = _retriever(store, keyword=False, recency=0.0).retrieve("What was the latest ECB rate decision? cut")
+    off = _retriever(store, keyword=False, recency=0.0, recency_prior=0.0).retrieve(
+        "What was the latest ECB rate decision? cut")
     assert off[0].chunk.chunk_id == "old"
+    # the prior: among close candidates the newer report first, for any question that names no period; the
+    # weather chunk is not close enough to be lifted by its newer date (2025-08-10). (The two ECB chunks are
+    # near-duplicates, so only the first of them is kept.)
+    ids = [p.chunk.chunk_id for p in _retriever(store, keyword=False).retrieve("ECB rate decision cut")]
+    assert ids == ["new", "d1"]
+
+
+def test_recency_prior_does_not_lift_a_newer_chunk_outside_the_margin():
+    similarity = {"close older": 0.90, "far newer": 0.70}
+    from test_periods import _AngleEmbeddings, _meta as day_meta
+
+    embeddings = _AngleEmbeddings(similarity)
+    store = MemoryStore(embeddings)
+    store.upsert([Record("older", "close older", day_meta("older", 20250601)),
+                  Record("newer", "far newer", day_meta("newer", 20251101))])
+    ids = [p.chunk.chunk_id for p in Retriever(store, embeddings, k=2).retrieve("What happened to the plant?")]
+    assert ids == ["older", "newer"]  # 0.20 apart: more than the 0.15 margin
 
 
 @pytest.mark.parametrize("question,expected", [
@@ -278,9 +297,9 @@ def test_translated_question_ranks_chunks_in_its_language_on_the_dense_side():
                   Record("en-2", "Beijing and Washington resumed talks.", _meta("e2", 20251030)),
                   Record("fr-1", "Pékin a accepté de reporter les contrôles à l'exportation.", _meta("f", 20251030, "fr"))])
     question = "What did Beijing agree to postpone?"
-    plain = _retriever(store).retrieve(question)
+    plain = _retriever(store, recency_prior=0.0).retrieve(question)
     assert [p.chunk.chunk_id for p in plain] == ["en-1", "en-2", "fr-1"]
-    retriever = _retriever(store)
+    retriever = _retriever(store, recency_prior=0.0)
     retriever.translator = QueryTranslator(GenericFakeChatModel(
         messages=iter([AIMessage(content="Qu'est-ce que Pékin a accepté de reporter ?")])))
     passages = retriever.retrieve(question, timings=(t := {}))

@@ -57,7 +57,7 @@ def test_articles_published_in_the_named_period_move_up(month, expected):
     retriever = Retriever(store, store.embeddings, k=2)
     passages = retriever.retrieve(f"What was the ECB rate decision in {month} 2025?", AS_OF, timings=(t := {}))
     assert passages[0].chunk.chunk_id == expected and "period_ms" in t
-    off = Retriever(store, store.embeddings, k=2, fusion=Fusion(period=0.0))
+    off = Retriever(store, store.embeddings, k=2, fusion=Fusion(period=0.0, recency_prior=0.0))
     assert off.retrieve(f"What was the ECB rate decision in {month} 2025?", AS_OF)[0].chunk.chunk_id == "june"
 
 
@@ -92,5 +92,6 @@ def test_this_week_lifts_a_less_similar_report_of_that_week_but_not_an_unrelated
     question = "Which agency announced a recall this week?"
     ids = [p.chunk.chunk_id for p in Retriever(store, embeddings, k=5).retrieve(question, AS_OF)]
     assert ids[0] == "new" and "other" not in ids
-    narrow = Retriever(store, embeddings, k=5, fusion=Fusion(period_pool=10, period_margin=0.05))
+    # (recency off: the "this week" cue would lift the new report by itself)
+    narrow = Retriever(store, embeddings, k=5, fusion=Fusion(period_pool=10, period_margin=0.05, recency=0.0))
     assert "new" not in [p.chunk.chunk_id for p in narrow.retrieve(question, AS_OF)]
