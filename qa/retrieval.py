@@ -255,7 +255,8 @@ class Retriever:
     def _translations(self, question, language, stages) -> dict[str, str]:
         """{language: the question translated into it} for the corpus's other languages (translator set): those
         holding at least TRANSLATE_MIN_SHARE of the chunks, so a few stray detections in a one-language corpus
-        cost no translation."""
+        cost no translation. The languages are counted by the keyword index, so without one nothing is
+        translated."""
         if self.translator is None or language is None or self.keyword is None:
             return {}
         clock = time.perf_counter()
@@ -337,7 +338,9 @@ class Retriever:
             # translation): for chunks in other languages it is no signal, not a miss.
             applies.append((lambda i: language_of(i) in covered) if covered else None)
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
-        recency = self.fusion.recency if wants_recent(question) else self.fusion.recency_prior
+        recency = self.fusion.recency_prior
+        if wants_recent(question):
+            recency = max(self.fusion.recency, recency)  # a cue never gets less than the prior
         if recency > 0:
             pool = self._pool(fused, similarity, self.fusion.recency_pool, self.fusion.recency_margin)
             # Newest week first; within a week the fused order stands (same-week reports are not "newer").

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     recency_weight: float = Field(
         default=0.5, ge=0.0,
         description="Weight of the newest-first ranking (among close candidates) for questions about the "
-        "latest/last events (0: off).",
+        "latest/last events; never less than recency_prior (both 0: off).",
     )
     recency_prior: float = Field(
         default=0.25, ge=0.0,
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         default=40, ge=1, description="How many of the best fused candidates the newest-first ranking reorders.",
     )
     recency_margin: float = Field(
-        default=0.15, ge=0.0,
+        default=0.15, ge=0.0, le=2.0,
         description="A candidate takes part in the newest-first ranking only when its dense similarity is within "
         "this of the best candidate's.",
     )

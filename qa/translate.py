@@ -4,6 +4,7 @@ Off by default: on a 2-core AVX2 CPU one translation costs seconds (measured in 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 
@@ -35,7 +36,8 @@ class QueryTranslator:
         self._lock = threading.Lock()
 
     def translate(self, question: str, language: str) -> str | None:
-        """The question in `language` (ISO 639-1), or None for a language it cannot name."""
+        """The question in `language` (ISO 639-1), or None for a language it cannot name, when the model fails
+        (named on stderr; retrieval goes on without it) or only echoes the question. Failures are not cached."""
         name = LANGUAGE_NAMES.get(language)
         if name is None:
             return None
@@ -53,10 +55,16 @@ class QueryTranslator:
             # (measured on the seed questions: "Beijing a demandé de retarder" without them).
             messages += [HumanMessage(content=source), AIMessage(content=target)]
         messages.append(HumanMessage(content=question.strip()))
-        text = str(self.llm.invoke(messages).content).strip().strip('"«»“”').splitlines()[0:1]
-        result = text[0].strip() if text else ""
-        if not result:
+        try:
+            reply = self.llm.invoke(messages)
+        except Exception as exc:  # a missing model, a remote server down: search without the translation
+            print(f"newsqa: the question could not be translated into {name} ({exc}); searching without it.",
+                  file=sys.stderr)
             return None
+        text = str(reply.content).strip().strip('"«»“”').splitlines()[0:1]
+        result = text[0].strip() if text else ""
+        if not result or result.casefold() == question.strip().casefold():
+            return None  # nothing, or the question echoed back: no second search for the same words
         with self._lock:
             self._cache[key] = result
             if len(self._cache) > self.cache_size:

@@ -307,12 +307,47 @@ def test_translated_question_ranks_chunks_in_its_language_on_the_dense_side():
     # French words reach only through the translation) decides between them.
     assert [p.chunk.chunk_id for p in passages] == ["fr-1", "en-1", "en-2"]
     assert passages[0].matched_by == "dense+keyword"
-    # the French chunk's similarity is the one its own-language question gave it
+    # a chunk's similarity is the best any version of the question gave it: the French one for the French chunk
     expected = np.dot(*(_TableEmbeddings()._vector(x) for x in ("reporter ?", "Pékin a accepté")))
     assert passages[0].score == pytest.approx(expected)
     assert passages[1].score == pytest.approx(np.dot(*(_TableEmbeddings()._vector(x) for x in
                                                        ("postpone?", "Beijing welcomed"))))
-    assert t["translate_ms"] >= 0 and t["embed_ms"] > 0
+    assert {"translate_ms", "embed_ms", "dense_ms"} <= set(t)
+
+
+def test_a_failed_or_echoed_translation_leaves_retrieval_to_the_question(capsys):
+    from langchain_core.messages import AIMessage
+
+    from qa.translate import QueryTranslator
+
+    class Broken:
+        def invoke(self, messages):
+            raise RuntimeError("no server at http://127.0.0.1:11434")
+
+    class Echo:
+        def invoke(self, messages):
+            return AIMessage(content=messages[-1].content.upper())
+
+    question = "Which vineyards did the hail storm destroy?"
+    assert QueryTranslator(Broken()).translate(question, "fr") is None
+    assert "could not be translated into French" in capsys.readouterr().err
+    assert QueryTranslator(Echo()).translate(question, "fr") is None
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS)
+    retriever = _retriever(store)
+    retriever.translator = QueryTranslator(Broken())
+    passages = retriever.retrieve("What was the ECB rate decision?", timings=(t := {}))
+    assert passages and passages[0].chunk.chunk_id in {"a1", "a2", "b1"}
+    assert "translate_ms" in t and t["embed_ms"] > 0
+
+
+def test_a_cue_never_gets_less_recency_than_the_prior():
+    store = MemoryStore(DesignedEmbeddings())
+    older = Record("old", "The ECB rate decision: the rate was cut.", _meta("ecb-june", 20250605))
+    newer = Record("new", "The ECB rate decision: the rate was held.", _meta("ecb-july", 20250724))
+    store.upsert([older, newer])
+    latest = _retriever(store, keyword=False, recency=0.0).retrieve("What was the latest ECB rate decision? cut")
+    assert latest[0].chunk.chunk_id == "new"  # recency_weight 0, the prior (0.25) still applies
 
 
 def test_translator_shows_worked_examples_before_the_question():

@@ -93,5 +93,6 @@ def test_this_week_lifts_a_less_similar_report_of_that_week_but_not_an_unrelated
     ids = [p.chunk.chunk_id for p in Retriever(store, embeddings, k=5).retrieve(question, AS_OF)]
     assert ids[0] == "new" and "other" not in ids
     # (recency off: the "this week" cue would lift the new report by itself)
-    narrow = Retriever(store, embeddings, k=5, fusion=Fusion(period_pool=10, period_margin=0.05, recency=0.0))
+    narrow = Retriever(store, embeddings, k=5, fusion=Fusion(period_pool=10, period_margin=0.05, recency=0.0,
+                                                                 recency_prior=0.0))
     assert "new" not in [p.chunk.chunk_id for p in narrow.retrieve(question, AS_OF)]

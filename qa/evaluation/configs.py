@@ -36,6 +36,8 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "k": 4,
         "keyword_weight": 0.0,
         "recency_weight": 0.0,
+        "recency_prior": 0.0,
+        "translate_queries": False,
         "period_weight": 0.0,
         "prompt_style": "plain",
         "resolve_dates": False,
