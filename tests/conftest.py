@@ -50,6 +50,17 @@ def real_embeddings(real_settings):
 
 
 @pytest.fixture(scope="session")
+def fp32_embeddings(real_settings, real_embeddings):
+    """The real embedder in float32, for tests that compare two code paths to 1e-4: on CPUs with native bf16
+    `auto` runs the model in bfloat16 (same rankings, vectors ~0.998 apart), where no two paths agree that closely."""
+    if real_settings.resolved_dtype() == "float32":
+        return real_embeddings
+    from qa.factory import build_embeddings
+
+    return build_embeddings(real_settings.model_copy(update={"embedding_dtype": "float32"}))
+
+
+@pytest.fixture(scope="session")
 def real_llm(real_settings):
     from qa.factory import build_llm
 

@@ -136,9 +136,10 @@ def test_rest_api_with_the_real_models(seeds_service):
     assert client.get("/api/health").json()["articles"] == 2
 
 
-def test_titled_chunks_use_embeddinggemma_document_format(real_embeddings):
+def test_titled_chunks_use_embeddinggemma_document_format(fp32_embeddings):
     """A chunk stored with its title is encoded as "title: … | text: …" without a second prompt: with the
     title 'none' it is the very vector the model's own document prompt gives."""
+    real_embeddings = fp32_embeddings
     text = "La BCE a laissé son taux de dépôt inchangé à 2 %."
     own = real_embeddings.embed_documents([text])[0]
     formatted = real_embeddings.embed_raw([f"title: none | text: {text}"])[0]
@@ -206,8 +207,10 @@ def test_matryoshka_256_dimensions_keep_the_seed_ranking(real_embeddings):
         assert scores.index(max(scores)) == 0
 
 
-def test_onnx_question_encoder_gives_the_pytorch_vector(real_embeddings):
-    # `make test` runs `newsqa models pull`, which exports the embedding model for questions.
+def test_onnx_question_encoder_gives_the_pytorch_vector(fp32_embeddings):
+    # `make test` runs `newsqa models pull`, which exports the embedding model for questions. Compared with
+    # PyTorch in float32 (the export's precision).
+    real_embeddings = fp32_embeddings
     assert real_embeddings.query_backend == "onnx"
     torch_side = real_embeddings.with_query_backend("torch")
     assert torch_side.query_backend == "torch" and real_embeddings.query_backend == "onnx"
@@ -219,8 +222,9 @@ def test_onnx_question_encoder_gives_the_pytorch_vector(real_embeddings):
     assert cut.query_backend == "onnx" and len(cut.embed_query("ECB rates")) == 256
 
 
-def test_onnx_chunk_encoder_gives_the_pytorch_vectors(real_embeddings):
-    # float32 on these CPUs, so `auto` sends chunks through the export as well.
+def test_onnx_chunk_encoder_gives_the_pytorch_vectors(fp32_embeddings):
+    # In float32 `auto` sends chunks through the export as well (with native bf16 it keeps PyTorch bf16).
+    real_embeddings = fp32_embeddings
     assert real_embeddings.document_backend == "onnx"
     torch_side = real_embeddings.with_document_backend("torch")
     assert torch_side.document_backend == "torch"
