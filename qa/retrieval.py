@@ -155,17 +155,31 @@ def _published(record) -> date | None:
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
 
 
-def _cap_per_article(order: Sequence[str], records: dict, cap: int, k: int) -> list[str]:
-    """`order` with at most `cap` chunks of one article among the first k (the rest keep their order after)."""
-    head, tail, seen = [], [], {}
+def _cap_per_article(order: Sequence[str], records: dict, cap: int, k: int,
+                     close: Callable[[str], bool] = lambda i: True) -> list[str]:
+    """`order` with at most `cap` chunks of one article among the first k, the rest keeping their order after.
+    A chunk over the cap gives its place only to `close` candidates (about the same thing, e.g. another
+    outlet's report of the story): a further chunk of the one relevant article stays ahead of unrelated ones."""
+    head: list[str] = []
+    deferred: list[str] = []
+    seen: dict = {}
     for i in order:
+        if len(head) >= k:
+            break
+        if not close(i):
+            while deferred and len(head) < k:
+                head.append(deferred.pop(0))
+            if len(head) >= k:
+                break
         article = records[i].metadata.get("article_id")
-        if len(head) < k and seen.get(article, 0) < cap:
+        if seen.get(article, 0) < cap:
             head.append(i)
             seen[article] = seen.get(article, 0) + 1
         else:
-            tail.append(i)
-    return head + tail
+            deferred.append(i)
+    head += deferred[: k - len(head)]
+    taken = set(head)
+    return head + [i for i in order if i not in taken]
 
 
 class Retriever:
@@ -369,7 +383,8 @@ class Retriever:
             order = [i for _, i in sorted(zip(scores, top), key=lambda p: -p[0])] + order[self.rerank_top:]
             stages["rerank_ms"] = (time.perf_counter() - clock) * 1000
         if self.max_per_article:
-            order = _cap_per_article(order, records, self.max_per_article, k)
+            near = set(self._pool(fused, similarity, len(fused), self.fusion.recency_margin))
+            order = _cap_per_article(order, records, self.max_per_article, k, near.__contains__)
         keyword_set = set(keyword_ids)
         neighbours: dict[tuple[str, int], str] = {}
         if self.sentence_window > 0:
