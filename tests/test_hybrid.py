@@ -387,12 +387,12 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
     """Regression (sample_qa s03): with two passages per article, the third chunk of the Louvre report (the one
     naming the crown) gave its place to a chunk about the Pope; now only candidates about the same thing (within
     the similarity margin) move ahead of it."""
-    from qa.retrieval import _cap_per_article
+    from qa.fusion import cap_per_article
 
     records = {i: Record(i, i, {"article_id": i[0]}) for i in ["a1", "a2", "a3", "b1", "c1", "d1"]}
     order = ["a1", "a2", "a3", "b1", "c1", "d1"]
-    everything_close = _cap_per_article(order, records, 2, 4)
+    everything_close = cap_per_article(order, records, 2, 4)
     assert everything_close == ["a1", "a2", "b1", "c1", "a3", "d1"]
-    only_a_and_b = _cap_per_article(order, records, 2, 4, close={"a1", "a2", "a3", "b1"}.__contains__)
+    only_a_and_b = cap_per_article(order, records, 2, 4, close={"a1", "a2", "a3", "b1"}.__contains__)
     assert only_a_and_b == ["a1", "a2", "b1", "a3", "c1", "d1"]
-    assert _cap_per_article(order, records, 1, 2, close=lambda i: False) == ["a1", "a2", "a3", "b1", "c1", "d1"]
+    assert cap_per_article(order, records, 1, 2, close=lambda i: False) == ["a1", "a2", "a3", "b1", "c1", "d1"]
