@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from qa.context import collapse_duplicates, needs_after, needs_before, widen
 from qa.dates import annotate_dates, parse_as_of
 from qa.errors import ConfigError
-from qa.fusion import Fusion, cap_per_article, reciprocal_rank_fusion  # noqa: F401 (re-exported)
+from qa.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
 from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
@@ -103,7 +103,7 @@ def _published(record) -> date | None:
 
 class Retriever:
     """Dense search (and BM25 when a keyword index is given) over chunks published by the as-of date, fused by
-    reciprocal rank, with recency as an extra ranked list for questions about the latest events; the best k
+    reciprocal rank, with recency as an extra ranked list (stronger for questions about the latest events); the best k
     are numbered 1..k."""
 
     def __init__(
@@ -302,8 +302,10 @@ class Retriever:
             order = [i for _, i in sorted(zip(scores, top), key=lambda p: -p[0])] + order[self.rerank_top:]
             stages["rerank_ms"] = (time.perf_counter() - clock) * 1000
         if self.max_per_article:
-            near = set(self._pool(fused, similarity, len(fused), self.fusion.recency_margin))
-            order = cap_per_article(order, records, self.max_per_article, k, near.__contains__)
+            # "Close" as for recency: within the margin of the best similarity among the fused candidates.
+            floor = max((similarity[i] for i in fused if i in similarity), default=0.0) - self.fusion.recency_margin
+            order = cap_per_article(order, records, self.max_per_article, k,
+                                    lambda i: similarity.get(i, floor - 1.0) >= floor)
         keyword_set = set(keyword_ids)
         neighbours: dict[tuple[str, int], str] = {}
         if self.sentence_window > 0:

@@ -1,6 +1,7 @@
-"""Question translation for the keyword side of retrieval: BM25 cannot match an English question to French
-text, so the local LLM translates the (short) question into the corpus's other languages. Results are cached.
-Off by default: on a 2-core AVX2 CPU one translation costs seconds (measured in bench/RESULTS.md)."""
+"""Question translation for retrieval: an English question neither matches French text in BM25 nor ranks it as
+well in dense search as its French translation does, so the local LLM translates the (short) question into the
+corpus's other languages and each language is searched with its own version. Results are cached; one new
+translation costs about a second on 2 AVX-512 cores, several on AVX2 (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
