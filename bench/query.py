@@ -164,16 +164,24 @@ def main() -> None:
                 client = http_client(url)
             else:
                 client = persistent_client(work / "chroma")
-            store = ChromaVectorStore(client, _Fixed(vectors), collection="bench")
+            fixed = _Fixed(vectors)
+            store = ChromaVectorStore(client, fixed, collection="bench")
             keyword = KeywordIndex(work / "keyword")
             done = work / "complete"
             build_text = "reused"
             if not done.exists():
+                # A stopped build resumes: ids are inserted in order, a batch is one Chroma write, and
+                # upserting the last batch again is harmless. The build time then counts only this run's part.
+                resume = max(0, store.count() // 2000 - 1) * 2000 if args.keep is not None else 0
+                fixed.i = resume
                 start = time.perf_counter()
-                for i in range(0, size, 2000):
+                for i in range(resume, size, 2000):
                     store.upsert(records[i:i + 2000])
+                    if (i // 2000) % 25 == 0:
+                        print(f"  {kind} {size:,}: {i + 2000:,} stored, {time.perf_counter() - start:.0f} s",
+                              file=sys.stderr, flush=True)
                 keyword.build(records)
-                build_text = f"{time.perf_counter() - start:.0f}"
+                build_text = f"{time.perf_counter() - start:.0f}" + (f" (resumed at {resume:,})" if resume else "")
                 if args.keep is not None:
                     done.write_text(build_text)
             else:

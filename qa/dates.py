@@ -24,7 +24,9 @@ _WEEKDAYS_EN = {name: i for i, name in enumerate(calendar.day_name)}
 _WEEKDAYS_FR = {"lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6}
 
 _FUTURE_CUES = re.compile(
-    r"\b(will|won't|shall|expected|expects|upcoming|next|planned|plans|scheduled|due to|is to|are to|"
+    r"\b(will|won't|shall|expected|expects|upcoming|next|planned|plans|scheduled|is to|are to|"
+    # "is due to meet" looks ahead; "due to rain" (because of) does not.
+    r"(?:is|are|'s|’s)[ \u00a0]+due[ \u00a0]+to|"
     r"prochain|prochaine|prochains|prochaines|prévu|prévue|prévus|prévues|devrait|devraient|aura|auront|"
     r"sera|seront|ira|iront|va|vont|à venir|attendu|attendue|would)\b"
     # French conditional used for reported future ("il se rendrait en avril"), but not "aurait" (reported past)

@@ -77,3 +77,13 @@ def test_a_month_and_day_are_annotated_as_one_date():
     monday = date(2026, 2, 9)
     assert "on December 25th (= Thursday 25 December 2025)" in annotate_dates("It happened on December 25th.", monday)
     assert "in January (= January 2026) 4%" in annotate_dates("Prices rose in January 4% higher.", monday)
+
+
+def test_because_of_is_not_a_future_cue_but_is_due_to_is():
+    # A Yellowstone report published on Tuesday 14 June 2022 read "Monday (= Monday 20 June 2022)" because
+    # "Due to predictions of higher flood levels" was taken for the future.
+    tuesday = date(2022, 6, 14)
+    past = annotate_dates("Due to predictions of floods, the park began moving visitors out Monday, he said.", tuesday)
+    assert "Monday (= Monday 13 June 2022)" in past
+    ahead = annotate_dates("The minister is due to visit the park on Monday.", tuesday)
+    assert "Monday (= Monday 20 June 2022)" in ahead
