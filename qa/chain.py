@@ -24,6 +24,7 @@ from qa.citations import (
 )
 from qa.context import estimated_tokens, fit_budget
 from qa.coverage import not_covered_text, uncovered_period
+from qa.focus import focus_passages
 from qa.figures import drop_unsupported_figures, invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
@@ -102,6 +103,7 @@ class AnswerChain:
         passage_budget: int = 3000,
         check_coverage: bool = True,
         check_figures: bool = True,
+        focus_chars: int = 0,
     ) -> None:
         self.retriever = retriever
         self.passage_budget = passage_budget
@@ -111,6 +113,7 @@ class AnswerChain:
         self.verify = verify
         self.check_coverage = check_coverage
         self.check_figures = check_figures
+        self.focus_chars = focus_chars
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
@@ -128,14 +131,20 @@ class AnswerChain:
                 "question": neutralize(state["question"])}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
-        if state.get("passages") is not None:  # retrieved by the caller (evaluation ranks a longer list)
-            return {**state, "passages": fit_budget(state["passages"], self._budget(state["question"])),
-                    "retrieve_ms": state.get("retrieve_ms", 0.0)}
         start = time.perf_counter()
-        passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"), state.get("filters"))
+        passages = state.get("passages")
+        if passages is None:
+            passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"),
+                                               state.get("filters"))
+            elapsed = (time.perf_counter() - start) * 1000
+        else:  # retrieved by the caller (evaluation ranks a longer list)
+            elapsed = state.get("retrieve_ms", 0.0)
+        clock = time.perf_counter()
+        passages = focus_passages(state["question"], passages, self.scorer, self.focus_chars)
+        focus_ms = (time.perf_counter() - clock) * 1000
         # Passages beyond the token budget would push the prompt out of the model's context window.
         passages = fit_budget(passages, self._budget(state["question"]))
-        return {**state, "passages": passages, "retrieve_ms": (time.perf_counter() - start) * 1000}
+        return {**state, "passages": passages, "retrieve_ms": elapsed, "focus_ms": focus_ms}
 
     def _budget(self, question: str) -> int:
         """Prompt tokens left for passages: the budget less the question (up to 1,000 characters)."""
@@ -170,6 +179,8 @@ class AnswerChain:
             "generate": state["generate_ms"],
             "cite": (time.perf_counter() - start) * 1000,
         }
+        if self.focus_chars > 0:
+            answer.timings_ms["focus"] = state.get("focus_ms", 0.0)
         usage = state.get("usage") or {}
         answer.tokens = {"prompt": int(usage.get("input_tokens", 0)), "completion": int(usage.get("output_tokens", 0))}
         return answer

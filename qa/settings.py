@@ -156,6 +156,11 @@ class Settings(BaseSettings):
         description="Sentences of the neighbouring chunks added to a passage that starts or stops mid-sentence "
         "or opens with a word referring back (he, cette...) (0: passages as stored).",
     )
+    focus_chars: int = Field(
+        default=0, ge=0,
+        description="Cut each passage to its sentences closest to the question, at most about this many "
+        "characters, before the LLM reads it: a shorter prompt answers sooner (0: passages whole).",
+    )
     translate_queries: bool = Field(
         default=True,
         description="Translate the question with the LLM into the corpus's other languages (those holding 1% of "

@@ -46,6 +46,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "check_coverage": False,
         "check_figures": False,
         "sentence_window": 0,
+        "focus_chars": 0,
         "collection": f"{base.collection}-baseline",
     }
 

@@ -1,0 +1,73 @@
+"""Passage focus (qa/focus.py): long passages cut to the sentences closest to the question."""
+
+from datetime import date
+
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from fakes import DesignedEmbeddings, MemoryStore
+from qa.citations import lexical_scorer
+from qa.focus import focus_passages, focus_text
+from qa.service import QAService
+from qa.settings import Settings
+from qa.types import Chunk, Passage
+
+FLOODS = ("Rain fell for three days across the valley. Roads to the north were closed by the police. "
+          "The river rose to 4.2 metres at the Carlton bridge on Sunday. Schools stayed shut. "
+          "Farmers said the harvest was lost, and the mayor asked for federal help on Monday.")
+
+
+def test_a_passage_that_fits_is_left_whole():
+    assert focus_text("How high did the river rise?", FLOODS, lexical_scorer, len(FLOODS)) == FLOODS
+    assert focus_text("How high did the river rise?", FLOODS, lexical_scorer, 0) == FLOODS
+
+
+def test_long_passage_keeps_the_sentences_closest_to_the_question_in_article_order():
+    out = focus_text("How high did the river rise at the Carlton bridge?", FLOODS, lexical_scorer, 90)
+    assert out == "… The river rose to 4.2 metres at the Carlton bridge on Sunday. …"
+    two = focus_text("Which roads were closed, and who asked for federal help?", FLOODS, lexical_scorer, 150)
+    assert two == ("… Roads to the north were closed by the police. … Farmers said the harvest was lost, and the "
+                   "mayor asked for federal help on Monday.")
+    assert len(two) <= 150
+
+
+def test_the_best_sentence_is_kept_even_when_it_alone_is_over_the_budget():
+    out = focus_text("What did the farmers and the mayor say?", FLOODS, lexical_scorer, 30)
+    assert out == "… Farmers said the harvest was lost, and the mayor asked for federal help on Monday."
+
+
+def test_focus_changes_the_shown_text_only():
+    chunk = Chunk(chunk_id="c1", article_id="a1", text=FLOODS, title="Floods", source="t", url="",
+                  published=date(2026, 3, 2), language="en", position=0, article_hash="h")
+    (p,) = focus_passages("How high did the river rise?", [Passage(1, chunk, 0.5, FLOODS)], lexical_scorer, 90)
+    assert p.chunk.text == FLOODS and p.n == 1 and p.score == 0.5
+    assert p.display_text.startswith("… The river rose")
+
+
+class RecordingChat(GenericFakeChatModel):
+    """Scripted replies; keeps the prompts it was given."""
+
+    prompts: list = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.prompts.append("\n".join(str(m.content) for m in messages))
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_the_model_reads_the_focused_passage_and_the_citation_quotes_a_sentence_it_read(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "floods.txt").write_text("date 2026-03-02\nValley floods\n\n" + FLOODS, encoding="utf-8")
+    emb = DesignedEmbeddings()
+    llm = RecordingChat(messages=iter([AIMessage(content="The river rose to 4.2 metres at the Carlton bridge [1].")]),
+                        prompts=[])
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=120),
+                    embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
+    svc.ingest([folder])
+    answer = svc.ask("How high did the river rise at the Carlton bridge?", as_of="2026-03-03")
+    (prompt,) = llm.prompts
+    assert "The river rose to 4.2 metres at the Carlton bridge on Sunday (= Sunday 1 March 2026)." in prompt
+    assert "Farmers said" not in prompt and "Schools stayed shut" not in prompt
+    (citation,) = answer.citations
+    assert citation.quote == "The river rose to 4.2 metres at the Carlton bridge on Sunday."
+    assert "focus" in answer.timings_ms
