@@ -8,7 +8,8 @@ embedder's 768 dimensions, dates are spread over 2015–2022. Per size it builds
 (build time and disk reported), then times for each question: dense search with the as-of filter, BM25 (the
 keyword index built over the same chunks), and the whole `Retriever.retrieve` with the real query embedding.
 Answer latency and time to first token do not depend on index size; `--answers N` also streams N answers with the
-real LLM over the 1k index. Prints the machine and versions.
+real LLM over data/sample, once per `--focus` value (passage focus, qa/focus.py), with the ratio against
+the first. Prints the machine and versions.
 """
 
 from __future__ import annotations
@@ -127,7 +128,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--server", action="store_true", help="also measure a Chroma server (chroma run)")
-    parser.add_argument("--answers", type=int, default=0, help="stream N real answers over the 1k index")
+    parser.add_argument("--answers", type=int, default=0,
+                        help="stream N real answers (data/eval/sample_qa.jsonl over data/sample)")
+    parser.add_argument("--focus", type=int, nargs="+", default=[0],
+                        help="answer once per focus_chars value (the first is the baseline of the ratio)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build each index under this folder and keep it; a later run with the same --keep "
                              "reuses a complete one instead of building it again (build s then reads 'reused')")
@@ -220,22 +224,32 @@ def main() -> None:
 
     if args.answers:
         sample = Path(tempfile.mkdtemp(prefix="newsqa-answers-"))
-        svc = QAService(settings=Settings(index_dir=sample), embeddings=embeddings)
-        svc.ingest([ROOT / "data" / "sample"])
-        svc.llm.load()
         qs = [json.loads(line) for line in (ROOT / "data/eval/sample_qa.jsonl").open()][: args.answers]
-        ttft, total = [], []
-        for q in qs:
-            start = time.perf_counter()
-            first = None
-            for item in svc.stream(q["question"], as_of=q.get("as_of")):
-                if first is None and isinstance(item, str) and item.strip():
-                    first = time.perf_counter() - start
-            total.append(time.perf_counter() - start)
-            ttft.append(first if first is not None else total[-1])
-        print(f"answers over data/sample ({len(qs)}): first token p50 {statistics.median(ttft):.1f} s, "
-              f"p95 {_pct(ttft, 95):.1f} s; whole answer p50 {statistics.median(total):.1f} s, p95 {_pct(total, 95):.1f} s")
-
+        llm = None
+        base = None
+        for focus in args.focus:
+            # One LLM and one index for every setting; a fresh chain (and translation cache) per setting.
+            svc = QAService(settings=Settings(index_dir=sample, focus_chars=focus), embeddings=embeddings, llm=llm)
+            if llm is None:
+                svc.ingest([ROOT / "data" / "sample"])
+                llm = svc.llm.load()
+            ttft, total, tokens = [], [], []
+            for q in qs:
+                start = time.perf_counter()
+                first = None
+                for item in svc.stream(q["question"], as_of=q.get("as_of")):
+                    if first is None and isinstance(item, str) and item.strip():
+                        first = time.perf_counter() - start
+                    if not isinstance(item, str):
+                        tokens.append(item.tokens.get("prompt", 0))
+                total.append(time.perf_counter() - start)
+                ttft.append(first if first is not None else total[-1])
+            p50 = statistics.median(total)
+            base = base or p50
+            print(f"answers over data/sample ({len(qs)}), focus_chars={focus}: first token p50 "
+                  f"{statistics.median(ttft):.1f} s, p95 {_pct(ttft, 95):.1f} s; whole answer p50 {p50:.1f} s, "
+                  f"p95 {_pct(total, 95):.1f} s; prompt tokens mean {statistics.mean(tokens):.0f}; "
+                  f"whole answer vs the first setting {p50 / base:.2f}x", flush=True)
 
 if __name__ == "__main__":
     main()

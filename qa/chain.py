@@ -140,7 +140,8 @@ class AnswerChain:
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
         clock = time.perf_counter()
-        passages = focus_passages(state["question"], passages, self.scorer, self.focus_chars)
+        passages = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
+                                  self.focus_chars)
         focus_ms = (time.perf_counter() - clock) * 1000
         # Passages beyond the token budget would push the prompt out of the model's context window.
         passages = fit_budget(passages, self._budget(state["question"]))
@@ -201,10 +202,14 @@ class AnswerChain:
         k: int | None = None,
         passages: list[Passage] | None = None,
         filters: Filters | None = None,
+        focus_on: str | None = None,
     ) -> Answer:
+        """`focus_on`: the text passages are focused on (qa/focus.py) when it is not the question itself
+        (evaluation asks a question with its answer options, and retrieves and focuses on the question alone)."""
         start = time.perf_counter()
         answer = self.as_runnable().invoke(
-            {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters}
+            {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters,
+             "focus_on": focus_on}
         )
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer
@@ -217,9 +222,11 @@ class AnswerChain:
         state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters}))
         gen_start = time.perf_counter()
         parts: list[str] = []
+        usage: dict[str, Any] = {}
         if state["passages"] and not state.get("reason"):
             try:
                 for chunk in self.generate.stream(self._prompt_inputs(state)):
+                    usage = dict(getattr(chunk, "usage_metadata", None) or usage)
                     token = str(chunk.content)
                     if token:
                         parts.append(token)
@@ -233,7 +240,7 @@ class AnswerChain:
                 retry = self._words_please(state, "".join(parts))
                 parts = [retry]
                 yield "\n" + retry
-        state.update(raw="".join(parts), generate_ms=(time.perf_counter() - gen_start) * 1000)
+        state.update(raw="".join(parts), usage=usage, generate_ms=(time.perf_counter() - gen_start) * 1000)
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         yield answer

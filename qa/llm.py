@@ -89,6 +89,8 @@ class ChatXLlamaCpp(BaseChatModel):
         }
         if stop:
             req["stop"] = list(stop)
+        if stream:
+            req["stream_options"] = {"include_usage": True}  # token counts arrive in the last chunk
         return req
 
     def _generate(
@@ -143,6 +145,13 @@ class ChatXLlamaCpp(BaseChatModel):
                 raise ModelError(f"llama.cpp failed while streaming: {item}") from item
             if isinstance(item, dict) and "error" in item:
                 raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
+            if isinstance(item, dict) and item.get("usage"):
+                usage = item["usage"]
+                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata={
+                    "input_tokens": usage.get("prompt_tokens", 0),
+                    "output_tokens": usage.get("completion_tokens", 0),
+                    "total_tokens": usage.get("total_tokens", 0),
+                }))
             for choice in item.get("choices", []):
                 text = (choice.get("delta") or {}).get("content")
                 if text:

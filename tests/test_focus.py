@@ -71,3 +71,21 @@ def test_the_model_reads_the_focused_passage_and_the_citation_quotes_a_sentence_
     (citation,) = answer.citations
     assert citation.quote == "The river rose to 4.2 metres at the Carlton bridge on Sunday."
     assert "focus" in answer.timings_ms
+
+
+def test_evaluation_focuses_on_the_question_without_its_options(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "floods.txt").write_text("date 2026-03-02\nValley floods\n\n" + FLOODS, encoding="utf-8")
+    emb = DesignedEmbeddings()
+    llm = RecordingChat(messages=iter([AIMessage(content="4.2 metres [1].")]), prompts=[])
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=90),
+                    embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
+    svc.ingest([folder])
+    question = "How high did the river rise at the Carlton bridge?"
+    passages = svc.chain.retriever.retrieve(question, date(2026, 3, 3))
+    # Option words that match another sentence would pull it in if the options were scored too.
+    svc.chain.invoke(f"{question}\nOptions: farmers harvest lost mayor federal help Monday", date(2026, 3, 3),
+                     passages=passages, focus_on=question)
+    (prompt,) = llm.prompts
+    assert "The river rose to 4.2 metres" in prompt and "Farmers said" not in prompt

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import SAMPLE_DIR
+from qa.dates import parse_as_of
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -259,3 +260,20 @@ def test_a_one_word_reply_is_verified_with_the_question_by_the_real_embedder(rea
     assert verify_citations("Snake [1]", passages, scorer, question=question)[0] == "Snake [1]"
     assert verify_citations("Snake [2]", passages, scorer, question=question)[0] == "Snake [1]"
     assert verify_citations("Gatorade [1]", passages, scorer, question=question)[0] == "Gatorade"
+
+
+def test_a_streamed_answer_reports_its_prompt_tokens(seeds_service):
+    items = list(seeds_service.stream(BESSENT, as_of="2026-02-11"))
+    answer = items[-1]
+    assert "".join(i for i in items if isinstance(i, str)).strip() == answer.raw.strip()
+    assert answer.tokens["prompt"] > 100 and answer.tokens["completion"] > 0
+
+
+def test_focus_keeps_the_french_sentence_that_answers_an_english_question(seeds_service):
+    from qa.focus import focus_passages
+
+    passages = seeds_service.chain.retriever.retrieve(BESSENT, parse_as_of("2026-02-11"))
+    focused = focus_passages(BESSENT, passages, seeds_service.chain.scorer, 200)
+    answer_passage = next(p for p in focused if "Malaisie" in p.chunk.text)
+    assert "Malaisie" in answer_passage.display_text
+    assert sum(len(p.display_text) for p in focused) < sum(len(p.display_text) for p in passages)

@@ -242,7 +242,8 @@ def run_eval(
         answer, error = None, None
         if not retrieval_only:
             try:
-                answer = chain.invoke(asked(item), parse_as_of(item.as_of), passages=ranked[: service.settings.k])
+                answer = chain.invoke(asked(item), parse_as_of(item.as_of), passages=ranked[: service.settings.k],
+                                      focus_on=item.question)
                 answer.timings_ms["retrieve"] = retrieve_ms
                 answer.timings_ms["total"] += retrieve_ms
             except NewsQAError as exc:
