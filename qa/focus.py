@@ -25,9 +25,9 @@ def _pieces(text: str) -> list[str]:
 
 
 def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int) -> str:
-    """`text` itself when it fits in `max_chars`; else its sentences closest to `question`, best first, while
-    they fit (the best one always, however long; none that scores 0), put back in their order with "…" where sentences were left
-    out."""
+    """`text` itself when it fits in `max_chars`; else the sentence closest to `question` (however long), the
+    first sentence, and the next closest ones while they fit (none that scores 0), put back in their order
+    with "…" where sentences were left out."""
     if max_chars <= 0 or len(text) <= max_chars:
         return text
     pieces = _pieces(text)
@@ -36,9 +36,15 @@ def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int)
     scores = scorer(question, pieces)
     chosen: set[int] = set()
     used = 0
-    for i in sorted(range(len(pieces)), key=lambda j: (-scores[j], j)):
+    best = max(range(len(pieces)), key=lambda j: (scores[j], -j))
+    # After the best sentence comes the passage's first one: the sentence most like the question often only
+    # restates it ("a 7.0-magnitude quake hit northern Luzon"), while the answer ("the northern Philippines")
+    # sits in the lede or the sentence that opens the chunk (bench/RESULTS.md, eighth session).
+    for i in [best, 0] + sorted(range(len(pieces)), key=lambda j: (-scores[j], j)):
+        if i in chosen:
+            continue
         cost = len(pieces[i]) + len(GAP)
-        if chosen and (scores[i] <= 0 or used + cost > max_chars):
+        if chosen and ((scores[i] <= 0 and i != 0) or used + cost > max_chars):
             continue  # nothing in common with the question; or too long, and a shorter one may still fit
         chosen.add(i)
         used += cost
