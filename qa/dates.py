@@ -37,7 +37,7 @@ _FUTURE_CUES = re.compile(
 
 # English month names are capitalised in news text; requiring that avoids the verb "may" and "march".
 _MONTH_RE = re.compile(
-    r"\b(?P<month>" + "|".join(_MONTHS_EN) + r")\b(?![ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{4})"
+    r"\b(?P<month>" + "|".join(_MONTHS_EN) + r")\b(?!,?[ \u00a0]+\d{1,2},?[ \u00a0]+\d{4})(?!,?[ \u00a0]+\d{4})"
     r"(?:[ \u00a0]+(?P<mday>\d{1,2})(?:st|nd|rd|th)?\b(?!\s*(?:%|[.,]\d)))?"  # "on March 3": the date, whole
     r"|\b(?P<mois>" + "|".join(sorted(MONTHS_FR, key=len, reverse=True)) + r")\b(?!,?[ \u00a0]+\d{4})",
 )

@@ -87,3 +87,8 @@ def test_because_of_is_not_a_future_cue_but_is_due_to_is():
     assert "Monday (= Monday 13 June 2022)" in past
     ahead = annotate_dates("The minister is due to visit the park on Monday.", tuesday)
     assert "Monday (= Monday 20 June 2022)" in ahead
+
+
+def test_a_full_date_with_a_stray_comma_after_the_month_is_left_alone():
+    text = "one of the masterminds of the September, 11, 2001, attacks"
+    assert annotate_dates(text, date(2022, 8, 2)) == text
