@@ -225,14 +225,14 @@ def main() -> None:
     if args.answers:
         sample = Path(tempfile.mkdtemp(prefix="newsqa-answers-"))
         qs = [json.loads(line) for line in (ROOT / "data/eval/sample_qa.jsonl").open()][: args.answers]
-        llm = None
         base = None
-        for focus in args.focus:
-            # One LLM and one index for every setting; a fresh chain (and translation cache) per setting.
-            svc = QAService(settings=Settings(index_dir=sample, focus_chars=focus), embeddings=embeddings, llm=llm)
-            if llm is None:
+        for n, focus in enumerate(args.focus):
+            # One index; a fresh LLM per setting, since llama.cpp's prompt cache would otherwise hand the later
+            # settings this run's translation prompts for free.
+            svc = QAService(settings=Settings(index_dir=sample, focus_chars=focus), embeddings=embeddings)
+            if n == 0:
                 svc.ingest([ROOT / "data" / "sample"])
-                llm = svc.llm.load()
+            svc.llm.load()
             ttft, total, tokens = [], [], []
             for q in qs:
                 start = time.perf_counter()
@@ -250,6 +250,7 @@ def main() -> None:
                   f"{statistics.median(ttft):.1f} s, p95 {_pct(ttft, 95):.1f} s; whole answer p50 {p50:.1f} s, "
                   f"p95 {_pct(total, 95):.1f} s; prompt tokens mean {statistics.mean(tokens):.0f}; "
                   f"whole answer vs the first setting {p50 / base:.2f}x", flush=True)
+            del svc
 
 if __name__ == "__main__":
     main()
