@@ -265,7 +265,7 @@ def test_a_one_word_reply_is_verified_with_the_question_by_the_real_embedder(rea
 def test_a_streamed_answer_reports_its_prompt_tokens(seeds_service):
     items = list(seeds_service.stream(BESSENT, as_of="2026-02-11"))
     answer = items[-1]
-    assert "".join(i for i in items if isinstance(i, str)).strip() == answer.raw.strip()
+    assert "".join(i for i in items if isinstance(i, str)).strip() == answer.raw_text.strip()
     assert answer.tokens["prompt"] > 100 and answer.tokens["completion"] > 0
 
 
