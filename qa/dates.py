@@ -25,8 +25,11 @@ _WEEKDAYS_FR = {"lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4
 
 _FUTURE_CUES = re.compile(
     r"\b(will|won't|shall|expected|expects|upcoming|next|planned|plans|scheduled|is to|are to|"
-    # "is due to meet" looks ahead; "due to rain" (because of) does not.
-    r"(?:is|are|'s|’s)[ \u00a0]+due[ \u00a0]+to|"
+    # "is due to meet", "due to open on Friday" look ahead; "due to rain" (because of) does not.
+    r"(?:is|are|'s|’s)(?:[ \u00a0]+(?:also|now|still|\w+ly))?[ \u00a0]+due[ \u00a0]+to|"
+    r"due[ \u00a0]+to[ \u00a0]+(?:be|open|start|begin|meet|visit|vote|hold|sign|travel|speak|arrive|take|return|"
+    r"launch|testify|appear|leave|end|close|resume|announce|release|publish|decide|rule|deliver|attend|host|"
+    r"face|go|come|receive|make|give|land|debate|present|unveil|stand|run|play|report|retire|expire)|"
     r"prochain|prochaine|prochains|prochaines|prévu|prévue|prévus|prévues|devrait|devraient|aura|auront|"
     r"sera|seront|ira|iront|va|vont|à venir|attendu|attendue|would)\b"
     # French conditional used for reported future ("il se rendrait en avril"), but not "aurait" (reported past)

@@ -92,3 +92,14 @@ def test_because_of_is_not_a_future_cue_but_is_due_to_is():
 def test_a_full_date_with_a_stray_comma_after_the_month_is_left_alone():
     text = "one of the masterminds of the September, 11, 2001, attacks"
     assert annotate_dates(text, date(2022, 8, 2)) == text
+
+
+@pytest.mark.parametrize("sentence", [
+    "The summit, due to open on Friday, gathers 40 leaders.",
+    "The minister is also due to visit the park on Monday.",
+    "Leaders are now due to meet on Monday.",
+])
+def test_due_to_before_a_verb_looks_ahead(sentence):
+    tuesday = date(2022, 6, 14)
+    out = annotate_dates(sentence, tuesday)
+    assert "(= Friday 17 June 2022)" in out or "(= Monday 20 June 2022)" in out
