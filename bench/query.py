@@ -182,8 +182,8 @@ def main() -> None:
                 for i in range(resume, size, 2000):
                     store.upsert(records[i:i + 2000])
                     if (i // 2000) % 25 == 0:
-                        print(f"  {kind} {size:,}: {i + 2000:,} stored, {time.perf_counter() - start:.0f} s",
-                              file=sys.stderr, flush=True)
+                        stored, spent = min(i + 2000, size), time.perf_counter() - start
+                        print(f"  {kind} {size:,}: {stored:,} stored, {spent:.0f} s", file=sys.stderr, flush=True)
                 keyword.build(records)
                 build_text = f"{time.perf_counter() - start:.0f}" + (f" (resumed at {resume:,})" if resume else "")
                 if args.keep is not None:

@@ -57,7 +57,8 @@ def main() -> None:
             sys.exit(f"{args.results}: {old.id} has no stored reply (raw_answer); this run is too old to re-check")
         as_of = parse_as_of(item.as_of)
         ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS))
-        answer = chain.answer_from_reply(asked(item), as_of, ranked[: settings.k], old.raw_answer)
+        answer = chain.answer_from_reply(asked(item), as_of, ranked[: settings.k], old.raw_answer,
+                                         focus_on=item.question)
         answer.timings_ms["total"] = old.total_ms or 0.0
         answer.tokens = {"prompt": old.prompt_tokens or 0}
         new = score_item(item, ranked, answer, old.retrieve_ms or 0.0)

@@ -140,12 +140,14 @@ class AnswerChain:
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
         clock = time.perf_counter()
-        passages = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
-                                  self.focus_chars)
+        focused = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
+                                 self.focus_chars)
         focus_ms = (time.perf_counter() - clock) * 1000
         # Passages beyond the token budget would push the prompt out of the model's context window.
-        passages = fit_budget(passages, self._budget(state["question"]))
-        return {**state, "passages": passages, "retrieve_ms": elapsed, "focus_ms": focus_ms}
+        focused = fit_budget(focused, self._budget(state["question"]))
+        # The same passages whole, for the coverage check: focus may leave out the sentence naming the period.
+        whole = list(passages[: len(focused)])
+        return {**state, "passages": focused, "whole": whole, "retrieve_ms": elapsed, "focus_ms": focus_ms}
 
     def _budget(self, question: str) -> int:
         """Prompt tokens left for passages: the budget less the question (up to 1,000 characters)."""
@@ -155,8 +157,9 @@ class AnswerChain:
         """Adds `reason` when the question names a period no passage can speak of (the model is not asked)."""
         if not self.check_coverage or not state["passages"]:
             return state
-        period = uncovered_period(state["question"], state.get("as_of"), state["passages"])
-        return {**state, "reason": not_covered_text(period, state["passages"])} if period else state
+        whole = state.get("whole") or state["passages"]
+        period = uncovered_period(state["question"], state.get("as_of"), whole)
+        return {**state, "reason": not_covered_text(period, whole)} if period else state
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -246,12 +249,13 @@ class AnswerChain:
         yield answer
 
     def answer_from_reply(
-        self, question: str, as_of: date | None, passages: list[Passage], raw: str
+        self, question: str, as_of: date | None, passages: list[Passage], raw: str, focus_on: str | None = None
     ) -> Answer:
         """The Answer this chain makes of a given model reply to `question` over `passages` (as handed to
-        `invoke`): the checks run again, the LLM is not asked. For re-checking stored replies after the
-        checks change (`bench/refinalize.py`)."""
-        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "passages": passages}))
+        `invoke`, with the same `focus_on`): the checks run again, the LLM is not asked. For re-checking stored
+        replies after the checks change (`bench/refinalize.py`)."""
+        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "passages": passages,
+                                                  "focus_on": focus_on}))
         if state.get("reason"):
             raw = ""
         state.update(raw=raw, usage={}, generate_ms=0.0)

@@ -1,6 +1,9 @@
 from datetime import date
 
 import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
 from qa.errors import IndexMissingError, InputError
@@ -152,3 +155,51 @@ def test_numeric_answers_are_answers_and_an_empty_stream_abstains(service):
     svc = service("", "")
     final = list(svc.stream("When did Bessent last meet He?", as_of="2026-02-11"))[-1]
     assert final.abstained and final.text == svc.ask("When did Bessent last meet He?", as_of="2026-02-11").text
+
+
+class _UsageStreamingChat(GenericFakeChatModel):
+    """Streams its reply, then an empty chunk carrying token counts, as llama.cpp's last chunk does."""
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        yield from super()._stream(messages, stop, run_manager, **kwargs)
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata={
+            "input_tokens": 321, "output_tokens": 12, "total_tokens": 333}))
+
+
+def test_a_streamed_answer_keeps_the_token_counts_of_the_last_chunk(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "bessent.txt").write_text(BESSENT_FR, encoding="utf-8")
+    emb = DesignedEmbeddings()
+    llm = _UsageStreamingChat(messages=iter([AIMessage(content="Bessent met He in Malaysia in October 2025 [1].")]))
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False), embeddings=emb,
+                    store=MemoryStore(emb), llm=llm)
+    svc.ingest([folder])
+    answer = list(svc.stream("When did Bessent last meet He Lifeng?", as_of="2026-02-11"))[-1]
+    assert answer.tokens == {"prompt": 321, "completion": 12}
+
+
+class _FakeLlamaServer:
+    """Stands in for xllamacpp's in-process server: streams two deltas, then llama.cpp's usage-only chunk."""
+
+    def __init__(self):
+        self.requests = []
+
+    def handle_chat_completions(self, request, callback=None):
+        self.requests.append(request)
+        for data in ({"choices": [{"delta": {"content": "Hello"}}]}, {"choices": [{"delta": {"content": " [1]."}}]},
+                     {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 3, "total_tokens": 43}}):
+            callback(data)
+
+
+def test_the_llama_adapter_streams_text_then_the_usage_chunk(tmp_path):
+    from langchain_core.messages import HumanMessage
+
+    from qa.llm import ChatXLlamaCpp
+
+    llm = ChatXLlamaCpp(model_path=str(tmp_path / "unused.gguf"))
+    llm._server = _FakeLlamaServer()
+    chunks = list(llm.stream([HumanMessage(content="hi")]))
+    assert "".join(str(c.content) for c in chunks) == "Hello [1]."
+    assert [c.usage_metadata["input_tokens"] for c in chunks if c.usage_metadata] == [40]
+    assert llm._server.requests[0]["stream_options"] == {"include_usage": True}

@@ -33,8 +33,9 @@ def test_long_passage_keeps_the_sentences_closest_to_the_question_in_article_ord
 
 
 def test_the_first_sentence_comes_right_after_the_best_one():
-    # The lede names what a question-like sentence leaves out ("the northern Philippines"): it is kept before
-    # the roads sentence, which scores higher but no longer fits.
+    # The lede often names what a question-like sentence leaves out (a realtimeqa quake report: "northern
+    # Luzon" in the best sentence, "the northern Philippines" in the lede): it is kept before the roads
+    # sentence, which scores higher but no longer fits.
     question = "Which roads were closed, and who asked for federal help?"
     two = focus_text(question, FLOODS, lexical_scorer, 150)
     assert two == ("Rain fell for three days across the valley. … Farmers said the harvest was lost, and the mayor "
@@ -99,3 +100,26 @@ def test_evaluation_focuses_on_the_question_without_its_options(tmp_path):
                      passages=passages, focus_on=question)
     (prompt,) = llm.prompts
     assert "The river rose to 4.2 metres" in prompt and "Farmers said" not in prompt
+
+
+ECB = ("The council kept its deposit rate at 2% on Thursday. Inflation stood near the target in May. "
+       "Several members argued for patience and for more data. A further move is possible at the meeting in "
+       "December, one member said.")
+
+
+def test_the_coverage_check_reads_the_passages_whole(tmp_path):
+    # Focus may leave out the one sentence that names the question's period; the chain must still see that the
+    # passage speaks of December and ask the model instead of answering "they do not reach December".
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "ecb.txt").write_text("date 2025-06-05\nECB holds\n\n" + ECB, encoding="utf-8")
+    emb = DesignedEmbeddings()
+    llm = RecordingChat(messages=iter([AIMessage(content="The council kept its deposit rate at 2% [1].")]),
+                        prompts=[])
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=60),
+                    embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
+    svc.ingest([folder])
+    answer = svc.ask("What deposit rate did the council keep in December 2025?", as_of="2025-12-20")
+    (prompt,) = llm.prompts
+    assert "meeting in December" not in prompt  # focus did cut that sentence
+    assert not answer.abstained and "2%" in answer.text
