@@ -33,6 +33,10 @@ def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int)
     pieces = _pieces(text)
     if len(pieces) <= 1:
         return text
+    raw = split_sentences(text)
+    # A neighbour's text clipped to a fragment ("…the minister said.") is no lede, and keeps its mark.
+    cut_start, cut_end = raw[0].startswith("…"), raw[-1].endswith("…")
+    lede = 1 if cut_start else 0
     scores = scorer(question, pieces)
     chosen: set[int] = set()
     used = 0
@@ -40,23 +44,23 @@ def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int)
     # After the best sentence comes the passage's first one: the sentence most like the question often only
     # restates it ("a 7.0-magnitude quake hit northern Luzon"), while the answer ("the northern Philippines")
     # sits in the lede or the sentence that opens the chunk (bench/RESULTS.md, eighth session).
-    for i in [best, 0] + sorted(range(len(pieces)), key=lambda j: (-scores[j], j)):
+    for i in [best, lede] + sorted(range(len(pieces)), key=lambda j: (-scores[j], j)):
         if i in chosen:
             continue
         cost = len(pieces[i]) + len(GAP)
-        if chosen and ((scores[i] <= 0 and i != 0) or used + cost > max_chars):
+        if chosen and ((scores[i] <= 0 and i != lede) or used + cost > max_chars):
             continue  # nothing in common with the question; or too long, and a shorter one may still fit
         chosen.add(i)
         used += cost
     out, last = "", -1
     for i in sorted(chosen):
-        if i != last + 1:
+        if i != last + 1 or (i == 0 and cut_start):
             out += GAP.lstrip() if not out else GAP
         elif out:
             out += " "
         out += pieces[i]
         last = i
-    if last != len(pieces) - 1:
+    if last != len(pieces) - 1 or cut_end:
         out += GAP.rstrip()
     return out
 

@@ -123,3 +123,13 @@ def test_the_coverage_check_reads_the_passages_whole(tmp_path):
     (prompt,) = llm.prompts
     assert "meeting in December" not in prompt  # focus did cut that sentence
     assert not answer.abstained and "2%" in answer.text
+
+
+def test_a_clipped_neighbour_keeps_its_mark_and_is_not_taken_for_the_lede():
+    # The sentence window clipped the previous chunk's text to a fragment starting with "…".
+    text = "…officials said on Sunday. " + FLOODS
+    out = focus_text("How high did the river rise at the Carlton bridge?", text, lexical_scorer, 120)
+    assert out == ("… Rain fell for three days across the valley. … The river rose to 4.2 metres at the Carlton "
+                   "bridge on Sunday. …")
+    first = focus_text("What did officials say on Sunday?", text, lexical_scorer, 40)
+    assert first.startswith("… officials said on Sunday.")
