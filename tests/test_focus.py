@@ -65,16 +65,23 @@ class RecordingChat(GenericFakeChatModel):
         return super()._generate(messages, stop, run_manager, **kwargs)
 
 
-def test_the_model_reads_the_focused_passage_and_the_citation_quotes_a_sentence_it_read(tmp_path):
+def focused_service(tmp_path, article: str, reply: str, focus_chars: int) -> tuple[QAService, "RecordingChat"]:
+    """A service over one article (fakes, lexical scorer) whose model records its prompts and says `reply`."""
     folder = tmp_path / "a"
     folder.mkdir()
-    (folder / "floods.txt").write_text("date 2026-03-02\nValley floods\n\n" + FLOODS, encoding="utf-8")
+    (folder / "article.txt").write_text(article, encoding="utf-8")
     emb = DesignedEmbeddings()
-    llm = RecordingChat(messages=iter([AIMessage(content="The river rose to 4.2 metres at the Carlton bridge [1].")]),
-                        prompts=[])
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=120),
+    llm = RecordingChat(messages=iter([AIMessage(content=reply)]), prompts=[])
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False,
+                                      focus_chars=focus_chars),
                     embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
     svc.ingest([folder])
+    return svc, llm
+
+
+def test_the_model_reads_the_focused_passage_and_the_citation_quotes_a_sentence_it_read(tmp_path):
+    svc, llm = focused_service(tmp_path, "date 2026-03-02\nValley floods\n\n" + FLOODS,
+                               "The river rose to 4.2 metres at the Carlton bridge [1].", 120)
     answer = svc.ask("How high did the river rise at the Carlton bridge?", as_of="2026-03-03")
     (prompt,) = llm.prompts
     assert "The river rose to 4.2 metres at the Carlton bridge on Sunday (= Sunday 1 March 2026)." in prompt
@@ -85,14 +92,7 @@ def test_the_model_reads_the_focused_passage_and_the_citation_quotes_a_sentence_
 
 
 def test_evaluation_focuses_on_the_question_without_its_options(tmp_path):
-    folder = tmp_path / "a"
-    folder.mkdir()
-    (folder / "floods.txt").write_text("date 2026-03-02\nValley floods\n\n" + FLOODS, encoding="utf-8")
-    emb = DesignedEmbeddings()
-    llm = RecordingChat(messages=iter([AIMessage(content="4.2 metres [1].")]), prompts=[])
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=90),
-                    embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
-    svc.ingest([folder])
+    svc, llm = focused_service(tmp_path, "date 2026-03-02\nValley floods\n\n" + FLOODS, "4.2 metres [1].", 90)
     question = "How high did the river rise at the Carlton bridge?"
     passages = svc.chain.retriever.retrieve(question, date(2026, 3, 3))
     # Option words that match another sentence would pull it in if the options were scored too.
@@ -110,15 +110,8 @@ ECB = ("The council kept its deposit rate at 2% on Thursday. Inflation stood nea
 def test_the_coverage_check_reads_the_passages_whole(tmp_path):
     # Focus may leave out the one sentence that names the question's period; the chain must still see that the
     # passage speaks of December and ask the model instead of answering "they do not reach December".
-    folder = tmp_path / "a"
-    folder.mkdir()
-    (folder / "ecb.txt").write_text("date 2025-06-05\nECB holds\n\n" + ECB, encoding="utf-8")
-    emb = DesignedEmbeddings()
-    llm = RecordingChat(messages=iter([AIMessage(content="The council kept its deposit rate at 2% [1].")]),
-                        prompts=[])
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, focus_chars=60),
-                    embeddings=emb, store=MemoryStore(emb), llm=llm, scorer=lexical_scorer)
-    svc.ingest([folder])
+    svc, llm = focused_service(tmp_path, "date 2025-06-05\nECB holds\n\n" + ECB,
+                               "The council kept its deposit rate at 2% [1].", 60)
     answer = svc.ask("What deposit rate did the council keep in December 2025?", as_of="2025-12-20")
     (prompt,) = llm.prompts
     assert "meeting in December" not in prompt  # focus did cut that sentence
