@@ -189,13 +189,17 @@ def claims_for(text: str, n: int) -> str:
     return CITATION.sub("", " ".join(marked or sentences)).strip()
 
 
+def shown_sentences(text: str) -> list[str]:
+    """Sentences of a passage's shown text, without the "…" that marks text left out (qa/focus.py, clipped
+    neighbours): the mark is part of no sentence."""
+    return [piece for piece in (s.strip("… ") for s in split_sentences(text)) if piece]
+
+
 def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
     """(sentences to score, sentences to quote): the text the model was shown is scored, so "October 2025" in
     a claim matches "octobre (= October 2025)" and a planted instruction taken out of the passage supports
     nothing; the original sentence is quoted when the two line up."""
-    # "…" marks text left out (qa/focus.py, clipped neighbours): not part of any sentence.
-    shown = [piece for piece in (s.strip("… ") for s in split_sentences(passage.display_text or passage.chunk.text))
-             if piece]
+    shown = shown_sentences(passage.display_text or passage.chunk.text)
     # The quote is the shown sentence without the "(= October 2025)" notes: lining sentences up with the raw
     # chunk by position goes wrong when the sentence window widened the chunk.
     return shown, [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]

@@ -12,32 +12,28 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from qa.citations import SentenceScorer, split_sentences
+from qa.citations import SentenceScorer, shown_sentences
 from qa.types import Passage
 
 GAP = " … "
 
 
-def _pieces(text: str) -> list[str]:
-    # Split and trimmed as citation checking splits the shown text (qa/citations.py), so the sentence vectors
-    # computed here are the ones it looks up; "…" of a clipped neighbour is re-marked by the gaps below.
-    return [piece for piece in (s.strip("… ") for s in split_sentences(text)) if piece]
-
-
-def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int) -> str:
-    """`text` itself when it fits in `max_chars`; else the sentence closest to `question` (however long), the
-    first sentence, and the next closest ones while they fit (none that scores 0), put back in their order
-    with "…" where sentences were left out."""
+def _sentences(text: str, max_chars: int) -> list[str]:
+    """The sentences to choose among (split as citation checking splits the shown text, so the sentence
+    vectors computed here are the ones it looks up); none when the text is left whole."""
     if max_chars <= 0 or len(text) <= max_chars:
-        return text
-    pieces = _pieces(text)
-    if len(pieces) <= 1:
-        return text
-    raw = split_sentences(text)
+        return []
+    pieces = shown_sentences(text)
+    return pieces if len(pieces) > 1 else []
+
+
+def _cut(text: str, pieces: list[str], scores: Sequence[float], max_chars: int) -> str:
+    """The sentence closest to the question (however long), the first sentence, and the next closest ones
+    while they fit (none that scores 0), put back in their order with "…" where sentences were left out."""
+    stripped = text.strip()
     # A neighbour's text clipped to a fragment ("…the minister said.") is no lede, and keeps its mark.
-    cut_start, cut_end = raw[0].startswith("…"), raw[-1].endswith("…")
+    cut_start, cut_end = stripped.startswith("…"), stripped.endswith("…")
     lede = 1 if cut_start else 0
-    scores = scorer(question, pieces)
     chosen: set[int] = set()
     used = 0
     best = max(range(len(pieces)), key=lambda j: (scores[j], -j))
@@ -65,15 +61,24 @@ def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int)
     return out
 
 
+def focus_text(question: str, text: str, scorer: SentenceScorer, max_chars: int) -> str:
+    """`text` itself when it fits in `max_chars` (or is one sentence); else its sentences chosen as `_cut`
+    says."""
+    pieces = _sentences(text, max_chars)
+    return _cut(text, pieces, scorer(question, pieces), max_chars) if pieces else text
+
+
 def focus_passages(question: str, passages: Sequence[Passage], scorer: SentenceScorer,
                    max_chars: int) -> list[Passage]:
-    """The passages with their shown text focused (`display_text`; the chunk itself is unchanged)."""
-    if max_chars <= 0:
-        return list(passages)
+    """The passages with their shown text focused (`display_text`; the chunk itself is unchanged). Every
+    sentence to be scored goes to the scorer in one call (an embedding scorer encodes them as one batch)."""
     texts = [p.display_text or p.chunk.text for p in passages]
-    # One call over every sentence to be scored: an embedding scorer encodes them as one batch and caches the
-    # vectors, so the per-passage calls below only look them up.
-    scorer(question, [piece for text in texts if len(text) > max_chars for piece in _pieces(text)])
-    return [dataclasses.replace(p, display_text=focus_text(question, p.display_text or p.chunk.text, scorer,
-                                                           max_chars))
-            for p in passages]
+    pieces = [_sentences(text, max_chars) for text in texts]
+    scores = scorer(question, [piece for each in pieces for piece in each]) if any(pieces) else []
+    out, start = [], 0
+    for passage, text, each in zip(passages, texts, pieces):
+        if each:
+            text = _cut(text, each, scores[start:start + len(each)], max_chars)
+            start += len(each)
+        out.append(dataclasses.replace(passage, display_text=text) if each else passage)
+    return out
