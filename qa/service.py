@@ -114,8 +114,7 @@ class QAService:
             fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight,
                             recency_prior=s.recency_prior, recency_pool=s.recency_pool,
                             recency_margin=s.recency_margin, rrf_k=s.rrf_k,
-                            period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin,
-                            article=s.article_weight, article_chunks=s.article_chunks)
+                            period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin)
             reranker = self._reranker
             if reranker is None and s.reranker_model:
                 from qa.rerank import CrossEncoderReranker

@@ -146,12 +146,6 @@ class Settings(BaseSettings):
         description="A candidate gets the period boost only when its dense similarity is within this of the "
         "best candidate's (keeps a same-week but unrelated article from jumping ahead).",
     )
-    article_weight: float = Field(
-        default=0.0, ge=0.0,
-        description="Boost for chunks of the articles that match best as a whole (an article scored by the sum of "
-        "its best article_chunks fused scores): a report about the story over a roundup that mentions it (0: off).",
-    )
-    article_chunks: int = Field(default=3, ge=1, description="Chunks of an article summed for its article score.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     max_per_article: int = Field(
         default=2, ge=0,
