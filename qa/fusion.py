@@ -33,11 +33,6 @@ class Fusion:
     period_grace_days: int = 10
     period_pool: int = 40
     period_margin: float = 0.15
-    # Article evidence: candidates ranked by how strongly their whole article matches (the sum of its best
-    # `article_chunks` fused scores), each chunk boosted by its article's rank with weight `article`. A report
-    # about the story outranks a roundup that mentions it in one paragraph (0: off).
-    article: float = 0.0
-    article_chunks: int = 3
 
 
 def reciprocal_rank_fusion(
@@ -64,17 +59,6 @@ def reciprocal_rank_fusion(
         if weights > 0 and total > 0:
             fused[item] = total / weights
     return fused
-
-
-def article_order(fused: dict[str, float], article_of: Callable[[str], str], best: int) -> dict[str, int]:
-    """{id: rank of its article} (1 = strongest), an article scored by the sum of its `best` highest fused
-    scores among the candidates."""
-    scores: dict[str, list[float]] = {}
-    for i, score in fused.items():
-        scores.setdefault(article_of(i), []).append(score)
-    strength = {a: sum(sorted(v, reverse=True)[:best]) for a, v in scores.items()}
-    rank = {a: n for n, a in enumerate(sorted(strength, key=lambda a: -strength[a]), start=1)}
-    return {i: rank[article_of(i)] for i in fused}
 
 
 def cap_per_article(order: Sequence[str], records: dict, cap: int, k: int,

@@ -16,7 +16,7 @@ from langchain_core.embeddings import Embeddings
 from qa.context import collapse_duplicates, needs_after, needs_before, widen
 from qa.dates import annotate_dates, parse_as_of
 from qa.errors import ConfigError
-from qa.fusion import Fusion, article_order, cap_per_article, reciprocal_rank_fusion
+from qa.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
 from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
@@ -271,11 +271,6 @@ class Retriever:
             # translation): for chunks in other languages it is no signal, not a miss.
             applies.append((lambda i: language_of(i) in covered) if covered else None)
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
-        if self.fusion.article > 0:
-            article_rank = article_order(fused, lambda i: str(records[i].metadata.get("article_id", i)) if i in records else i,
-                                         self.fusion.article_chunks)
-            for i, rank in article_rank.items():
-                fused[i] += self.fusion.article / (self.fusion.recency_k + rank)
         recency = self.fusion.recency_prior
         if wants_recent(question):
             recency = max(self.fusion.recency, recency)  # a cue never gets less than the prior

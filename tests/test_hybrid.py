@@ -396,37 +396,3 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
     only_a_and_b = cap_per_article(order, records, 2, 4, close={"a1", "a2", "a3", "b1"}.__contains__)
     assert only_a_and_b == ["a1", "a2", "b1", "a3", "c1", "d1"]
     assert cap_per_article(order, records, 1, 2, close=lambda i: False) == ["a1", "a2", "a3", "b1", "c1", "d1"]
-
-
-def test_article_order_ranks_articles_by_the_sum_of_their_best_chunks():
-    from qa.fusion import article_order
-
-    fused = {"roundup-3": 0.030, "story-1": 0.025, "story-2": 0.024, "story-5": 0.020, "story-9": 0.001,
-             "other-1": 0.010}
-    article = lambda i: i.split("-")[0]  # noqa: E731
-    ranks = article_order(fused, article, best=3)
-    # the story's three best chunks (0.069) outweigh the roundup's one better chunk (0.030)
-    assert ranks == {"story-1": 1, "story-2": 1, "story-5": 1, "story-9": 1, "roundup-3": 2, "other-1": 3}
-    assert article_order(fused, article, best=1)["roundup-3"] == 1
-
-
-def test_article_evidence_lifts_a_report_about_the_story_over_a_roundup_that_mentions_it():
-    from test_periods import _AngleEmbeddings
-
-    # The roundup's one paragraph on the story is the closest chunk; the report's three chunks are a little less
-    # close each, and together the stronger evidence.
-    similarity = {"roundup paragraph": 0.90, "report lede": 0.88, "report quotes": 0.86, "report background": 0.84,
-                  "roundup other item": 0.40}
-    embeddings = _AngleEmbeddings(similarity)
-    store = MemoryStore(embeddings)
-    store.upsert([Record("r1", "roundup paragraph", _meta("roundup", 20250724)),
-                  Record("r2", "roundup other item", {**_meta("roundup", 20250724), "position": 1}),
-                  *[Record(f"s{i}", text, {**_meta("report", 20250724), "position": i})
-                    for i, text in enumerate(["report lede", "report quotes", "report background"])]])
-
-    def first(**fusion):
-        retriever = Retriever(store, embeddings, k=1, fusion=Fusion(recency_prior=0.0, **fusion))
-        return retriever.retrieve("What happened?")[0].chunk.article_id
-
-    assert first() == "roundup"
-    assert first(article=0.25) == "report"
