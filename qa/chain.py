@@ -104,10 +104,8 @@ class AnswerChain:
         check_coverage: bool = True,
         check_figures: bool = True,
         focus_chars: int = 0,
-        second_look: int = 0,
     ) -> None:
         self.retriever = retriever
-        self.second_look = second_look
         self.passage_budget = passage_budget
         self.llm = llm
         self.scorer = scorer
@@ -125,24 +123,6 @@ class AnswerChain:
         messages = self.prompt.format_messages(**self._prompt_inputs(state)) + [
             AIMessage(content=raw), HumanMessage(content=WORDS_PLEASE)]
         return str(self.llm.invoke(messages).content)
-
-    def _second_look(self, state: dict[str, Any], raw: str) -> tuple[str, dict[str, Any]]:
-        """When the model found no answer in k passages, ask once more with only the best `second_look` of them
-        (the 1.5B model overlooks an answer in a long prompt that it finds in a short one). The state comes back
-        with the passages of the prompt that answered, so every [n] points at a passage the model was given."""
-        n = self.second_look
-        if n <= 0 or len(state["passages"]) <= n or not is_abstention(raw):
-            return raw, state
-        fewer = {**state, "passages": state["passages"][:n], "whole": (state.get("whole") or state["passages"])[:n]}
-        message = self.llm.invoke(self.prompt.format_messages(**self._prompt_inputs(fewer)))
-        retry = str(message.content)
-        if is_abstention(retry) or only_citations(retry):
-            return raw, state
-        usage = dict(state.get("usage") or {})
-        for key, value in (getattr(message, "usage_metadata", None) or {}).items():
-            if isinstance(value, int):
-                usage[key] = usage.get(key, 0) + value
-        return retry, {**fewer, "usage": usage, "second_look": True}
 
     @staticmethod
     def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
@@ -191,8 +171,6 @@ class AnswerChain:
             usage = dict(getattr(message, "usage_metadata", None) or {})
             if only_citations(raw):
                 raw = self._words_please(state, raw)
-            raw, state = self._second_look({**state, "usage": usage}, raw)
-            usage = state["usage"]
         return {**state, "raw": raw, "usage": usage, "generate_ms": (time.perf_counter() - start) * 1000}
 
     def _finish(self, state: dict[str, Any]) -> Answer:
@@ -263,11 +241,6 @@ class AnswerChain:
                     raise
             if only_citations("".join(parts)):
                 retry = self._words_please(state, "".join(parts))
-                parts = [retry]
-                yield "\n" + retry
-            retry, state = self._second_look({**state, "usage": usage}, "".join(parts))
-            usage = state["usage"]
-            if state.get("second_look"):
                 parts = [retry]
                 yield "\n" + retry
         state.update(raw="".join(parts), usage=usage, generate_ms=(time.perf_counter() - gen_start) * 1000)

@@ -131,7 +131,7 @@ class QAService:
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
                                       prompt_style=s.prompt_style, verify=s.verify_citations, passage_budget=budget,
                                       check_coverage=s.check_coverage, check_figures=s.check_figures,
-                                      focus_chars=s.focus_chars, second_look=s.second_look)
+                                      focus_chars=s.focus_chars)
         return self._chain
 
     def model_names(self) -> dict[str, str]:

@@ -161,11 +161,6 @@ class Settings(BaseSettings):
         description="Cut each passage to its sentences closest to the question, at most about this many "
         "characters, before the LLM reads it: a shorter prompt answers sooner (0: passages whole).",
     )
-    second_look: int = Field(
-        default=0, ge=0,
-        description="When the model finds no answer in the k passages, ask once more with only the best this many "
-        "(the small default model overlooks answers in long prompts); costs one short prompt per abstention (0: off).",
-    )
     translate_queries: bool = Field(
         default=True,
         description="Translate the question with the LLM into the corpus's other languages (those holding 1% of "

@@ -203,39 +203,3 @@ def test_the_llama_adapter_streams_text_then_the_usage_chunk(tmp_path):
     assert "".join(str(c.content) for c in chunks) == "Hello [1]."
     assert [c.usage_metadata["input_tokens"] for c in chunks if c.usage_metadata] == [40]
     assert llm._server.requests[0]["stream_options"] == {"include_usage": True}
-
-
-def _second_look_service(tmp_path, *replies, second_look=1):
-    folder = tmp_path / "articles"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in {"bessent.txt": BESSENT_FR, "louvre.txt": LOUVRE, "later.txt": LATER}.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    emb = DesignedEmbeddings()
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False,
-                                      second_look=second_look),
-                    embeddings=emb, store=MemoryStore(emb), llm=scripted_llm(*replies))
-    svc.ingest([folder])
-    return svc
-
-
-def test_an_abstention_gets_a_second_look_at_the_best_passages_only(tmp_path):
-    question = "When did Bessent last meet He Lifeng?"
-    found = "Bessent last met He Lifeng in Malaysia in October 2025 [1]."
-    svc = _second_look_service(tmp_path, "NOT IN ARTICLES", found)
-    answer = svc.ask(question, as_of="2026-02-11")
-    assert not answer.abstained and answer.text == found
-    # The answer's passages are those of the prompt that answered: every [n] points at one the model saw.
-    assert len(answer.passages) == 1 and "Malaisie" in answer.passages[0].chunk.text
-    assert [c.n for c in answer.citations] == [1]
-    streamed = list(_second_look_service(tmp_path / "s", "NOT IN ARTICLES", found).stream(question, as_of="2026-02-11"))
-    assert "".join(t for t in streamed if isinstance(t, str)).endswith("\n" + found)
-    assert streamed[-1].text == found and len(streamed[-1].passages) == 1
-
-
-def test_a_second_abstention_stands_and_the_look_is_off_at_zero(tmp_path):
-    question = "Who won the 2030 World Cup?"
-    twice = _second_look_service(tmp_path, "NOT IN ARTICLES", "NOT IN ARTICLES").ask(question)
-    assert twice.abstained and len(twice.passages) == 3  # the first prompt's passages are still shown
-    # Off: one call only, so the scripted second reply is never read.
-    off = _second_look_service(tmp_path / "off", "NOT IN ARTICLES", "Someone won [1].", second_look=0).ask(question)
-    assert off.abstained and off.text == ABSTAIN_TEXT

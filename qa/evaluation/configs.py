@@ -37,7 +37,6 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "keyword_weight": 0.0,
         "recency_weight": 0.0,
         "recency_prior": 0.0,
-        "second_look": 0,
         "translate_queries": False,
         "period_weight": 0.0,
         "prompt_style": "plain",
