@@ -53,10 +53,12 @@ def build_embeddings(settings: Settings):
 
 
 def build_llm(settings: Settings):
-    from qa.llm import ChatXLlamaCpp
-
     path = resolve_model(settings.llm_model, settings, "llm")
-    return ChatXLlamaCpp(
+    if settings.llm_runtime == "ik":
+        from qa.llm_ik import ChatIkLlama as Chat
+    else:
+        from qa.llm import ChatXLlamaCpp as Chat
+    return Chat(
         model_path=path,
         n_ctx=settings.llm_context,
         n_threads=settings.resolved_threads(),

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         default="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         description="Generator: the default's name or a path to any GGUF chat model.",
     )
+    llm_runtime: Literal["ik", "xllamacpp"] = Field(
+        default="ik",
+        description="llama.cpp build that runs the GGUF: ik (ik_llama.cpp, weights repacked at load, ~1.5x "
+        "faster prompts on CPU) or xllamacpp (stock llama.cpp).",
+    )
     llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")
     llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")

@@ -279,3 +279,22 @@ def test_focus_keeps_the_french_sentence_that_answers_an_english_question(seeds_
     focused = focus_text(BESSENT, text, seeds_service.chain.scorer, 450)
     assert len(focused) < len(text) and "…" in focused
     assert "pour la dernière fois en Malaisie en octobre" in focused
+
+
+def test_both_llama_runtimes_give_the_same_greedy_answer_and_ik_reuses_the_cached_prefix(real_settings, real_llm):
+    """The default runtime (ik_llama.cpp, weights repacked) against stock llama.cpp on one short prompt."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from qa.factory import build_llm
+    from qa.llm_ik import ChatIkLlama
+
+    assert isinstance(real_llm, ChatIkLlama)
+    stock = build_llm(real_settings.model_copy(update={"llm_runtime": "xllamacpp"})).load()
+    system = SystemMessage(content="Answer in a few words from the passage.")
+    ask = HumanMessage(content="Passage: The summit was held in Kuala Lumpur on 26 October 2025.\n"
+                               "Question: Where was the summit held?")
+    ours, theirs = real_llm.invoke([system, ask]), stock.invoke([system, ask])
+    assert "Kuala Lumpur" in str(ours.content)
+    assert ours.content == theirs.content
+    again = real_llm.invoke([system, HumanMessage(content="Passage: It rained.\nQuestion: What was the weather?")])
+    assert again.response_metadata["timings"]["cached_tokens"] >= 10  # the system turn was not evaluated again
