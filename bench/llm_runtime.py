@@ -1,10 +1,14 @@
-"""Compare the two llama.cpp runtimes on the same answer-sized prompt, in one run.
+"""The two llama.cpp runtimes newsqa ships, on the same answer-sized prompt, in one run.
 
-    python bench/llm_runtime.py [--runs 3]
+    python bench/llm_runtime.py [--runs 5] [--passages 3]
 
-Needs `newsqa models pull` and, for the comparison, `pip install llama-cpp-python` (not a dependency:
-it compiles for ~12 minutes; the project uses xllamacpp's prebuilt wheel). Prints prompt and generation
-speed per runtime and the ratio against xllamacpp, the baseline.
+Both runtimes load the default GGUF (`newsqa models pull`) through the product's own adapters (`build_llm`
+with `llm_runtime` = `xllamacpp`, stock llama.cpp, and `ik`, ik_llama.cpp with its weights repacked at load),
+and answer the same prompts, taking turns so that a slow spell of the host hits both. Each prompt is the answer
+prompt's shape: the fixed instructions (cached after the first run, as in the service), then passages from the
+seed articles that differ per run, so every run reads its passages afresh. Prints time to first token, whole
+answer, prompt tokens and each runtime's ratio against xllamacpp, the baseline; also whether the two gave the
+same greedy reply.
 """
 
 from __future__ import annotations
@@ -19,80 +23,89 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
+
+from qa.factory import build_llm  # noqa: E402
 from qa.prompting import SYSTEM  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
-SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds" / "004_a88b1a08a186ee89.txt"
+SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
 FILLER = ("The two delegations met for several hours and discussed trade, export controls, purchases of farm "
-          "goods and the schedule of future meetings between their leaders. ") * 12
+          "goods and the schedule of future meetings between their leaders. ")
 
 
-def messages() -> list[dict[str, str]]:
-    context = SEED.read_text(encoding="utf-8") if SEED.is_file() else FILLER
-    user = f"Today is 2026-02-11.\n\nPassages:\n[1] {context}\n\nQuestion: When did Bessent last meet He Lifeng?"
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+def paragraphs() -> list[str]:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))] if SEEDS.is_dir() else []
+    paras = [p.strip() for t in texts for p in t.split("\n\n") if len(p.strip()) > 200]
+    return paras or [FILLER * 3] * 20
 
 
-def run_xllamacpp(path: str, threads: int, runs: int) -> list[dict]:
-    from qa.llm import ChatXLlamaCpp
-
-    llm = ChatXLlamaCpp(model_path=path, n_threads=threads, max_tokens=64).load()
-    out = []
-    for i in range(runs):
-        msgs = messages()
-        msgs[1]["content"] = f"(run {i})\n" + msgs[1]["content"]  # defeat the prompt cache
-        start = time.perf_counter()
-        result = llm._server.handle_chat_completions({"messages": msgs, "max_tokens": 64, "temperature": 0})
-        t = result["timings"]
-        out.append({"total_s": time.perf_counter() - start, "prompt_tps": t["prompt_per_second"],
-                    "gen_tps": t["predicted_per_second"], "prompt_n": t["prompt_n"]})
-    return out
+def prompt(run: int, n_passages: int, paras: list[str]) -> list:
+    chosen = [paras[(run * n_passages + i) % len(paras)] for i in range(n_passages)]
+    body = "\n\n".join(f"[{i + 1}] {text}" for i, text in enumerate(chosen))
+    user = f"Today is 2026-02-11.\n\nPassages:\n{body}\n\nQuestion: When did Bessent last meet He Lifeng? (run {run})"
+    return [SystemMessage(content=SYSTEM), HumanMessage(content=user)]
 
 
-def run_llama_cpp_python(path: str, threads: int, runs: int) -> list[dict]:
-    from llama_cpp import Llama
+def timed(llm, messages: list) -> dict:
+    start = time.perf_counter()
+    first, text, tokens = None, "", 0
+    for chunk in llm.stream(messages):
+        if chunk.content and first is None:
+            first = time.perf_counter() - start
+        text += str(chunk.content)
+        if chunk.usage_metadata:
+            tokens = chunk.usage_metadata["input_tokens"]
+    total = time.perf_counter() - start
+    return {"first_s": first if first is not None else total, "total_s": total, "prompt_n": tokens, "text": text}
 
-    llm = Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
-    out = []
-    for i in range(runs):
-        msgs = messages()
-        msgs[1]["content"] = f"(run {i})\n" + msgs[1]["content"]
-        llm.reset()
-        start = time.perf_counter()
-        t0 = time.perf_counter()
-        first = None
-        n = 0
-        for _chunk in llm.create_chat_completion(messages=msgs, max_tokens=64, temperature=0, stream=True):
-            if first is None:
-                first = time.perf_counter()
-            n += 1
-        end = time.perf_counter()
-        prompt_n = len(llm.tokenize(str(msgs).encode()))  # rough; the ratio uses wall time below
-        out.append({"total_s": end - start, "prompt_tps": prompt_n / max(first - t0, 1e-9),
-                    "gen_tps": n / max(end - first, 1e-9), "prompt_n": prompt_n})
-    return out
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    from importlib.metadata import version
+
+    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, xllamacpp {version('xllamacpp')}, "
+            f"ik-llama-cpp-python {version('ik-llama-cpp-python')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--passages", type=int, default=3, help="seed paragraphs per prompt")
     args = parser.parse_args()
     settings = Settings()
-    path = str(settings.model_dir / settings.llm_model)
-    threads = settings.resolved_threads()
-    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    results = {"xllamacpp": run_xllamacpp(path, threads, args.runs)}
-    try:
-        results["llama-cpp-python"] = run_llama_cpp_python(path, threads, args.runs)
-    except ImportError:
-        print("llama-cpp-python is not installed: only xllamacpp measured")
-    base = statistics.median(r["total_s"] for r in results["xllamacpp"])
-    print("| runtime | prompt tokens | prompt tok/s | generation tok/s | answer s (median) | time vs xllamacpp |")
+    print(f"machine: {machine()}")
+    runtimes = {name: build_llm(settings.model_copy(update={"llm_runtime": name, "llm_max_tokens": 64}))
+                for name in ("xllamacpp", "ik")}
+    for name, llm in runtimes.items():
+        start = time.perf_counter()
+        llm.load()
+        print(f"{name}: loaded in {time.perf_counter() - start:.1f} s")
+    paras = paragraphs()
+    rows: dict[str, list[dict]] = {name: [] for name in runtimes}
+    for run in range(args.runs + 1):  # run 0 warms both caches with the instructions and is not counted
+        for name, llm in runtimes.items():
+            result = timed(llm, prompt(run, args.passages, paras))
+            if run:
+                rows[name].append(result)
+                print(f"run {run} {name}: first token {result['first_s']:.2f} s, answer {result['total_s']:.2f} s, "
+                      f"{result['prompt_n']} prompt tokens: {result['text'][:60]!r}", flush=True)
+    same = sum(a["text"] == b["text"] for a, b in zip(rows["xllamacpp"], rows["ik"]))
+    base_first = statistics.median(r["first_s"] for r in rows["xllamacpp"])
+    base_total = statistics.median(r["total_s"] for r in rows["xllamacpp"])
+    print("\n| runtime | prompt tokens (median) | first token s (median) | answer s (median) | first token vs xllamacpp "
+          "| answer vs xllamacpp |")
     print("|---|---|---|---|---|---|")
-    for name, rows in results.items():
-        med = statistics.median(r["total_s"] for r in rows)
-        print(f"| {name} | {rows[0]['prompt_n']} | {statistics.median(r['prompt_tps'] for r in rows):.1f} | "
-              f"{statistics.median(r['gen_tps'] for r in rows):.1f} | {med:.2f} | {med / base:.2f}x |")
+    for name, rs in rows.items():
+        first = statistics.median(r["first_s"] for r in rs)
+        total = statistics.median(r["total_s"] for r in rs)
+        print(f"| {name} | {statistics.median(r['prompt_n'] for r in rs):.0f} | {first:.2f} | {total:.2f} | "
+              f"{first / base_first:.2f}x | {total / base_total:.2f}x |")
+    print(f"\nsame greedy reply: {same} of {args.runs} prompts")
 
 
 if __name__ == "__main__":

@@ -152,13 +152,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     base = _settings(args)
     name = Path(args.dataset).stem if Path(args.dataset).is_file() else Path(args.dataset).name
     out = Path(args.out) if args.out else Path("bench/out") / name
-    reports, llm = [], None
+    reports, llms = [], {}
     # Every configuration is checked before the first one runs (a typo in the second must not cost an hour).
     configs = [resolve_config(config, base) for config in args.config or ["ours"]]
     for label, settings in configs:
-        service = QAService(settings=settings, llm=llm, progress=not args.json)
+        # one generator for every configuration that runs the same model the same way
+        key = (settings.llm_runtime, settings.llm_model, settings.llm_context, settings.llm_max_tokens,
+               settings.llm_temperature)
+        service = QAService(settings=settings, llm=llms.get(key), progress=not args.json)
         if not args.retrieval_only:
-            llm = service.llm  # one generator for every configuration
+            llms[key] = service.llm
         if args.ingest:
             report = service.ingest(args.ingest)
             print(f"[{label}] ingest: {report.summary()}", file=sys.stderr)

@@ -18,6 +18,10 @@ _LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_v
 _silence = _LOG_CALLBACK(lambda level, text, data: None)  # module-level: the library keeps the pointer
 
 
+class CacheFull(ModelError):
+    """The KV cache has no free cells for the batch: other cached sequences must go first."""
+
+
 def _bind(lib, name: str, argtypes: list, restype):
     func = getattr(lib, name)
     func.argtypes, func.restype = argtypes, restype
@@ -25,9 +29,10 @@ def _bind(lib, name: str, argtypes: list, restype):
 
 
 class IkEngine:
-    """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions, reads the logits."""
+    """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions of a sequence (one of
+    `seqs`, sharing the cache's `n_ctx` cells), reads the logits of the last token evaluated."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 2):
         try:
             from ik_llama_cpp import _ctypes_api as C
         except (ImportError, OSError) as exc:
@@ -54,6 +59,7 @@ class IkEngine:
         cparams = C.llama_context_default_params()
         cparams.n_ctx = n_ctx
         cparams.n_batch = n_ctx
+        cparams.n_seq_max = seqs
         cparams.n_threads = cparams.n_threads_batch = n_threads
         cparams.flash_attn = False  # ik's CPU flash attention asserts on long prompts without AVX-VNNI
         self._ctx = C.llama_init_from_model(self._model, cparams)
@@ -86,13 +92,13 @@ class IkEngine:
     def is_end(self, token: int) -> bool:
         return bool(self._C.llama_token_is_eog(self._model, token))
 
-    def forget_from(self, position: int) -> None:
-        if position <= 0:
-            self._C.llama_kv_cache_clear(self._ctx)
-        else:
-            self._seq_rm(self._ctx, 0, position, -1)
+    def forget_from(self, position: int, seq: int = 0) -> None:
+        self._seq_rm(self._ctx, seq, max(position, 0), -1)
 
-    def feed(self, tokens: list[int], position: int) -> None:
+    def clear(self) -> None:
+        self._C.llama_kv_cache_clear(self._ctx)
+
+    def feed(self, tokens: list[int], position: int, seq: int = 0) -> None:
         C = self._C
         for offset in range(0, len(tokens), self._ubatch):
             part = tokens[offset : offset + self._ubatch]
@@ -104,11 +110,13 @@ class IkEngine:
                     batch.token[i] = token
                     batch.pos[i] = position + offset + i
                     batch.n_seq_id[i] = 1
-                    batch.seq_id[i][0] = 0
+                    batch.seq_id[i][0] = seq
                     batch.logits[i] = 1 if last and i == len(part) - 1 else 0
                 status = C.llama_decode(self._ctx, batch)
             finally:
                 C.llama_batch_free(batch)
+            if status == 1:
+                raise CacheFull(f"no room in the {self.n_ctx}-token cache for tokens {position + offset}..")
             if status != 0:
                 raise ModelError(f"ik_llama.cpp failed to evaluate tokens {position + offset}.. (status {status})")
 

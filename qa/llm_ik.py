@@ -33,6 +33,10 @@ CHATML = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# A cached prompt is worth taking over only when it shares at least this many tokens (more than the template's
+# opening, which every prompt shares); otherwise the new prompt goes to the least recently used slot.
+MIN_REUSE = 32
+
 
 class Engine(Protocol):
     """The native side: one context, one sequence, positions counted from 0."""
@@ -43,8 +47,9 @@ class Engine(Protocol):
     def tokenize(self, text: str) -> list[int]: ...
     def piece(self, token: int) -> bytes: ...
     def is_end(self, token: int) -> bool: ...
-    def forget_from(self, position: int) -> None: ...
-    def feed(self, tokens: list[int], position: int) -> None: ...
+    def forget_from(self, position: int, seq: int) -> None: ...
+    def clear(self) -> None: ...
+    def feed(self, tokens: list[int], position: int, seq: int) -> None: ...
     def logits(self) -> np.ndarray: ...
 
 
@@ -117,7 +122,10 @@ class ChatIkLlama(BaseChatModel):
     repack: bool = True  # interleave the weights' rows at load time (ik's run-time repacking): faster prompts
 
     _engine: Any = PrivateAttr(default=None)
-    _cached: list = PrivateAttr(default_factory=list)  # the tokens whose keys and values sit in the cache
+    slots: int = 2  # prompts kept in the cache at once: answers and translations each keep their instructions
+
+    _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds
+    _last_use: list = PrivateAttr(default_factory=list)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -135,13 +143,51 @@ class ChatIkLlama(BaseChatModel):
                 raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
             from qa.ik_engine import IkEngine
 
-            self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack)
+            self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,
+                                    seqs=self.slots)
         return self._engine
 
     def load(self) -> "ChatIkLlama":
         """Load the model now instead of on the first question."""
         self._ensure_engine()
         return self
+
+    def _choose_slot(self, tokens: list[int]) -> int:
+        """The slot whose cached tokens share the longest prefix with `tokens`, when that prefix is more than the
+        chat template's opening; else the least recently used slot (an empty one first)."""
+        if len(self._slots) != self.slots:
+            self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
+        shared = [shared_prefix(cached, tokens) for cached in self._slots]
+        best = max(range(self.slots), key=lambda i: (shared[i], -self._last_use[i]))
+        if shared[best] >= MIN_REUSE:
+            return best
+        return min(range(self.slots), key=lambda i: self._last_use[i])
+
+    def _prefill(self, engine: Engine, slot: int, tokens: list[int]) -> int:
+        """Evaluate what `tokens` does not share with the slot's cached tokens; returns how many were reused."""
+        from qa.ik_engine import CacheFull
+
+        reused = min(shared_prefix(self._slots[slot], tokens), len(tokens) - 1)  # the last one gives the logits
+        engine.forget_from(reused, slot)
+        self._slots[slot] = self._slots[slot][:reused]
+        try:
+            engine.feed(tokens[reused:], reused, slot)
+        except CacheFull:  # the other slots' prompts fill the cache: drop them all and evaluate afresh
+            engine.clear()
+            self._slots = [[] for _ in range(self.slots)]
+            reused = 0
+            engine.feed(tokens, 0, slot)
+        self._slots[slot] = list(tokens)
+        return reused
+
+    def _make_room(self, engine: Engine, slot: int, max_tokens: int) -> None:
+        """Drop the other slots' prompts when the answer might not fit beside them."""
+        if sum(map(len, self._slots)) + max_tokens <= engine.n_ctx:
+            return
+        for other in range(self.slots):
+            if other != slot and self._slots[other]:
+                engine.forget_from(0, other)
+                self._slots[other] = []
 
     def _run(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
         """Text pieces as they come, then one dict: token counts, timings, finish reason."""
@@ -154,18 +200,18 @@ class ChatIkLlama(BaseChatModel):
                              f"{engine.n_ctx}; ask with fewer passages or raise NEWSQA_LLM_CONTEXT")
         rng = np.random.default_rng(self.seed)
         with self._lock:
-            reused = min(shared_prefix(self._cached, tokens), len(tokens) - 1)  # the last one makes the logits
+            slot = self._choose_slot(tokens)
+            self._last_use[slot] = time.monotonic()
             start = time.perf_counter()
             try:
-                engine.forget_from(reused)
-                self._cached = self._cached[:reused]
-                engine.feed(tokens[reused:], reused)
-                self._cached = list(tokens)
+                reused = self._prefill(engine, slot, tokens)
+                self._make_room(engine, slot, max_tokens)
+                cached = self._slots[slot]
                 prompt_ms = (time.perf_counter() - start) * 1000
                 decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
                 watch = StopWatch(list(stop or []))
                 produced, finish = 0, "length"
-                while produced < max_tokens and len(self._cached) < engine.n_ctx:
+                while produced < max_tokens and sum(map(len, self._slots)) < engine.n_ctx:
                     token = pick(engine.logits(), temperature, rng)
                     if engine.is_end(token):
                         finish = "stop"
@@ -177,16 +223,16 @@ class ChatIkLlama(BaseChatModel):
                     if watch.stopped:
                         finish = "stop"
                         break
-                    engine.feed([token], len(self._cached))
-                    self._cached.append(token)
+                    engine.feed([token], len(cached), slot)
+                    cached.append(token)
                 if not watch.stopped:
                     tail = watch.push(decoder.decode(b"", final=True))
                     tail += "" if watch.stopped else watch.flush()
                     if tail:
                         yield tail
             except BaseException:
-                self._cached = []  # what the cache holds is unknown now: start from nothing next time
-                engine.forget_from(0)
+                self._slots = [[] for _ in range(self.slots)]  # what the cache holds is unknown now
+                engine.clear()
                 raise
         total_ms = (time.perf_counter() - start) * 1000
         yield {"prompt_tokens": len(tokens), "completion_tokens": produced, "cached_tokens": reused,

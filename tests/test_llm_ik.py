@@ -23,7 +23,10 @@ class ScriptedEngine:
         self.pieces = pieces
         self.script: list[int] = []
         self.fed: list[tuple[int, int]] = []  # (position, how many tokens)
-        self.forgot: list[int] = []
+        self.seqs: list[int] = []  # the sequence of each feed
+        self.forgot: list[tuple[int, int]] = []  # (position, sequence)
+        self.cleared = 0
+        self.cells: dict[int, int] = {}  # per sequence, how many positions it holds
         self.fail_on_feed = False
 
     def tokenize(self, text: str) -> list[int]:
@@ -36,13 +39,25 @@ class ScriptedEngine:
     def is_end(self, token: int) -> bool:
         return token == END
 
-    def forget_from(self, position: int) -> None:
-        self.forgot.append(position)
+    def forget_from(self, position: int, seq: int) -> None:
+        self.forgot.append((position, seq))
+        self.cells[seq] = min(self.cells.get(seq, 0), position)
 
-    def feed(self, tokens: list[int], position: int) -> None:
+    def clear(self) -> None:
+        self.cleared += 1
+        self.cells = {}
+
+    def feed(self, tokens: list[int], position: int, seq: int) -> None:
+        from qa.ik_engine import CacheFull
+
         if self.fail_on_feed:
             raise ModelError("native failure")
+        assert position == self.cells.get(seq, 0), "tokens must follow what the sequence holds"
+        if sum(self.cells.values()) + len(tokens) > self.n_ctx:
+            raise CacheFull("full")
+        self.cells[seq] = position + len(tokens)
         self.fed.append((position, len(tokens)))
+        self.seqs.append(seq)
 
     def logits(self) -> np.ndarray:
         out = np.zeros(VOCAB, dtype=np.float32)
@@ -80,7 +95,7 @@ def test_the_next_prompt_evaluates_only_what_differs_from_the_cached_one():
     engine.fed.clear()
     result = llm.invoke(ask("second question"))
     shared = first_prompt.index("first")  # the system turn and the user header are the same bytes
-    assert engine.forgot[-1] == shared
+    assert engine.forgot[-1] == (shared, 0)
     assert engine.fed[0] == (shared, len(first_prompt.encode()) - shared + len("second") - len("first"))
     assert result.response_metadata["timings"]["cached_tokens"] == shared
 
@@ -89,7 +104,7 @@ def test_an_identical_prompt_still_evaluates_its_last_token():
     engine = ScriptedEngine([b"Yes."])
     llm = model(engine)
     llm.invoke(ask("same"))
-    n = len(llm._cached)
+    n = len(llm._slots[0])
     llm.invoke(ask("same"))
     # the cache held the prompt plus the answer's tokens; all but the prompt's last token are reused
     prompt_len = len(render_chat(None, [{"role": "system", "content": "Answer from the passages."},
@@ -131,7 +146,7 @@ def test_after_a_native_failure_the_cache_starts_again_from_nothing():
     engine.fail_on_feed = True
     with pytest.raises(ModelError):
         llm.invoke(ask("two"))
-    assert llm._cached == [] and engine.forgot[-1] == 0
+    assert llm._slots == [[], []] and engine.cleared == 1
     engine.fail_on_feed = False
     llm.invoke(ask("three"))
     assert engine.fed[-2][0] == 0  # the whole prompt evaluated again
@@ -174,3 +189,34 @@ def test_the_settings_pick_the_runtime(tmp_path):
     gguf.write_bytes(b"GGUF")
     assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatIkLlama)
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="xllamacpp")), ChatXLlamaCpp)
+
+
+def test_answers_and_translations_each_keep_their_instructions_cached():
+    engine = ScriptedEngine([b"ok"])
+    llm = model(engine)
+    answer_rules = "Answer from the passages, cite them as [n], say so when they do not hold the answer."
+    translate_rules = "Translate the question into French; reply with the translation only."
+    llm.invoke(ask("Passages: one. Question: who?", answer_rules))
+    llm.invoke(ask("Who won?", translate_rules))
+    second = llm.invoke(ask("Passages: two. Question: where?", answer_rules))
+    assert engine.seqs[-1] == 0 and second.response_metadata["timings"]["cached_tokens"] > len(answer_rules)
+    third = llm.invoke(ask("Where is it?", translate_rules))
+    assert engine.seqs[-1] == 1 and third.response_metadata["timings"]["cached_tokens"] > len(translate_rules)
+
+
+def test_a_full_cache_drops_the_other_prompt_and_the_answer_still_comes():
+    engine = ScriptedEngine([b"fine"], n_ctx=300)
+    llm = model(engine, max_tokens=8)
+    llm.invoke(ask("x" * 150, "A"))
+    result = llm.invoke(ask("y" * 150, "B"))  # does not fit beside the first prompt
+    assert result.content == "fine"
+    assert engine.cleared == 1 and llm._slots[0] == []
+
+
+def test_room_is_made_for_the_answer_beside_another_cached_prompt():
+    engine = ScriptedEngine([b"a", b"b", b"c"], n_ctx=360)  # two prompts of ~161 tokens fit
+    llm = model(engine, max_tokens=60)
+    llm.invoke(ask("x" * 80, "A"))
+    result = llm.invoke(ask("y" * 80, "B"))  # both prompts fit, the answer's 60 tokens beside them would not
+    assert result.content == "abc" and engine.cleared == 0
+    assert [slot for slot in llm._slots if slot] == [llm._slots[1]] and (0, 0) in engine.forgot

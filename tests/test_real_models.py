@@ -290,11 +290,18 @@ def test_both_llama_runtimes_give_the_same_greedy_answer_and_ik_reuses_the_cache
 
     assert isinstance(real_llm, ChatIkLlama)
     stock = build_llm(real_settings.model_copy(update={"llm_runtime": "xllamacpp"})).load()
-    system = SystemMessage(content="Answer in a few words from the passage.")
+    system = SystemMessage(content="You answer questions about news articles. Answer in a few words, only from "
+                                   "the passage the user gives you, and say 'not in the passage' when it does not "
+                                   "hold the answer.")
     ask = HumanMessage(content="Passage: The summit was held in Kuala Lumpur on 26 October 2025.\n"
                                "Question: Where was the summit held?")
     ours, theirs = real_llm.invoke([system, ask]), stock.invoke([system, ask])
     assert "Kuala Lumpur" in str(ours.content)
     assert ours.content == theirs.content
     again = real_llm.invoke([system, HumanMessage(content="Passage: It rained.\nQuestion: What was the weather?")])
-    assert again.response_metadata["timings"]["cached_tokens"] >= 10  # the system turn was not evaluated again
+    assert again.response_metadata["timings"]["cached_tokens"] >= 32  # the instructions were not evaluated again
+    other = SystemMessage(content="Translate the user's question into French. Reply with the translation only.")
+    real_llm.invoke([other, HumanMessage(content="Where was the summit held?")])  # kept in the other slot
+    repeat = real_llm.invoke([system, ask])
+    assert repeat.content == ours.content
+    assert repeat.response_metadata["timings"]["cached_tokens"] >= 32
