@@ -8,7 +8,7 @@ from qa.cli import main
 
 def test_help_is_fast_and_loads_no_heavy_library():
     code = ("import sys; from qa.cli import build_parser; build_parser().format_help(); "
-            "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'xllamacpp', 'gradio') "
+            "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'xllamacpp', 'ik_llama_cpp', 'gradio') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -51,6 +51,36 @@ def test_eval_checks_every_config_before_running_any(capsys, tmp_path, monkeypat
     assert main(["eval", str(data), "--config", "ours", "--config", "typo", "--out", str(tmp_path / "o")]) == 2
     assert "unknown config 'typo'" in capsys.readouterr().err
     assert not (tmp_path / "o" / "ours").exists()  # nothing ran
+
+
+def test_eval_shares_one_generator_between_configs_that_run_the_same_model_the_same_way(tmp_path, monkeypatch):
+    import qa.evaluation
+    import qa.evaluation.report
+    import qa.service
+
+    built = []
+
+    class FakeService:
+        def __init__(self, settings, llm=None, progress=True):
+            self.settings = settings
+            if llm is None:
+                built.append(settings.llm_runtime)
+                llm = object()
+            self.llm = llm
+
+    monkeypatch.setattr(qa.service, "QAService", FakeService)
+    monkeypatch.setattr(qa.evaluation, "run_eval", lambda service, *a, **k: service.llm)
+    monkeypatch.setattr(qa.evaluation.report, "write", lambda reports, *a: {"markdown": "m", "json": "j"})
+    seen = []
+    monkeypatch.setattr(qa.evaluation.report, "comparison_table", lambda reports: seen.extend(reports) or "")
+    (tmp_path / "stock.json").write_text('{"name": "stock", "settings": {"llm_runtime": "xllamacpp"}}')
+    (tmp_path / "lede.json").write_text('{"name": "lede", "settings": {"focus_chars": 400}}')
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"id": "a", "question": "Who?"}\n')
+    assert main(["eval", str(data), "--config", "ours", "--config", str(tmp_path / "stock.json"),
+                 "--config", str(tmp_path / "lede.json"), "--out", str(tmp_path / "o")]) == 0
+    assert built == ["ik", "xllamacpp"]
+    assert seen[0] is seen[2] and seen[0] is not seen[1]  # lede reused ours' generator
 
 
 def test_eval_refuses_a_zero_limit(capsys, tmp_path, monkeypatch):
