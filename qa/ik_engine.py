@@ -13,13 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError
+from qa.llm_ik import CacheFull
 
 _LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _silence = _LOG_CALLBACK(lambda level, text, data: None)  # module-level: the library keeps the pointer
-
-
-class CacheFull(ModelError):
-    """The KV cache has no free cells for the batch: other cached sequences must go first."""
 
 
 def _bind(lib, name: str, argtypes: list, restype):
@@ -73,6 +70,8 @@ class IkEngine:
         buf = ctypes.create_string_buffer(1 << 16)
         n = meta(self._model, b"tokenizer.chat_template", buf, len(buf))
         self.chat_template: str | None = buf.value.decode("utf-8") if 0 < n < len(buf) else None
+        eos = _bind(lib, "llama_token_eos", [ctypes.c_void_p], ctypes.c_int32)(self._model)
+        self.eos_text = self.piece(eos, special=True).decode("utf-8", errors="replace") if eos >= 0 else ""
 
     def tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")
@@ -84,9 +83,12 @@ class IkEngine:
             raise ModelError(f"could not tokenize a prompt of {len(data)} bytes")
         return list(buf[:n])
 
-    def piece(self, token: int) -> bytes:
+    def piece(self, token: int, special: bool = False) -> bytes:
         buf = ctypes.create_string_buffer(256)
-        n = self._C.llama_token_to_piece(self._model, token, buf, len(buf), 0, False)
+        n = self._C.llama_token_to_piece(self._model, token, buf, len(buf), 0, special)
+        if n < 0:  # longer than the buffer: -n bytes are needed
+            buf = ctypes.create_string_buffer(-n)
+            n = self._C.llama_token_to_piece(self._model, token, buf, len(buf), 0, special)
         return buf.raw[: max(n, 0)]
 
     def is_end(self, token: int) -> bool:

@@ -3,15 +3,19 @@
 The `ik-llama-cpp-python` wheel is prebuilt; with its weights repacked at load time it reads prompts about
 1.5x as fast as the stock llama.cpp in `xllamacpp` on the same 2 cores (bench/RESULTS.md, tenth session).
 Its Python layer is thin, so the pieces an answer needs live here: the chat template (the GGUF's own, rendered
-with Jinja), reuse of the KV cache for the prompt prefix the last request shared (the fixed instructions),
-greedy or seeded sampling in NumPy, stop strings, streaming with UTF-8 pieces joined, token counts.
+with Jinja), reuse of the KV cache for the prompt prefix an earlier request shared (the fixed instructions;
+two slots, so answers and question translations each keep theirs), greedy or seeded top-k/top-p sampling in
+NumPy, stop strings, streaming with UTF-8 pieces joined, token counts.
 
-`IkEngine` holds the native calls; `ChatIkLlama` holds the logic and is tested with a scripted engine.
+`IkEngine` (qa/ik_engine.py) holds the native calls; `ChatIkLlama` holds the logic and is tested with a
+scripted engine.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
+import queue
 import threading
 import time
 from pathlib import Path
@@ -38,10 +42,15 @@ CHATML = (
 MIN_REUSE = 32
 
 
+class CacheFull(ModelError):
+    """The KV cache has no free run of cells for a batch: other cached prompts must go first."""
+
+
 class Engine(Protocol):
-    """The native side: one context, one sequence, positions counted from 0."""
+    """The native side: one context whose cache holds several sequences (slots), positions counted from 0."""
 
     chat_template: str | None
+    eos_text: str
     n_ctx: int
 
     def tokenize(self, text: str) -> list[int]: ...
@@ -49,20 +58,33 @@ class Engine(Protocol):
     def is_end(self, token: int) -> bool: ...
     def forget_from(self, position: int, seq: int) -> None: ...
     def clear(self) -> None: ...
-    def feed(self, tokens: list[int], position: int, seq: int) -> None: ...
+    def feed(self, tokens: list[int], position: int, seq: int) -> None: ...  # raises CacheFull
     def logits(self) -> np.ndarray: ...
 
 
-def render_chat(template: str | None, messages: list[dict[str, str]]) -> str:
-    """The prompt text for `messages`, as the model was trained to read it."""
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str):
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def fail(message: str) -> None:
         raise ModelError(f"the model's chat template refused the messages: {message}")
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.globals["raise_exception"] = fail
-    return env.from_string(template or CHATML).render(messages=messages, add_generation_prompt=True, tools=None)
+    return env.from_string(template)
+
+
+def render_chat(template: str | None, messages: list[dict[str, str]], eos_text: str = "") -> str:
+    """The prompt text for `messages`, as the model was trained to read it. `bos_token` renders empty: the
+    tokenizer adds a BOS where the model's vocabulary asks for one."""
+    from jinja2 import TemplateError
+
+    try:
+        return _compiled(template or CHATML).render(messages=messages, add_generation_prompt=True, tools=None,
+                                                    bos_token="", eos_token=eos_text)
+    except TemplateError as exc:
+        raise ModelError(f"the model's chat template failed ({exc}); set NEWSQA_LLM_RUNTIME=xllamacpp, which "
+                         "applies templates in llama.cpp") from exc
 
 
 def shared_prefix(a: list[int], b: list[int]) -> int:
@@ -74,16 +96,24 @@ def shared_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
+def pick(logits: np.ndarray, temperature: float, rng: np.random.Generator, top_k: int = 40,
+         top_p: float = 0.95) -> int:
+    """Greedy at temperature 0; else a draw among the `top_k` likeliest tokens cut to `top_p` of the mass
+    (llama.cpp's defaults)."""
     if temperature <= 0:
         return int(np.argmax(logits))
-    scaled = (logits.astype(np.float64) - float(np.max(logits))) / temperature
-    p = np.exp(scaled)
-    return int(rng.choice(len(p), p=p / p.sum()))
+    k = min(top_k, len(logits))
+    best = np.argpartition(logits, -k)[-k:]
+    best = best[np.argsort(logits[best])[::-1]]
+    p = np.exp((logits[best].astype(np.float64) - float(logits[best[0]])) / temperature)
+    p /= p.sum()
+    keep = int(np.searchsorted(np.cumsum(p), top_p)) + 1
+    p = p[:keep] / p[:keep].sum()
+    return int(best[rng.choice(keep, p=p)])
 
 
 class StopWatch:
-    """Holds back text that might be the start of a stop string; cuts at the first stop string."""
+    """Holds back text that might be the start of a stop string; cuts at the earliest stop string."""
 
     def __init__(self, stops: list[str]):
         self.stops = [s for s in stops if s]
@@ -92,12 +122,11 @@ class StopWatch:
 
     def push(self, text: str) -> str:
         self.pending += text
-        for stop in self.stops:
-            at = self.pending.find(stop)
-            if at >= 0:
-                self.stopped = True
-                out, self.pending = self.pending[:at], ""
-                return out
+        hits = [at for at in (self.pending.find(s) for s in self.stops) if at >= 0]
+        if hits:
+            self.stopped = True
+            out, self.pending = self.pending[: min(hits)], ""
+            return out
         keep = max((k for s in self.stops for k in range(1, len(s)) if self.pending.endswith(s[:k])), default=0)
         out = self.pending[: len(self.pending) - keep]
         self.pending = self.pending[len(out):]
@@ -120,10 +149,9 @@ class ChatIkLlama(BaseChatModel):
     temperature: float = 0.0
     seed: int = 42
     repack: bool = True  # interleave the weights' rows at load time (ik's run-time repacking): faster prompts
-
-    _engine: Any = PrivateAttr(default=None)
     slots: int = 2  # prompts kept in the cache at once: answers and translations each keep their instructions
 
+    _engine: Any = PrivateAttr(default=None)
     _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds
     _last_use: list = PrivateAttr(default_factory=list)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -137,6 +165,7 @@ class ChatIkLlama(BaseChatModel):
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
 
     def _ensure_engine(self) -> Engine:
+        """The engine, loaded once; call with the lock held."""
         if self._engine is None:
             path = Path(self.model_path)
             if not path.is_file():
@@ -145,73 +174,79 @@ class ChatIkLlama(BaseChatModel):
 
             self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,
                                     seqs=self.slots)
+            self._slots, self._last_use = [], []
+        if len(self._slots) != self.slots:
+            self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
         return self._engine
 
     def load(self) -> "ChatIkLlama":
         """Load the model now instead of on the first question."""
-        self._ensure_engine()
+        with self._lock:
+            self._ensure_engine()
         return self
 
     def _choose_slot(self, tokens: list[int]) -> int:
         """The slot whose cached tokens share the longest prefix with `tokens`, when that prefix is more than the
         chat template's opening; else the least recently used slot (an empty one first)."""
-        if len(self._slots) != self.slots:
-            self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
         shared = [shared_prefix(cached, tokens) for cached in self._slots]
         best = max(range(self.slots), key=lambda i: (shared[i], -self._last_use[i]))
         if shared[best] >= MIN_REUSE:
             return best
         return min(range(self.slots), key=lambda i: self._last_use[i])
 
-    def _prefill(self, engine: Engine, slot: int, tokens: list[int]) -> int:
-        """Evaluate what `tokens` does not share with the slot's cached tokens; returns how many were reused."""
-        from qa.ik_engine import CacheFull
-
-        reused = min(shared_prefix(self._slots[slot], tokens), len(tokens) - 1)  # the last one gives the logits
-        engine.forget_from(reused, slot)
-        self._slots[slot] = self._slots[slot][:reused]
-        try:
-            engine.feed(tokens[reused:], reused, slot)
-        except CacheFull:  # the other slots' prompts fill the cache: drop them all and evaluate afresh
-            engine.clear()
-            self._slots = [[] for _ in range(self.slots)]
-            reused = 0
-            engine.feed(tokens, 0, slot)
-        self._slots[slot] = list(tokens)
-        return reused
-
-    def _make_room(self, engine: Engine, slot: int, max_tokens: int) -> None:
-        """Drop the other slots' prompts when the answer might not fit beside them."""
-        if sum(map(len, self._slots)) + max_tokens <= engine.n_ctx:
-            return
+    def _drop_others(self, engine: Engine, slot: int) -> None:
         for other in range(self.slots):
             if other != slot and self._slots[other]:
                 engine.forget_from(0, other)
                 self._slots[other] = []
 
+    def _prefill(self, engine: Engine, slot: int, tokens: list[int], max_tokens: int) -> int:
+        """Evaluate what `tokens` does not share with the slot's cached tokens; returns how many were reused.
+        Other slots' prompts make way when the prompt and its answer would not fit beside them."""
+        reused = min(shared_prefix(self._slots[slot], tokens), len(tokens) - 1)  # the last one gives the logits
+        engine.forget_from(reused, slot)
+        self._slots[slot] = self._slots[slot][:reused]
+        others = sum(len(cached) for i, cached in enumerate(self._slots) if i != slot)
+        if others + len(tokens) + max_tokens > engine.n_ctx:
+            self._drop_others(engine, slot)
+        try:
+            engine.feed(tokens[reused:], reused, slot)
+        except CacheFull:  # no free run of cells beside the other prompts: they go, this slot's prefix stays
+            engine.forget_from(reused, slot)
+            self._drop_others(engine, slot)
+            try:
+                engine.feed(tokens[reused:], reused, slot)
+            except CacheFull:  # fragmented even so: start from an empty cache
+                engine.clear()
+                self._slots = [[] for _ in range(self.slots)]
+                reused = 0
+                engine.feed(tokens, 0, slot)
+        self._slots[slot] = list(tokens)
+        return reused
+
     def _run(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
-        """Text pieces as they come, then one dict: token counts, timings, finish reason."""
-        engine = self._ensure_engine()
+        """Text pieces as they come, then one dict: token counts, timings, finish reason. Holds the lock while
+        it runs; closing it early (GeneratorExit) keeps the cache, whose bookkeeping is exact at each yield."""
         max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
         temperature = float(kwargs.get("temperature", self.temperature))
-        tokens = engine.tokenize(render_chat(engine.chat_template, _to_openai(messages)))
-        if len(tokens) + 1 > engine.n_ctx:
-            raise ModelError(f"the prompt has {len(tokens)} tokens, more than the model's context of "
-                             f"{engine.n_ctx}; ask with fewer passages or raise NEWSQA_LLM_CONTEXT")
         rng = np.random.default_rng(self.seed)
         with self._lock:
+            engine = self._ensure_engine()
+            tokens = engine.tokenize(render_chat(engine.chat_template, _to_openai(messages), engine.eos_text))
+            if len(tokens) + 1 > engine.n_ctx:
+                raise ModelError(f"the prompt has {len(tokens)} tokens, more than the model's context of "
+                                 f"{engine.n_ctx}; ask with fewer passages or raise NEWSQA_LLM_CONTEXT")
             slot = self._choose_slot(tokens)
             self._last_use[slot] = time.monotonic()
             start = time.perf_counter()
             try:
-                reused = self._prefill(engine, slot, tokens)
-                self._make_room(engine, slot, max_tokens)
+                reused = self._prefill(engine, slot, tokens, max_tokens)
                 cached = self._slots[slot]
                 prompt_ms = (time.perf_counter() - start) * 1000
                 decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
                 watch = StopWatch(list(stop or []))
                 produced, finish = 0, "length"
-                while produced < max_tokens and sum(map(len, self._slots)) < engine.n_ctx:
+                while len(cached) < engine.n_ctx:
                     token = pick(engine.logits(), temperature, rng)
                     if engine.is_end(token):
                         finish = "stop"
@@ -223,6 +258,8 @@ class ChatIkLlama(BaseChatModel):
                     if watch.stopped:
                         finish = "stop"
                         break
+                    if produced >= max_tokens:
+                        break
                     engine.feed([token], len(cached), slot)
                     cached.append(token)
                 if not watch.stopped:
@@ -230,13 +267,15 @@ class ChatIkLlama(BaseChatModel):
                     tail += "" if watch.stopped else watch.flush()
                     if tail:
                         yield tail
+            except GeneratorExit:
+                raise
             except BaseException:
                 self._slots = [[] for _ in range(self.slots)]  # what the cache holds is unknown now
                 engine.clear()
                 raise
         total_ms = (time.perf_counter() - start) * 1000
         yield {"prompt_tokens": len(tokens), "completion_tokens": produced, "cached_tokens": reused,
-               "prompt_ms": prompt_ms, "predicted_ms": total_ms - prompt_ms, "finish_reason": finish}
+               "prompt_ms": prompt_ms, "generation_ms": total_ms - prompt_ms, "finish_reason": finish}
 
     @staticmethod
     def _usage(info: dict) -> dict[str, int]:
@@ -261,6 +300,33 @@ class ChatIkLlama(BaseChatModel):
                             response_metadata={"finish_reason": info["finish_reason"], "timings": info})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
+        """`_run` in a worker thread: a reader that stops reading (a client gone) never keeps the lock; the
+        worker notices at the next token and ends the generation."""
+        items: queue.Queue = queue.Queue()
+        gone = threading.Event()
+        done = object()
+
+        def work() -> None:
+            try:
+                for item in self._run(messages, stop, **kwargs):
+                    if gone.is_set():
+                        break
+                    items.put(item)
+            except BaseException as exc:  # surfaced in the reader's thread
+                items.put(exc)
+            finally:
+                items.put(done)
+
+        threading.Thread(target=work, daemon=True, name="ik-llama-generate").start()
+        try:
+            while (item := items.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            gone.set()
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -268,7 +334,7 @@ class ChatIkLlama(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for item in self._run(messages, stop, **kwargs):
+        for item in self._pieces(messages, stop, **kwargs):
             if isinstance(item, dict):
                 yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(item)))
                 continue

@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from qa.errors import ModelError
-from qa.llm_ik import ChatIkLlama, StopWatch, render_chat, shared_prefix
+from qa.llm_ik import CacheFull, ChatIkLlama, StopWatch, render_chat, shared_prefix
 
 END = 999
 VOCAB = 2000
@@ -17,6 +17,7 @@ class ScriptedEngine:
     """Prompt tokens are the prompt's bytes; output tokens (1000 + i) stand for the pieces given, then END."""
 
     chat_template = None
+    eos_text = "<|im_end|>"
 
     def __init__(self, pieces: list[bytes], n_ctx: int = 4096):
         self.n_ctx = n_ctx
@@ -28,6 +29,7 @@ class ScriptedEngine:
         self.cleared = 0
         self.cells: dict[int, int] = {}  # per sequence, how many positions it holds
         self.fail_on_feed = False
+        self.refuse = 0  # how many feeds to refuse with CacheFull
 
     def tokenize(self, text: str) -> list[int]:
         self.script = [1000 + i for i in range(len(self.pieces))] + [END]
@@ -48,10 +50,11 @@ class ScriptedEngine:
         self.cells = {}
 
     def feed(self, tokens: list[int], position: int, seq: int) -> None:
-        from qa.ik_engine import CacheFull
-
         if self.fail_on_feed:
             raise ModelError("native failure")
+        if self.refuse:
+            self.refuse -= 1
+            raise CacheFull("fragmented")
         assert position == self.cells.get(seq, 0), "tokens must follow what the sequence holds"
         if sum(self.cells.values()) + len(tokens) > self.n_ctx:
             raise CacheFull("full")
@@ -204,13 +207,29 @@ def test_answers_and_translations_each_keep_their_instructions_cached():
     assert engine.seqs[-1] == 1 and third.response_metadata["timings"]["cached_tokens"] > len(translate_rules)
 
 
-def test_a_full_cache_drops_the_other_prompt_and_the_answer_still_comes():
+def test_a_prompt_that_would_not_fit_beside_the_other_drops_it_first():
     engine = ScriptedEngine([b"fine"], n_ctx=300)
     llm = model(engine, max_tokens=8)
     llm.invoke(ask("x" * 150, "A"))
-    result = llm.invoke(ask("y" * 150, "B"))  # does not fit beside the first prompt
+    result = llm.invoke(ask("y" * 150, "B"))
     assert result.content == "fine"
-    assert engine.cleared == 1 and llm._slots[0] == []
+    assert (0, 0) in engine.forgot and llm._slots[0] == [] and engine.cleared == 0
+
+
+def test_a_fragmented_cache_drops_the_other_prompt_and_keeps_this_slots_prefix():
+    rules = "Answer from the passages, cite them as [n], say so when they do not hold the answer."
+    engine = ScriptedEngine([b"ok"])
+    llm = model(engine)
+    llm.invoke(ask("Passages: one.", rules))
+    llm.invoke(ask("Translate me", "Translate into French."))
+    engine.refuse = 1  # the next feed finds no free run of cells
+    result = llm.invoke(ask("Passages: two.", rules))
+    assert result.content == "ok" and engine.cleared == 0
+    assert llm._slots[1] == [] and result.response_metadata["timings"]["cached_tokens"] > len(rules)
+    engine.refuse = 2  # still no room after the other prompt went: start from an empty cache
+    result = llm.invoke(ask("Passages: three.", rules))
+    assert result.content == "ok" and engine.cleared == 1
+    assert result.response_metadata["timings"]["cached_tokens"] == 0
 
 
 def test_room_is_made_for_the_answer_beside_another_cached_prompt():
@@ -220,3 +239,74 @@ def test_room_is_made_for_the_answer_beside_another_cached_prompt():
     result = llm.invoke(ask("y" * 80, "B"))  # both prompts fit, the answer's 60 tokens beside them would not
     assert result.content == "abc" and engine.cleared == 0
     assert [slot for slot in llm._slots if slot] == [llm._slots[1]] and (0, 0) in engine.forgot
+
+
+def test_a_reader_that_stops_early_leaves_the_model_usable_and_its_cache_kept():
+    rules = "Answer from the passages, cite them as [n], say so when they do not hold the answer."
+    engine = ScriptedEngine([b"one", b" two", b" three", b" four"])
+    llm = model(engine)
+    stream = llm.stream(ask("Passages: one.", rules))
+    assert next(stream).content == "one"
+    stream.close()  # a client gone
+    result = llm.invoke(ask("Passages: two.", rules))  # waits for the worker to end; no deadlock
+    assert result.content == "one two three four"
+    assert result.response_metadata["timings"]["cached_tokens"] > len(rules)
+
+
+def test_concurrent_first_requests_load_one_engine(monkeypatch):
+    import threading
+    import time
+
+    import qa.ik_engine
+
+    made = []
+
+    def slow_engine(*args, **kwargs):
+        made.append(1)
+        time.sleep(0.1)
+        return ScriptedEngine([b"ok"])
+
+    monkeypatch.setattr(qa.ik_engine, "IkEngine", slow_engine)
+    monkeypatch.setattr("pathlib.Path.is_file", lambda self: True)
+    llm = ChatIkLlama(model_path="m.gguf")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(llm.invoke(ask("hi")).content)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == [1] and results == ["ok", "ok"]
+
+
+def test_generation_stops_when_the_context_is_full():
+    engine = ScriptedEngine([b"w"] * 50, n_ctx=100)  # a prompt of 82 tokens
+    llm = model(engine, max_tokens=100)
+    result = llm.invoke(ask("q", "s"))
+    assert result.response_metadata["finish_reason"] == "length"
+    assert len(llm._slots[0]) == 100 and result.content == "w" * 18
+
+
+def test_after_a_stop_string_the_next_request_reuses_the_cache_correctly():
+    rules = "Answer from the passages, cite them as [n], say so when they do not hold the answer."
+    engine = ScriptedEngine([b"Paris", b"\n\nQuestion:", b" more"])
+    llm = model(engine)
+    assert llm.invoke(ask("Passages: one.", rules), stop=["\n\nQuestion:"]).content == "Paris"
+    again = llm.invoke(ask("Passages: two.", rules))  # the fake checks every position follows the cache
+    assert again.response_metadata["timings"]["cached_tokens"] > len(rules)
+
+
+def test_sampling_keeps_to_the_top_k_and_top_p():
+    from qa.llm_ik import pick
+
+    logits = np.array([5.0, 4.0, 0.0, -1.0], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    assert {pick(logits, 1.0, rng, top_k=2) for _ in range(200)} == {0, 1}
+    assert {pick(logits, 1.0, rng, top_p=0.5) for _ in range(50)} == {0}
+    assert {pick(logits, 50.0, rng, top_k=40, top_p=1.0) for _ in range(400)} == {0, 1, 2, 3}
+
+
+def test_templates_get_an_empty_bos_and_the_models_eos_and_a_broken_one_names_the_fix():
+    template = "{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}"
+    assert render_chat(template, [{"role": "user", "content": "hi"}], "</s>") == "hi</s>"
+    with pytest.raises(ModelError, match="NEWSQA_LLM_RUNTIME"):
+        render_chat("{% for %}", [{"role": "user", "content": "hi"}])
