@@ -1,6 +1,6 @@
 """The two llama.cpp runtimes newsqa ships, on the same answer-sized prompt, in one run.
 
-    python bench/llm_runtime.py [--runs 5] [--passages 3]
+    python bench/llm_runtime.py [--runs 5] [--passages 5]
 
 Both runtimes load the default GGUF (`newsqa models pull`) through the product's own adapters (`build_llm`
 with `llm_runtime` = `xllamacpp`, stock llama.cpp, and `ik`, ik_llama.cpp with its weights repacked at load),
@@ -35,9 +35,10 @@ FILLER = ("The two delegations met for several hours and discussed trade, export
 
 
 def paragraphs() -> list[str]:
+    """~600-character pieces of the seed articles (the size of a chunk), or filler without ../shared."""
     texts = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))] if SEEDS.is_dir() else []
-    paras = [p.strip() for t in texts for p in t.split("\n\n") if len(p.strip()) > 200]
-    return paras or [FILLER * 3] * 20
+    words = " ".join(texts).split() or (FILLER * 40).split()
+    return [" ".join(words[i:i + 100]) for i in range(0, len(words) - 50, 100)]
 
 
 def prompt(run: int, n_passages: int, paras: list[str]) -> list:
@@ -75,7 +76,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--passages", type=int, default=3, help="seed paragraphs per prompt")
+    parser.add_argument("--passages", type=int, default=5, help="~600-character seed pieces per prompt (5: an answer's)")
     args = parser.parse_args()
     settings = Settings()
     print(f"machine: {machine()}")
