@@ -273,3 +273,31 @@ def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
     assert encoder._session.batches == [(2, 5), (2, 2)]
     assert encoder.encode("x y") == pytest.approx([1 / 2 ** 0.5, 1 / 2 ** 0.5])
     assert encoder.encode_many([]).shape[0] == 0
+
+
+def test_openvino_backend_errors_name_the_fix(tmp_path, monkeypatch):
+    import builtins
+
+    from qa.settings import Settings
+    from vectorstore.onnx_encoder import GRAPH, MARKER
+    from vectorstore.openvino_encoder import load_openvino_encoder
+
+    assert Settings(document_backend="openvino").document_backend == "openvino"
+    with pytest.raises(ValueError, match="query_backend"):
+        Settings(query_backend="openvino")
+    with pytest.raises(FileNotFoundError, match="newsqa models pull"):
+        load_openvino_encoder(tmp_path / "model", tokenizer=None)
+    export = tmp_path / "model.onnx"
+    export.mkdir()
+    (export / GRAPH).write_bytes(b"")
+    (export / MARKER).write_text("{}")
+    real_import = builtins.__import__
+
+    def no_openvino(name, *args, **kwargs):
+        if name == "openvino":
+            raise ImportError("No module named 'openvino'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    with pytest.raises(FileNotFoundError, match=r"\.\[openvino\]"):
+        load_openvino_encoder(tmp_path / "model", tokenizer=None)

@@ -91,13 +91,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._query_prefix = query_kwargs.get("prompt") or prompts.get(query_kwargs.get("prompt_name", ""), "")
         self._prompts = prompts
         self._onnx = None
-        for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
-            if value not in {"auto", "torch", "onnx"}:
-                raise ValueError(f"{name} must be auto, torch or onnx, not {value!r}")
+        if query_backend not in {"auto", "torch", "onnx"}:
+            raise ValueError(f"query_backend must be auto, torch or onnx, not {query_backend!r}")
+        if document_backend not in {"auto", "torch", "onnx", "openvino"}:
+            raise ValueError(f"document_backend must be auto, torch, onnx or openvino, not {document_backend!r}")
         from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
 
         for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
-            if value == "onnx" and not is_exported(model_name_or_path):
+            if value in {"onnx", "openvino"} and not is_exported(model_name_or_path):
                 raise FileNotFoundError(
                     f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)}: run "
                     f"`newsqa models pull`, or set {name} to auto or torch"
@@ -114,10 +115,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._model_path = str(model_name_or_path)
         self._document_source = (
             str(model_name_or_path)
-            if document_backend == "onnx" or (document_backend == "auto" and dtype == "float32")
+            if document_backend in {"onnx", "openvino"} or (document_backend == "auto" and dtype == "float32")
             else None
         )
-        self._document_required = document_backend == "onnx"
+        self._document_required = document_backend in {"onnx", "openvino"}
+        # OpenVINO (optional extra) runs the same export, in bf16 where the embedder runs in bf16
+        self._document_kind = "openvino" if document_backend == "openvino" else "onnx"
+        self._openvino_precision = "bf16" if dtype == "bfloat16" else "f32"
         self._document_encoder: dict[str, Any] = {}  # shared by copies (with_dimensions) once loaded
         self._document_loading = threading.Lock()
         self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
@@ -152,11 +156,17 @@ class SentenceTransformerEmbeddings(Embeddings):
             return None
         with self._document_loading:
             if "encoder" not in self._document_encoder:  # tried once per model, shared by copies
-                from vectorstore.onnx_encoder import load_encoder
+                if self._document_kind == "openvino":
+                    from vectorstore.openvino_encoder import load_openvino_encoder
 
-                self._document_encoder["encoder"] = load_encoder(
-                    self._document_source, self._hf._client.tokenizer, self._threads,
-                    required=self._document_required)
+                    self._document_encoder["encoder"] = load_openvino_encoder(
+                        self._document_source, self._hf._client.tokenizer, self._threads, self._openvino_precision)
+                else:
+                    from vectorstore.onnx_encoder import load_encoder
+
+                    self._document_encoder["encoder"] = load_encoder(
+                        self._document_source, self._hf._client.tokenizer, self._threads,
+                        required=self._document_required)
             if self._document_encoder["encoder"] is None and self._document_required:
                 raise FileNotFoundError("onnxruntime is not installed or the ONNX export is missing: "
                                         "reinstall newsqa and run `newsqa models pull`, or set "
@@ -165,16 +175,20 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def document_backend(self) -> str:
-        """"onnx" when documents go through ONNX Runtime, else "torch" (loads the encoder if needed)."""
-        return "onnx" if self._documents_onnx() is not None else "torch"
+        """"onnx" or "openvino" when documents go through that runtime, else "torch" (loads the encoder if
+        needed)."""
+        return self._document_kind if self._documents_onnx() is not None else "torch"
 
     def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
-        """The same loaded model with chunks encoded by `torch`, or by `onnx` (needs the export)."""
+        """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export)."""
         import copy
 
-        if backend not in {"torch", "onnx"}:
-            raise ValueError(f"backend must be torch or onnx, not {backend!r}")
+        if backend not in {"torch", "onnx", "openvino"}:
+            raise ValueError(f"backend must be torch, onnx or openvino, not {backend!r}")
         other = copy.copy(self)
+        if backend != self._document_kind:
+            other._document_encoder = {}  # another runtime: loaded on first use, not shared
+        other._document_kind = "openvino" if backend == "openvino" else "onnx"
         if backend == "torch":
             other._document_source = None
         else:
