@@ -29,7 +29,7 @@ class IkEngine:
     """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions of a sequence (one of
     `seqs`, sharing the cache's `n_ctx` cells), reads the logits of the last token evaluated."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 2,
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4,
                  ubatch: int = 512, flash_attn: bool = False):
         try:
             from ik_llama_cpp import _ctypes_api as C

@@ -4,7 +4,7 @@ The `ik-llama-cpp-python` wheel is prebuilt; with its weights repacked at load t
 1.5x as fast as the stock llama.cpp in `xllamacpp` on the same 2 cores (bench/RESULTS.md, tenth session).
 Its Python layer is thin, so the pieces an answer needs live here: the chat template (the GGUF's own, rendered
 with Jinja), reuse of the KV cache for the prompt prefix an earlier request shared (the fixed instructions;
-two slots, so answers and question translations each keep theirs), greedy or seeded top-k/top-p sampling in
+four slots, so answers and each language's question translations keep theirs), greedy or seeded top-k/top-p sampling in
 NumPy, stop strings, streaming with UTF-8 pieces joined, token counts.
 
 `IkEngine` (qa/ik_engine.py) holds the native calls; `ChatIkLlama` holds the logic and is tested with a
@@ -149,7 +149,9 @@ class ChatIkLlama(BaseChatModel):
     temperature: float = 0.0
     seed: int = 42
     repack: bool = True  # interleave the weights' rows at load time (ik's run-time repacking): faster prompts
-    slots: int = 2  # prompts kept in the cache at once: answers and translations each keep their instructions
+    # prompts kept in the cache at once (they share its n_ctx cells): answers, and the translation prompt of each
+    # of the corpus's other languages (data/sample: French and Spanish), each keep their instructions evaluated
+    slots: int = 4
 
     _engine: Any = PrivateAttr(default=None)
     _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds

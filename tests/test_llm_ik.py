@@ -149,7 +149,7 @@ def test_after_a_native_failure_the_cache_starts_again_from_nothing():
     engine.fail_on_feed = True
     with pytest.raises(ModelError):
         llm.invoke(ask("two"))
-    assert llm._slots == [[], []] and engine.cleared == 1
+    assert all(slot == [] for slot in llm._slots) and engine.cleared == 1
     engine.fail_on_feed = False
     llm.invoke(ask("three"))
     assert engine.fed[-2][0] == 0  # the whole prompt evaluated again
@@ -310,3 +310,19 @@ def test_templates_get_an_empty_bos_and_the_models_eos_and_a_broken_one_names_th
     assert render_chat(template, [{"role": "user", "content": "hi"}], "</s>") == "hi</s>"
     with pytest.raises(ModelError, match="NEWSQA_LLM_RUNTIME"):
         render_chat("{% for %}", [{"role": "user", "content": "hi"}])
+
+
+def test_an_answer_and_two_languages_translations_in_turn_all_stay_cached():
+    """data/sample has French and Spanish beside English: each question makes two translation prompts and an
+    answer prompt; with two slots they evicted each other and every prompt was evaluated whole."""
+    engine = ScriptedEngine([b"ok"])
+    llm = model(engine)
+    rules = {"answer": "Answer from the passages, cite them as [n], say so when they do not hold the answer.",
+             # (the fake's tokens are bytes: the two differ within MIN_REUSE of the start, as real tokens do)
+             "fr": "French: translate the question word for word. Reply with the French question only.",
+             "es": "Spanish: translate the question word for word. Reply with the Spanish question only."}
+    for round_ in range(3):
+        for family in ("fr", "es", "answer"):
+            result = llm.invoke(ask(f"question number {round_}", rules[family]))
+            if round_:
+                assert result.response_metadata["timings"]["cached_tokens"] > len(rules[family]), family
