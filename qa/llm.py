@@ -27,8 +27,14 @@ def _to_openai(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
 
-class ChatXLlamaCpp(BaseChatModel):
-    """Chat with a local GGUF model on the CPU. One request runs at a time per model instance."""
+def usage_of(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    """LangChain's usage metadata from llama.cpp's two counts."""
+    return {"input_tokens": prompt_tokens, "output_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+class LocalGGUFChat(BaseChatModel):
+    """What both llama.cpp runtimes share: the settings of a local GGUF chat model and the chunks they stream."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -39,16 +45,32 @@ class ChatXLlamaCpp(BaseChatModel):
     temperature: float = 0.0
     seed: int = 42
 
-    _server: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
-
-    @property
-    def _llm_type(self) -> str:
-        return "xllamacpp"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
+
+    @staticmethod
+    def _usage_chunk(usage: dict[str, int]) -> ChatGenerationChunk:
+        return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
+
+    @staticmethod
+    def _text_chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
+        chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+        if run_manager:
+            run_manager.on_llm_new_token(text, chunk=chunk)
+        return chunk
+
+
+class ChatXLlamaCpp(LocalGGUFChat):
+    """Chat with a local GGUF model on the CPU. One request runs at a time per model instance."""
+
+    _server: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "xllamacpp"
 
     def _ensure_server(self) -> Any:
         if self._server is not None:
@@ -109,11 +131,7 @@ class ChatXLlamaCpp(BaseChatModel):
         usage = result.get("usage", {})
         message = AIMessage(
             content=choice["message"].get("content") or "",
-            usage_metadata={
-                "input_tokens": usage.get("prompt_tokens", 0),
-                "output_tokens": usage.get("completion_tokens", 0),
-                "total_tokens": usage.get("total_tokens", 0),
-            },
+            usage_metadata=usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             response_metadata={"finish_reason": choice.get("finish_reason"), "timings": result.get("timings", {})},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -147,15 +165,8 @@ class ChatXLlamaCpp(BaseChatModel):
                 raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
             if isinstance(item, dict) and item.get("usage"):
                 usage = item["usage"]
-                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata={
-                    "input_tokens": usage.get("prompt_tokens", 0),
-                    "output_tokens": usage.get("completion_tokens", 0),
-                    "total_tokens": usage.get("total_tokens", 0),
-                }))
+                yield self._usage_chunk(usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
             for choice in item.get("choices", []):
                 text = (choice.get("delta") or {}).get("content")
                 if text:
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
-                    if run_manager:
-                        run_manager.on_llm_new_token(text, chunk=chunk)
-                    yield chunk
+                    yield self._text_chunk(text, run_manager)

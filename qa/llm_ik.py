@@ -23,13 +23,12 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import PrivateAttr
 
 from qa.errors import ModelError
-from qa.llm import _to_openai
+from qa.llm import LocalGGUFChat, _to_openai, usage_of
 
 # Used only when a GGUF carries no chat template (Qwen's ChatML, the default model's format).
 CHATML = (
@@ -137,17 +136,9 @@ class StopWatch:
         return out
 
 
-class ChatIkLlama(BaseChatModel):
+class ChatIkLlama(LocalGGUFChat):
     """Chat with a local GGUF model on the CPU through ik_llama.cpp. One request runs at a time per instance."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model_path: str
-    n_ctx: int = 4096
-    n_threads: int = 2
-    max_tokens: int = 256
-    temperature: float = 0.0
-    seed: int = 42
     repack: bool = True  # interleave the weights' rows at load time (ik's run-time repacking): faster prompts
     # prompts kept in the cache at once (they share its n_ctx cells): answers, and the translation prompt of each
     # of the corpus's other languages (data/sample: French and Spanish), each keep their instructions evaluated
@@ -156,15 +147,10 @@ class ChatIkLlama(BaseChatModel):
     _engine: Any = PrivateAttr(default=None)
     _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds
     _last_use: list = PrivateAttr(default_factory=list)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "ik_llama.cpp"
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
 
     def _ensure_engine(self) -> Engine:
         """The engine, loaded once; call with the lock held."""
@@ -281,8 +267,7 @@ class ChatIkLlama(BaseChatModel):
 
     @staticmethod
     def _usage(info: dict) -> dict[str, int]:
-        return {"input_tokens": info["prompt_tokens"], "output_tokens": info["completion_tokens"],
-                "total_tokens": info["prompt_tokens"] + info["completion_tokens"]}
+        return usage_of(info["prompt_tokens"], info["completion_tokens"])
 
     def _generate(
         self,
@@ -337,10 +322,4 @@ class ChatIkLlama(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         for item in self._pieces(messages, stop, **kwargs):
-            if isinstance(item, dict):
-                yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self._usage(item)))
-                continue
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=item))
-            if run_manager:
-                run_manager.on_llm_new_token(item, chunk=chunk)
-            yield chunk
+            yield self._usage_chunk(self._usage(item)) if isinstance(item, dict) else self._text_chunk(item, run_manager)
