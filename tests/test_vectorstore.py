@@ -236,7 +236,7 @@ def test_query_backend_setting_is_checked():
     with pytest.raises(ValidationError, match="query_backend"):
         Settings(query_backend="tensorrt")
     with pytest.raises(ValidationError, match="document_backend"):
-        Settings(document_backend="openvino")
+        Settings(document_backend="tensorrt")
 
 
 def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
