@@ -10,7 +10,7 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -25,6 +25,36 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "user": "user"
 
 def _to_openai(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+
+def threaded(produce: Callable[[Callable[[Any], bool]], None]) -> Iterator[Any]:
+    """Run `produce(emit)` in a worker thread and yield what it emits, in order. `emit` returns True once the
+    reader has stopped reading (a client gone): the producer should end, so no lock stays held by a generator
+    nobody advances. An exception in the worker is raised in the reader's thread."""
+    items: queue.Queue = queue.Queue()
+    gone = threading.Event()
+    done = object()
+
+    def emit(item: Any) -> bool:
+        items.put(item)
+        return gone.is_set()
+
+    def work() -> None:
+        try:
+            produce(emit)
+        except BaseException as exc:  # surfaced in the reader's thread
+            items.put(exc)
+        finally:
+            items.put(done)
+
+    threading.Thread(target=work, daemon=True, name="llm-generate").start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        gone.set()
 
 
 def usage_of(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
@@ -145,28 +175,27 @@ class ChatXLlamaCpp(LocalGGUFChat):
     ) -> Iterator[ChatGenerationChunk]:
         server = self._ensure_server()
         req = self._request(messages, stop, True, **kwargs)
-        chunks: queue.Queue = queue.Queue()
-        done = object()
 
-        def work() -> None:
-            try:
-                with self._lock:
-                    server.handle_chat_completions(req, lambda data: chunks.put(data) or False)
-            except Exception as exc:  # surfaced in the consumer thread
-                chunks.put(exc)
-            finally:
-                chunks.put(done)
+        def produce(emit: Callable[[Any], bool]) -> None:
+            def on_data(data: Any) -> bool:
+                emit(data)
+                return False  # llama.cpp's server finishes the answer; the reader's pace does not stop it
 
-        threading.Thread(target=work, daemon=True).start()
-        while (item := chunks.get()) is not done:
-            if isinstance(item, Exception):
-                raise ModelError(f"llama.cpp failed while streaming: {item}") from item
-            if isinstance(item, dict) and "error" in item:
-                raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
-            if isinstance(item, dict) and item.get("usage"):
-                usage = item["usage"]
-                yield self._usage_chunk(usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
-            for choice in item.get("choices", []):
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    yield self._text_chunk(text, run_manager)
+            with self._lock:
+                server.handle_chat_completions(req, on_data)
+
+        try:
+            for item in threaded(produce):
+                if isinstance(item, dict) and "error" in item:
+                    raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
+                if isinstance(item, dict) and item.get("usage"):
+                    usage = item["usage"]
+                    yield self._usage_chunk(usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
+                for choice in item.get("choices", []):
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield self._text_chunk(text, run_manager)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"llama.cpp failed while streaming: {exc}") from exc

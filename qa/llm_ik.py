@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import codecs
 import functools
-import queue
-import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -28,7 +26,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from qa.errors import ModelError
-from qa.llm import LocalGGUFChat, _to_openai, usage_of
+from qa.llm import LocalGGUFChat, _to_openai, threaded, usage_of
 
 # Used only when a GGUF carries no chat template (Qwen's ChatML, the default model's format).
 CHATML = (
@@ -162,7 +160,6 @@ class ChatIkLlama(LocalGGUFChat):
 
             self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,
                                     seqs=self.slots)
-            self._slots, self._last_use = [], []
         if len(self._slots) != self.slots:
             self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
         return self._engine
@@ -290,29 +287,12 @@ class ChatIkLlama(LocalGGUFChat):
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
         """`_run` in a worker thread: a reader that stops reading (a client gone) never keeps the lock; the
         worker notices at the next token and ends the generation."""
-        items: queue.Queue = queue.Queue()
-        gone = threading.Event()
-        done = object()
+        def produce(emit: Callable[[Any], bool]) -> None:
+            for item in self._run(messages, stop, **kwargs):
+                if emit(item):
+                    break
 
-        def work() -> None:
-            try:
-                for item in self._run(messages, stop, **kwargs):
-                    if gone.is_set():
-                        break
-                    items.put(item)
-            except BaseException as exc:  # surfaced in the reader's thread
-                items.put(exc)
-            finally:
-                items.put(done)
-
-        threading.Thread(target=work, daemon=True, name="ik-llama-generate").start()
-        try:
-            while (item := items.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            gone.set()
+        return threaded(produce)
 
     def _stream(
         self,

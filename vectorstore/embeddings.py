@@ -151,7 +151,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         return other
 
     def _documents_onnx(self):
-        """The ONNX encoder for documents (loaded once, on first use), or None for PyTorch."""
+        """The exported-graph encoder for documents (ONNX Runtime or OpenVINO; loaded once, on first use), or
+        None for PyTorch."""
         if self._document_source is None:
             return None
         with self._document_loading:

@@ -119,10 +119,15 @@ class OnnxEncoder:
         import numpy as np
 
         batch = self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-        (vectors,) = self._session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
-                                              "attention_mask": batch["attention_mask"].astype(np.int64)})
+        vectors = self._infer({"input_ids": batch["input_ids"].astype(np.int64),
+                               "attention_mask": batch["attention_mask"].astype(np.int64)})
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.where(norms == 0, 1.0, norms)
+
+    def _infer(self, feed: dict):
+        """The graph's vectors for one tokenised batch (the runtime's only part; OpenVINO overrides it)."""
+        (vectors,) = self._session.run(None, feed)
+        return vectors
 
 
 def load_encoder(model_folder: str | Path, tokenizer: Any, threads: int = 1,

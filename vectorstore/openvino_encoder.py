@@ -32,15 +32,10 @@ class OpenVinoEncoder(OnnxEncoder):
         self._request = compiled.create_infer_request()
         self._tokenizer = tokenizer
 
-    def _run(self, texts: list[str], max_length: int):
+    def _infer(self, feed: dict):
         import numpy as np
 
-        batch = self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-        result = self._request.infer({"input_ids": batch["input_ids"].astype(np.int64),
-                                      "attention_mask": batch["attention_mask"].astype(np.int64)})
-        vectors = np.asarray(next(iter(result.values())), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return np.asarray(next(iter(self._request.infer(feed).values())), dtype=np.float32)
 
 
 def load_openvino_encoder(model_folder: str | Path, tokenizer: Any, threads: int = 1,
