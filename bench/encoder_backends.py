@@ -4,7 +4,8 @@
 
 PyTorch in bfloat16 (what `document_backend=auto` runs on CPUs with native bf16) is the baseline; against it:
 PyTorch float32, ONNX Runtime float32 (the export `newsqa models pull` makes), and OpenVINO over the same export
-in bf16 and f32 (`pip install -e '.[openvino]'`). Each runs through the product's own encoder classes, sorted
+in bf16 and f32 (`pip install -e '.[openvino]'`), one infer request on all threads or one per thread, and
+the int8 copy `newsqa models quantize` makes. Each runs through the product's own encoder classes, sorted
 by length, in its own best batch size. Prints chunks/s, the ratio to PyTorch bf16 and the cosine of each
 backend's vectors to PyTorch float32's (min and mean): a faster variant must also keep the vectors.
 """
@@ -83,9 +84,19 @@ def main() -> None:
         try:
             from vectorstore.openvino_encoder import OpenVinoEncoder
 
+            from vectorstore.openvino_int8 import INT8_GRAPH, int8_folder, is_quantized
+
             for precision in ("bf16", "f32"):
-                ov = OpenVinoEncoder(export, tokenizer, threads, precision)
-                encoders[f"openvino {precision}"] = lambda ov=ov: ov.encode_many(texts, 2048)
+                for streams in (1, threads) if threads > 1 else (1,):
+                    ov = OpenVinoEncoder(export, tokenizer, threads, precision, streams=streams)
+                    encoders[f"openvino {precision}, {streams} stream(s)"] = lambda ov=ov: ov.encode_many(texts, 2048)
+            if is_quantized(folder):
+                for streams in (1, threads) if threads > 1 else (1,):
+                    ov = OpenVinoEncoder(int8_folder(folder), tokenizer, threads, "bf16" if cpu_has_native_bf16()
+                                         else "f32", graph=INT8_GRAPH, streams=streams)
+                    encoders[f"openvino int8, {streams} stream(s)"] = lambda ov=ov: ov.encode_many(texts, 2048)
+            else:
+                print(f"no int8 copy at {int8_folder(folder)}: run `newsqa models quantize`")
         except ImportError:
             print("openvino is not installed: pip install -e '.[openvino]'")
     else:

@@ -13,6 +13,7 @@ from qa.errors import NewsQAError
 
 EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
+  newsqa models quantize                      make the int8 chunk encoder (document_backend=openvino-int8)
   newsqa ingest data/sample                   ingest the sample articles into the default index
   newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
   newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
@@ -57,6 +58,15 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{spec.name}: {took} -> {path}")
             if spec.kind == "embedding":
                 print(models.export_encoder_onnx(path, settings))
+        return 0
+    if args.action == "quantize":
+        spec = models.EMBEDDING_GEMMA
+        folder = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
+        export = models.export_encoder_onnx(folder, settings)
+        if "skipped" in export or "failed" in export:
+            print(export, file=sys.stderr)
+            return 1
+        print(models.quantize_encoder_int8(folder, settings, args.calibrate))
         return 0
     rows = models.status(settings.model_dir)
     if args.json:
@@ -212,8 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("models", help="pull or list the default offline models")
-    p.add_argument("action", choices=["pull", "list"])
+    p = sub.add_parser("models", help="pull or list the default offline models, or make the int8 encoder",
+                       description="pull: assemble and verify the default models and export the embedder to ONNX. "
+                       "list: what is present. quantize: make the int8 copy of the embedder that "
+                       "document_backend=openvino-int8 runs (needs `pip install -e '.[openvino]'`; calibrated on "
+                       "the bundled sample articles, or on --calibrate PATH: a few of your own articles).")
+    p.add_argument("action", choices=["pull", "list", "quantize"])
+    p.add_argument("--calibrate", nargs="+", metavar="PATH",
+                   help="quantize: files or folders of articles to calibrate on (default: data/sample)")
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_models)
 

@@ -250,6 +250,55 @@ def export_encoder_onnx(folder: Path, settings) -> str:
     return f"ONNX encoder: exported in {time.perf_counter() - start:.0f} s -> {target}"
 
 
+BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def calibration_passages(paths, template: str | None, *, width: int = 600, stride: int = 120,
+                         limit: int = 400) -> list[str]:
+    """Chunk-sized windows (every `stride` characters) of the articles under `paths`, in the document format the
+    encoder sees, at most `limit`: overlapping windows give the quantizer a few hundred varied passages from a
+    handful of articles. Files that do not load are skipped (ingestion reports them)."""
+    from qa.loaders import iter_files, load_file
+
+    out: list[str] = []
+    for path in iter_files(paths):
+        if not isinstance(path, Path):
+            continue
+        for article in load_file(path):
+            if not hasattr(article, "text"):
+                continue
+            title = " ".join((article.title or "").split()) or "none"
+            for start in range(0, max(1, len(article.text) - width // 4), stride):
+                window = article.text[start:start + width]
+                out.append(template.format(title=title, text=window) if template else window)
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def quantize_encoder_int8(folder: Path, settings, paths=None) -> str:
+    """Make the int8 copy of the embedding model for `document_backend=openvino-int8`, calibrated on `paths`
+    (default: the bundled sample articles); a line saying what happened."""
+    import time
+
+    from vectorstore.openvino_int8 import int8_folder, quantize_export
+
+    texts = calibration_passages(paths or [BUNDLED_SAMPLE], settings.document_template)
+    if not texts:
+        raise ModelError(f"no articles to calibrate on in {', '.join(map(str, paths or [BUNDLED_SAMPLE]))}: "
+                         "name a folder or file of articles with --calibrate")
+    from transformers import AutoTokenizer
+
+    from qa.factory import offline_environment
+
+    offline_environment()
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    quantize_export(folder, texts, tokenizer, replace=True)
+    return (f"int8 encoder: {len(texts)} calibration passages, quantized in {time.perf_counter() - start:.0f} s "
+            f"-> {int8_folder(folder)}")
+
+
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:
     """Return the model's path, pulling it first when allowed; otherwise say how to get it."""
     if is_present(spec, model_dir):

@@ -220,8 +220,9 @@ class Settings(BaseSettings):
     @field_validator("query_backend", "document_backend")
     @classmethod
     def _check_backend(cls, value: str, info) -> str:
-        allowed = {"auto", "torch", "onnx", "openvino"} if info.field_name == "document_backend" else {
-            "auto", "torch", "onnx"}
+        allowed = {"auto", "torch", "onnx"}
+        if info.field_name == "document_backend":
+            allowed |= {"openvino", "openvino-int8"}
         if value not in allowed:
             raise ValueError(f"{info.field_name} must be one of {', '.join(sorted(allowed))}, not {value!r}")
         return value

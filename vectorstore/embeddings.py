@@ -16,6 +16,11 @@ from langchain_core.embeddings import Embeddings
 
 from vectorstore.locks import QueryFirstLock
 
+# How chunks may be encoded: PyTorch, or a runtime over the ONNX export (`newsqa models pull`): ONNX Runtime,
+# OpenVINO, or OpenVINO over the export's int8 copy (`newsqa models quantize`).
+DOCUMENT_RUNTIMES = ("torch", "onnx", "openvino", "openvino-int8")
+EXPORTED = frozenset(DOCUMENT_RUNTIMES[1:])
+
 
 def leading_dimensions(vector, dimensions: int | None) -> list[float]:
     """The first `dimensions` values of a vector, normalised to unit length again (None: the whole vector)."""
@@ -93,16 +98,23 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._onnx = None
         if query_backend not in {"auto", "torch", "onnx"}:
             raise ValueError(f"query_backend must be auto, torch or onnx, not {query_backend!r}")
-        if document_backend not in {"auto", "torch", "onnx", "openvino"}:
-            raise ValueError(f"document_backend must be auto, torch, onnx or openvino, not {document_backend!r}")
+        if document_backend not in {"auto", *DOCUMENT_RUNTIMES}:
+            raise ValueError("document_backend must be auto, torch, onnx, openvino or openvino-int8, not "
+                             f"{document_backend!r}")
         from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
 
         for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
-            if value in {"onnx", "openvino"} and not is_exported(model_name_or_path):
+            if value in EXPORTED and not is_exported(model_name_or_path):
                 raise FileNotFoundError(
                     f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)}: run "
                     f"`newsqa models pull`, or set {name} to auto or torch"
                 )
+        if document_backend == "openvino-int8":
+            from vectorstore.openvino_int8 import int8_folder, is_quantized
+
+            if not is_quantized(model_name_or_path):
+                raise FileNotFoundError(f"no int8 copy of the embedding model at {int8_folder(model_name_or_path)}: "
+                                        "run `newsqa models quantize`, or set document_backend to auto")
         if query_backend != "torch":
             self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
                                       required=query_backend == "onnx")
@@ -115,12 +127,13 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._model_path = str(model_name_or_path)
         self._document_source = (
             str(model_name_or_path)
-            if document_backend in {"onnx", "openvino"} or (document_backend == "auto" and dtype == "float32")
+            if document_backend in EXPORTED or (document_backend == "auto" and dtype == "float32")
             else None
         )
-        self._document_required = document_backend in {"onnx", "openvino"}
-        # OpenVINO (optional extra) runs the same export, in bf16 where the embedder runs in bf16
-        self._document_kind = "openvino" if document_backend == "openvino" else "onnx"
+        self._document_required = document_backend in EXPORTED
+        # OpenVINO (optional extra) runs the same export, in bf16 where the embedder runs in bf16, or its int8
+        # copy (`newsqa models quantize`)
+        self._document_kind = document_backend if document_backend in EXPORTED else "onnx"
         self._openvino_precision = "bf16" if dtype == "bfloat16" else "f32"
         self._document_encoder: dict[str, Any] = {}  # shared by copies (with_dimensions) once loaded
         self._document_loading = threading.Lock()
@@ -157,11 +170,12 @@ class SentenceTransformerEmbeddings(Embeddings):
             return None
         with self._document_loading:
             if "encoder" not in self._document_encoder:  # tried once per model, shared by copies
-                if self._document_kind == "openvino":
+                if self._document_kind.startswith("openvino"):
                     from vectorstore.openvino_encoder import load_openvino_encoder
 
                     self._document_encoder["encoder"] = load_openvino_encoder(
-                        self._document_source, self._hf._client.tokenizer, self._threads, self._openvino_precision)
+                        self._document_source, self._hf._client.tokenizer, self._threads, self._openvino_precision,
+                        int8=self._document_kind == "openvino-int8")
                 else:
                     from vectorstore.onnx_encoder import load_encoder
 
@@ -176,20 +190,21 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def document_backend(self) -> str:
-        """"onnx" or "openvino" when documents go through that runtime, else "torch" (loads the encoder if
-        needed)."""
+        """"onnx", "openvino" or "openvino-int8" when documents go through that runtime, else "torch" (loads the
+        encoder if needed)."""
         return self._document_kind if self._documents_onnx() is not None else "torch"
 
     def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
-        """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export)."""
+        """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export) /
+        `openvino-int8` (needs the int8 copy)."""
         import copy
 
-        if backend not in {"torch", "onnx", "openvino"}:
-            raise ValueError(f"backend must be torch, onnx or openvino, not {backend!r}")
+        if backend not in DOCUMENT_RUNTIMES:
+            raise ValueError(f"backend must be torch, onnx, openvino or openvino-int8, not {backend!r}")
         other = copy.copy(self)
         if backend != self._document_kind:
             other._document_encoder = {}  # another runtime: loaded on first use, not shared
-        other._document_kind = "openvino" if backend == "openvino" else "onnx"
+        other._document_kind = backend if backend in EXPORTED else "onnx"
         if backend == "torch":
             other._document_source = None
         else:
@@ -198,6 +213,11 @@ class SentenceTransformerEmbeddings(Embeddings):
             source = self._model_path
             if not is_exported(source):
                 raise ValueError(f"no ONNX export at {exported_folder(source)}: run `newsqa models pull`")
+            if backend == "openvino-int8":
+                from vectorstore.openvino_int8 import int8_folder, is_quantized
+
+                if not is_quantized(source):
+                    raise ValueError(f"no int8 copy at {int8_folder(source)}: run `newsqa models quantize`")
             other._document_source, other._document_required = source, True
         return other
 
@@ -230,7 +250,8 @@ class SentenceTransformerEmbeddings(Embeddings):
             return []
         model = self._hf._client
         prefix = kwargs.get("prompt") or self._prompts.get(kwargs.get("prompt_name") or "", "")
-        size = onnx.BATCH if onnx is not None else self._batch_size
+        # A runtime with several infer requests takes a group of batches per turn of the lock
+        size = getattr(onnx, "group", onnx.BATCH) if onnx is not None else self._batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
         for start in range(0, len(order), size):

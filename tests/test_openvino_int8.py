@@ -1,0 +1,185 @@
+"""OpenVINO's infer-request streams and the int8 copy of the embedder (`document_backend=openvino-int8`).
+
+Unit tests build tiny OpenVINO graphs by hand; the real test quantizes the real export (few calibration
+passages, in a temporary model folder) and ingests the seeds through it into real Chroma.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ov = pytest.importorskip("openvino")
+opset = pytest.importorskip("openvino.opset13")
+
+
+def _products_graph():
+    """x[?, 4] -> 4x4 -> 4x6 (widening) -> 6x4 (back to the width) -> head 4x8, 8x4; one activation product."""
+    x = opset.parameter([-1, 4], np.float32, name="x")
+    rng = np.random.default_rng(0)
+
+    def product(inp, k, n, name, transposed=False):
+        weight = rng.normal(size=(n, k) if transposed else (k, n)).astype(np.float32)
+        node = opset.matmul(inp, opset.constant(weight), False, transposed)
+        node.set_friendly_name(name)
+        return node
+
+    h = product(x, 4, 4, "attention_in")
+    wide = product(h, 4, 6, "mlp_up")
+    down = product(wide, 6, 4, "mlp_down", transposed=True)
+    scores = opset.matmul(down, down, False, True)  # two activations: not a weight product
+    scores.set_friendly_name("scores")
+    head1 = product(opset.matmul(scores, down, False, False), 4, 8, "head_up")
+    head2 = product(head1, 8, 4, "head_down")
+    return ov.Model([head2], [x], "products")
+
+
+def test_kept_in_float_are_the_products_that_read_more_than_the_width_and_the_head():
+    from vectorstore.openvino_int8 import kept_in_float
+
+    assert kept_in_float(_products_graph()) == ["head_down", "head_up", "mlp_down"]
+
+
+class _LengthTokenizer:
+    """Each text becomes its word lengths, padded with zeros: the graph below sums them."""
+
+    def __call__(self, texts, padding, truncation, max_length, return_tensors):
+        rows = [[len(w) for w in t.split()][:max_length] for t in texts]
+        width = max(len(r) for r in rows)
+        ids = np.array([r + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+        mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=np.int64)
+        return {"input_ids": ids, "attention_mask": mask}
+
+
+def _summing_graph(folder: Path) -> None:
+    """input_ids, attention_mask [b, l] -> [b, 2]: (number of words, sum of word lengths)."""
+    ids = opset.parameter([-1, -1], np.int64, name="input_ids")
+    mask = opset.parameter([-1, -1], np.int64, name="attention_mask")
+    count = opset.reduce_sum(opset.convert(mask, np.float32), [1], True)
+    total = opset.reduce_sum(opset.convert(opset.multiply(ids, mask), np.float32), [1], True)
+    folder.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Model([opset.concat([count, total], 1)], [ids, mask], "sums"), str(folder / "model.xml"))
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_batches_on_several_streams_come_back_in_the_callers_order(tmp_path, streams):
+    from vectorstore.openvino_encoder import OpenVinoEncoder
+
+    _summing_graph(tmp_path / "graph")
+    encoder = OpenVinoEncoder(tmp_path / "graph", _LengthTokenizer(), threads=2, graph="model.xml",
+                              streams=streams)
+    assert encoder.streams == streams and encoder.group == 2 * streams * 2
+    texts = [" ".join("w" * (1 + (i * 7) % 5) for _ in range(1 + i % 6)) for i in range(23)]
+    out = encoder.encode_many(texts)
+    assert out.shape == (23, 2)
+    for text, row in zip(texts, out):
+        words = text.split()
+        expected = np.array([len(words), sum(len(w) for w in words)], dtype=float)
+        assert np.allclose(row, expected / np.linalg.norm(expected), atol=1e-6)
+    assert encoder.encode_many([]).shape[0] == 0
+
+
+def test_the_group_handed_over_per_lock_turn_follows_the_encoder(monkeypatch):
+    """embed_documents hands a runtime with several streams a group of batches per turn, not one batch."""
+    from vectorstore.embeddings import SentenceTransformerEmbeddings
+
+    calls = []
+
+    class Encoder:
+        BATCH = 2
+        group = 8
+
+        def encode_many(self, texts, max_length):
+            calls.append(len(texts))
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    fake = SentenceTransformerEmbeddings.__new__(SentenceTransformerEmbeddings)
+    fake._hf = type("HF", (), {"_client": None})()
+    fake._prompts, fake._max_length, fake._cut = {}, 64, None
+    from vectorstore.locks import QueryFirstLock
+
+    fake._lock = QueryFirstLock()
+    vectors = fake._encode_batches([f"text {i}" for i in range(19)], {}, fake._lock.documents, Encoder())
+    assert calls == [8, 8, 3] and len(vectors) == 19
+
+
+def test_calibration_passages_are_overlapping_windows_in_the_document_format(tmp_path):
+    from qa.models import calibration_passages
+
+    (tmp_path / "one.txt").write_text("A title line\n\n" + "word " * 400, encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    passages = calibration_passages([tmp_path], "title: {title} | text: {text}", width=600, stride=120)
+    assert len(passages) > 10
+    assert all(p.startswith("title: ") and " | text: " in p for p in passages)
+    assert all(len(p.split(" | text: ", 1)[1]) <= 600 for p in passages)
+    assert len(calibration_passages([tmp_path], None, limit=5)) == 5
+
+
+def test_int8_backend_errors_name_the_fix(tmp_path):
+    from qa.settings import Settings
+    from vectorstore.onnx_encoder import GRAPH, MARKER
+    from vectorstore.openvino_encoder import load_openvino_encoder
+    from vectorstore.openvino_int8 import quantize_export
+
+    assert Settings(document_backend="openvino-int8").document_backend == "openvino-int8"
+    with pytest.raises(FileNotFoundError, match="newsqa models pull"):
+        quantize_export(tmp_path / "model", ["a passage"], tokenizer=None)
+    export = tmp_path / "model.onnx"
+    export.mkdir()
+    (export / GRAPH).write_bytes(b"")
+    (export / MARKER).write_text("{}")
+    with pytest.raises(FileNotFoundError, match="newsqa models quantize"):
+        load_openvino_encoder(tmp_path / "model", tokenizer=None, int8=True)
+    with pytest.raises(ValueError, match="calibration"):
+        quantize_export(tmp_path / "model", [], tokenizer=None)
+
+
+@pytest.mark.real_models
+def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings, fp32_embeddings, tmp_path,
+                                                                 seeds_dir):
+    """`newsqa models quantize` on the real export (24 calibration passages from data/sample, in a temporary
+    model folder that links the real one), then chunks through it against PyTorch float32, and a whole ingest of
+    the seeds into real Chroma ranked like PyTorch's."""
+    from conftest import SAMPLE_DIR
+    from qa.models import calibration_passages
+    from qa.service import QAService
+    from qa.settings import Settings
+    from test_real_models import BESSENT, _french_rank
+    from vectorstore.onnx_encoder import exported_folder
+    from vectorstore.openvino_int8 import int8_folder, quantize_export
+
+    pytest.importorskip("nncf")
+    source = Path(real_embeddings._model_path)
+    linked = tmp_path / source.name
+    os.symlink(source, linked)
+    os.symlink(exported_folder(source), exported_folder(linked))
+    texts = calibration_passages([SAMPLE_DIR], Settings().document_template, limit=24)
+    quantize_export(linked, texts, real_embeddings.model.tokenizer)
+    marker = json.loads((int8_folder(linked) / "int8.json").read_text())
+    assert marker["calibration_passages"] == 24 and marker["kept_in_float"] == 26
+
+    side = real_embeddings.with_document_backend("torch")
+    side._model_path = str(linked)
+    side = side.with_document_backend("openvino-int8")
+    assert side.document_backend == "openvino-int8"
+    reference = fp32_embeddings.with_document_backend("torch")
+    texts = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
+             "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
+             "Short."]
+    cosines = [sum(a * b for a, b in zip(fast, ref))
+               for fast, ref in zip(side.embed_documents(texts), reference.embed_documents(texts))]
+    print(f"\n[int8] cosine to float32: {[round(c, 4) for c in cosines]}")
+    assert min(cosines) > 0.98
+    ranks = {}
+    for name, embedder in (("int8", side), ("torch", real_embeddings.with_document_backend("torch"))):
+        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
+        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
+        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
+            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
+            ("When is the US president expected to visit China?", "visite du président américain"))]
+    print(f"[ranks] French passage, dense + BM25 without translation: {ranks}")
+    assert ranks["int8"] == ranks["torch"] and None not in ranks["int8"]

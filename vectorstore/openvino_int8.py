@@ -1,0 +1,119 @@
+"""An 8-bit copy of the embedding model's ONNX export for OpenVINO (`document_backend=openvino-int8`).
+
+NNCF's post-training quantization (`pip install -e '.[openvino]'`) turns most of the graph's matrix products into
+int8 ones (VNNI on AVX-512 CPUs), with activation ranges measured on a few hundred calibration passages. Two
+kinds of product lose the most when quantized and stay in bf16/f32: each MLP block's down projection (its input,
+the gated activation, has the widest range) and the dense head after pooling. Measured on realtimeqa chunks
+(bench/RESULTS.md, eleventh session): every product int8 gives vectors at cosine 0.986 to float32 ones;
+without those two kinds, 0.997, for a little less speed.
+
+The copy is made once, from the export `newsqa models pull` writes, by `newsqa models quantize`; it lives next to
+the model folder (`<model>.int8/`), written aside and renamed into place like the export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from vectorstore.onnx_encoder import GRAPH, exported_folder, is_exported
+
+INT8_GRAPH = "model.xml"
+INT8_MARKER = "int8.json"
+
+
+def int8_folder(model_folder: str | Path) -> Path:
+    """Where the int8 copy of a model folder lives: next to it, same name + `.int8`."""
+    folder = Path(model_folder)
+    return folder.with_name(folder.name + ".int8")
+
+
+def is_quantized(model_folder: str | Path) -> bool:
+    target = int8_folder(model_folder)
+    return (target / INT8_GRAPH).is_file() and (target / INT8_MARKER).is_file()
+
+
+def kept_in_float(model: Any) -> list[str]:
+    """The matrix products left unquantized: those that read more features than the model's width (the first
+    product's input: the MLP down projections, the head's way back to the width) and the last two (the head)."""
+    products = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        weight = op.input_value(1).get_node()
+        while weight.get_type_name() in {"Convert", "Transpose", "Reshape"} and weight.get_input_size():
+            weight = weight.input_value(0).get_node()
+        if weight.get_type_name() != "Constant":
+            continue  # attention's own products (two activations) are not weight products
+        rows, cols = (int(d) for d in op.get_input_shape(1)[-2:])
+        transposed = op.get_attributes().get("transpose_b", False)
+        in_features, out_features = (cols, rows) if transposed else (rows, cols)
+        products.append((op.get_friendly_name(), in_features, out_features))
+    if not products:
+        return []
+    width = products[0][1]
+    narrowing = [name for name, k, _ in products if k > width]
+    head = [name for name, _, _ in products[-2:]]
+    return sorted(set(narrowing + head))
+
+
+def calibration_feeds(texts: Sequence[str], tokenizer: Any, batch: int = 2, max_length: int = 2048) -> list[dict]:
+    """The calibration passages as the graph's inputs, in batches shaped like ingestion's (sorted by length)."""
+    import numpy as np
+
+    ordered = sorted(texts, key=len, reverse=True)
+    feeds = []
+    for start in range(0, len(ordered), batch):
+        encoded = tokenizer(ordered[start:start + batch], padding=True, truncation=True, max_length=max_length,
+                            return_tensors="np")
+        feeds.append({"input_ids": encoded["input_ids"].astype(np.int64),
+                      "attention_mask": encoded["attention_mask"].astype(np.int64)})
+    return feeds
+
+
+def quantize_export(model_folder: str | Path, texts: Sequence[str], tokenizer: Any, *,
+                    replace: bool = False) -> Path:
+    """Quantize the ONNX export of `model_folder` to int8 with `texts` as calibration passages (a few hundred
+    chunk-sized passages in the document format). Returns the int8 folder; an existing copy is kept unless
+    `replace`. Errors name the fix."""
+    target = int8_folder(model_folder)
+    if is_quantized(model_folder) and not replace:
+        return target
+    if not is_exported(model_folder):
+        raise FileNotFoundError(f"no ONNX export of the embedding model at {exported_folder(model_folder)}: run "
+                                "`newsqa models pull` first")
+    if not texts:
+        raise ValueError("no calibration passages: give articles to calibrate on")
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError as exc:
+        raise FileNotFoundError("quantizing needs the openvino and nncf packages: pip install -e '.[openvino]'"
+                                ) from exc
+
+    model = ov.Core().read_model(str(exported_folder(model_folder) / GRAPH))
+    feeds = calibration_feeds(texts, tokenizer)
+    keep = kept_in_float(model)
+    quantized = nncf.quantize(
+        model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset.MIXED, model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(feeds), ignored_scope=nncf.IgnoredScope(names=keep, validate=False),
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".int8-"))
+    try:
+        ov.save_model(quantized, str(staging / INT8_GRAPH))
+        (staging / INT8_MARKER).write_text(json.dumps({
+            "source": str(exported_folder(model_folder)), "nncf": nncf.__version__, "openvino": ov.__version__,
+            "calibration_passages": len(texts), "kept_in_float": len(keep),
+        }))
+        staging.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
