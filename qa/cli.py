@@ -58,6 +58,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{spec.name}: {took} -> {path}")
             if spec.kind == "embedding":
                 print(models.export_encoder_onnx(path, settings))
+                print(models.int8_encoder_for_auto(path, settings))
         return 0
     if args.action == "quantize":
         spec = models.EMBEDDING_GEMMA

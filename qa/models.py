@@ -299,6 +299,28 @@ def quantize_encoder_int8(folder: Path, settings, paths=None) -> str:
             f"-> {int8_folder(folder)}")
 
 
+def int8_encoder_for_auto(folder: Path, settings) -> str:
+    """Make the int8 chunk encoder where `document_backend=auto` would use it (the model runs in bf16 here and
+    openvino and nncf are installed), once; a line saying what happened. Failures are not errors: chunks then go
+    through PyTorch as before."""
+    import importlib.util
+
+    from vectorstore.openvino_int8 import int8_folder, is_quantized
+
+    if settings.resolved_dtype() != "bfloat16":
+        return "int8 encoder: not used here (the embedder runs in float32 on this CPU: chunks go through ONNX Runtime)"
+    if is_quantized(folder):
+        return f"int8 encoder: already made -> {int8_folder(folder)}"
+    missing = [name for name in ("openvino", "nncf") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"int8 encoder: skipped ({', '.join(missing)} not installed: pip install -e '.[openvino]'); "
+                "chunks go through PyTorch")
+    try:
+        return quantize_encoder_int8(folder, settings)
+    except Exception as exc:  # NNCF's and OpenVINO's failures are many and internal; PyTorch still works
+        return f"int8 encoder: not made ({type(exc).__name__}: {exc}); chunks go through PyTorch"
+
+
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:
     """Return the model's path, pulling it first when allowed; otherwise say how to get it."""
     if is_present(spec, model_dir):

@@ -138,6 +138,49 @@ def test_int8_backend_errors_name_the_fix(tmp_path):
         quantize_export(tmp_path / "model", [], tokenizer=None)
 
 
+def _fake_copy(folder: Path) -> None:
+    from vectorstore.openvino_int8 import INT8_GRAPH, INT8_MARKER, int8_folder
+
+    int8_folder(folder).mkdir(parents=True)
+    (int8_folder(folder) / INT8_GRAPH).write_text("<net/>")
+    (int8_folder(folder) / INT8_MARKER).write_text("{}")
+
+
+def test_auto_runs_chunks_through_the_int8_copy_only_where_the_model_runs_bf16_and_the_copy_exists(
+        tmp_path, monkeypatch):
+    import importlib.util
+
+    from vectorstore.embeddings import auto_picks_int8
+
+    model = tmp_path / "model"
+    assert not auto_picks_int8("bfloat16", model)
+    _fake_copy(model)
+    assert auto_picks_int8("bfloat16", model)
+    assert not auto_picks_int8("float32", model)  # AVX2 CPUs: the float32 export under ONNX Runtime instead
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real_find_spec(name, *a))
+    assert not auto_picks_int8("bfloat16", model)
+
+
+def test_models_pull_makes_the_int8_copy_only_where_auto_uses_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    from qa import models
+    from qa.settings import Settings
+
+    model = tmp_path / "model"
+    line = models.int8_encoder_for_auto(model, Settings(embedding_dtype="float32"))
+    assert "not used here" in line
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "nncf" else real_find_spec(name, *a))
+    line = models.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
+    assert "skipped" in line and "nncf" in line and ".[openvino]" in line
+    _fake_copy(model)
+    assert "already made" in models.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
+
+
 @pytest.mark.real_models
 def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings, fp32_embeddings, tmp_path,
                                                                  seeds_dir):

@@ -95,6 +95,9 @@ def quantize_export(model_folder: str | Path, texts: Sequence[str], tokenizer: A
         raise FileNotFoundError("quantizing needs the openvino and nncf packages: pip install -e '.[openvino]'"
                                 ) from exc
 
+    import logging
+
+    nncf.set_log_level(logging.ERROR)  # its INFO lines list every product it leaves alone
     model = ov.Core().read_model(str(exported_folder(model_folder) / GRAPH))
     feeds = calibration_feeds(texts, tokenizer)
     keep = kept_in_float(model)
