@@ -1,11 +1,13 @@
-"""The embedding model's ONNX export run by OpenVINO, in bfloat16 where the embedder runs in bfloat16 (CPUs that
-compute it natively), else in float32.
+"""The embedding model's ONNX export (or its int8 copy) run by OpenVINO, in bfloat16 where the embedder runs in
+bfloat16 (CPUs that compute it natively), else in float32.
 
-An optional document backend (`document_backend=openvino`, `pip install -e '.[openvino]'`): OpenVINO reads the
-graph `newsqa models pull` exports for ONNX Runtime (vectorstore/onnx_encoder.py) and compiles it for the CPU.
-On the AVX-512 BF16 machine of the tenth session it encoded realtimeqa chunks 1.5x as fast as PyTorch in
-bfloat16 (today's `auto` there), with vectors closer to float32 ones (cosine 0.9999 against PyTorch's 0.998):
-OpenVINO keeps normalisation and accumulation in float32 (bench/encoder_backends.py, bench/RESULTS.md).
+Optional (`pip install -e '.[openvino]'`): OpenVINO reads the graph `newsqa models pull` exports for ONNX Runtime
+(vectorstore/onnx_encoder.py), or the int8 copy `newsqa models quantize` makes of it
+(vectorstore/openvino_int8.py; what `document_backend=auto` uses on bf16 CPUs), and compiles it for the CPU with
+one infer request per core. On the 2-core AVX-512 BF16 machine of the tenth and eleventh sessions: the export in
+bf16 1.6-1.9x PyTorch bf16's chunks/s with vectors closer to float32 (cosine 0.9999 against PyTorch's 0.998:
+OpenVINO keeps normalisation and accumulation in float32), the int8 copy 2.2-2.5x (cosine 0.997)
+(bench/encoder_backends.py, bench/RESULTS.md).
 """
 
 from __future__ import annotations
