@@ -189,9 +189,8 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     the seeds into real Chroma ranked like PyTorch's."""
     from conftest import SAMPLE_DIR
     from qa.models import calibration_passages
-    from qa.service import QAService
     from qa.settings import Settings
-    from test_real_models import BESSENT, _french_rank
+    from test_real_models import cosines_to_float32, seed_ranks_against_torch
     from vectorstore.onnx_encoder import exported_folder
     from vectorstore.openvino_int8 import int8_folder, quantize_export
 
@@ -209,20 +208,8 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     side._model_path = str(linked)
     side = side.with_document_backend("openvino-int8")
     assert side.document_backend == "openvino-int8"
-    reference = fp32_embeddings.with_document_backend("torch")
-    texts = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
-             "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
-             "Short."]
-    cosines = [sum(a * b for a, b in zip(fast, ref))
-               for fast, ref in zip(side.embed_documents(texts), reference.embed_documents(texts))]
+    cosines = cosines_to_float32(side, fp32_embeddings)
     print(f"\n[int8] cosine to float32: {[round(c, 4) for c in cosines]}")
     assert min(cosines) > 0.98
-    ranks = {}
-    for name, embedder in (("int8", side), ("torch", real_embeddings.with_document_backend("torch"))):
-        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
-        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
-        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
-            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
-            ("When is the US president expected to visit China?", "visite du président américain"))]
-    print(f"[ranks] French passage, dense + BM25 without translation: {ranks}")
-    assert ranks["int8"] == ranks["torch"] and None not in ranks["int8"]
+    ranks = seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir)
+    assert ranks["side"] == ranks["torch"] and None not in ranks["side"]

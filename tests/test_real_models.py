@@ -308,24 +308,39 @@ def test_both_llama_runtimes_read_the_same_prompt_and_answer_and_ik_reuses_the_c
     assert repeat.response_metadata["timings"]["cached_tokens"] >= 32
 
 
+CHUNK_TEXTS = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
+               "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
+               "Short."]
+
+
+def cosines_to_float32(side, fp32_embeddings) -> list[float]:
+    """Cosine of each of CHUNK_TEXTS' vectors from `side` to PyTorch float32's (both unit length)."""
+    reference = fp32_embeddings.with_document_backend("torch")
+    return [sum(a * b for a, b in zip(fast, ref))
+            for fast, ref in zip(side.embed_documents(CHUNK_TEXTS), reference.embed_documents(CHUNK_TEXTS))]
+
+
+def seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir) -> dict[str, list[int | None]]:
+    """The seeds ingested into real Chroma through `side` and through PyTorch: each seed question's French
+    passage rank in both (dense + BM25, no translation)."""
+    ranks = {}
+    for name, embedder in (("side", side), ("torch", real_embeddings.with_document_backend("torch"))):
+        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
+        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
+        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
+            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
+            ("When is the US president expected to visit China?", "visite du président américain"))]
+    print(f"\n[ranks] French passage, dense + BM25 without translation: {ranks}")
+    return ranks
+
+
 def test_openvino_chunk_encoder_gives_the_float32_vectors_and_ranks_the_french_seed_first(
         real_embeddings, fp32_embeddings, tmp_path, seeds_dir):
     """document_backend=openvino: the export run by OpenVINO (bf16 where the embedder runs bf16) against PyTorch
     float32, then a whole ingest of the seeds through it into real Chroma."""
     ov_side = real_embeddings.with_document_backend("openvino")
     assert ov_side.document_backend == "openvino"
-    reference = fp32_embeddings.with_document_backend("torch")
-    texts = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
-             "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
-             "Short."]
-    for fast, ref in zip(ov_side.embed_documents(texts), reference.embed_documents(texts)):
-        assert len(fast) == 768 and sum(a * b for a, b in zip(fast, ref)) > 0.999
-    ranks = {}
-    for name, side in (("openvino", ov_side), ("torch", real_embeddings.with_document_backend("torch"))):
-        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=side)
-        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
-        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
-            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
-            ("When is the US president expected to visit China?", "visite du président américain"))]
-    print(f"\n[ranks] French passage, dense + BM25 without translation: {ranks}")
-    assert ranks["openvino"] == ranks["torch"] and None not in ranks["openvino"]
+    assert len(ov_side.embed_documents(CHUNK_TEXTS[:1])[0]) == 768
+    assert min(cosines_to_float32(ov_side, fp32_embeddings)) > 0.999
+    ranks = seed_ranks_against_torch(ov_side, real_embeddings, tmp_path, seeds_dir)
+    assert ranks["side"] == ranks["torch"] and None not in ranks["side"]

@@ -18,22 +18,44 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 GRAPH = "model.onnx"
 MARKER = "export.json"
 
 
+def derived_folder(model_folder: str | Path, suffix: str) -> Path:
+    """Where something derived from a model folder lives: next to it, same name + `suffix`."""
+    folder = Path(model_folder)
+    return folder.with_name(folder.name + suffix)
+
+
 def exported_folder(model_folder: str | Path) -> Path:
     """Where the export of a model folder lives: next to it, same name + `.onnx`."""
-    folder = Path(model_folder)
-    return folder.with_name(folder.name + ".onnx")
+    return derived_folder(model_folder, ".onnx")
 
 
 def is_exported(model_folder: str | Path) -> bool:
     target = exported_folder(model_folder)
     return (target / GRAPH).is_file() and (target / MARKER).is_file()
+
+
+@contextmanager
+def written_aside(target: Path) -> Iterator[Path]:
+    """A staging folder next to `target` to write into; renamed into place (replacing `target`) when the block
+    ends without an error, removed otherwise: a crash never leaves half a folder where a whole one is expected."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def export_encoder(model: Any, model_folder: str | Path) -> Path:
@@ -57,9 +79,7 @@ def export_encoder(model: Any, model_folder: str | Path) -> Path:
     sample = model.tokenizer(["a short question?", "and a somewhat longer second one, for shapes"],
                              padding=True, return_tensors="pt")
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".onnx-export-"))
-    try:
+    with written_aside(target) as staging:
         with torch.inference_mode(False), torch.no_grad():
             torch.onnx.export(
                 whole, (sample["input_ids"], sample["attention_mask"]), str(staging / GRAPH),
@@ -68,12 +88,6 @@ def export_encoder(model: Any, model_folder: str | Path) -> Path:
                 dynamo=True, external_data=True,
             )
         (staging / MARKER).write_text(json.dumps({"source": str(model_folder), "torch": torch.__version__}))
-        staging.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

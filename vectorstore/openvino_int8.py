@@ -14,13 +14,10 @@ the model folder (`<model>.int8/`), written aside and renamed into place like th
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from vectorstore.onnx_encoder import GRAPH, exported_folder, is_exported
+from vectorstore.onnx_encoder import GRAPH, derived_folder, exported_folder, is_exported, written_aside
 
 INT8_GRAPH = "model.xml"
 INT8_MARKER = "int8.json"
@@ -28,8 +25,7 @@ INT8_MARKER = "int8.json"
 
 def int8_folder(model_folder: str | Path) -> Path:
     """Where the int8 copy of a model folder lives: next to it, same name + `.int8`."""
-    folder = Path(model_folder)
-    return folder.with_name(folder.name + ".int8")
+    return derived_folder(model_folder, ".int8")
 
 
 def is_quantized(model_folder: str | Path) -> bool:
@@ -105,18 +101,10 @@ def quantize_export(model_folder: str | Path, texts: Sequence[str], tokenizer: A
         model, nncf.Dataset(feeds), preset=nncf.QuantizationPreset.MIXED, model_type=nncf.ModelType.TRANSFORMER,
         subset_size=len(feeds), ignored_scope=nncf.IgnoredScope(names=keep, validate=False),
     )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".int8-"))
-    try:
+    with written_aside(target) as staging:
         ov.save_model(quantized, str(staging / INT8_GRAPH))
         (staging / INT8_MARKER).write_text(json.dumps({
             "source": str(exported_folder(model_folder)), "nncf": nncf.__version__, "openvino": ov.__version__,
             "calibration_passages": len(texts), "kept_in_float": len(keep),
         }))
-        staging.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
