@@ -63,8 +63,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.action == "quantize":
         spec = models.EMBEDDING_GEMMA
         folder = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
+        from vectorstore.onnx_encoder import is_exported
+
         export = models.export_encoder_onnx(folder, settings)
-        if "skipped" in export or "failed" in export:
+        if not is_exported(folder):
             print(export, file=sys.stderr)
             return 1
         print(models.quantize_encoder_int8(folder, settings, args.calibrate))

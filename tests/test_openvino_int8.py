@@ -83,6 +83,49 @@ def test_batches_on_several_streams_come_back_in_the_callers_order(tmp_path, str
     assert encoder.encode_many([]).shape[0] == 0
 
 
+def _picky_graph(folder: Path) -> None:
+    """The summing graph, but inference fails when a batch holds an odd number of tokens (a reshape to pairs)."""
+    ids = opset.parameter([-1, -1], np.int64, name="input_ids")
+    mask = opset.parameter([-1, -1], np.int64, name="attention_mask")
+    pairs = opset.reshape(ids, opset.constant(np.array([-1, 2], dtype=np.int64)), False)
+    zero = opset.multiply(opset.reduce_sum(opset.convert(pairs, np.float32), [0, 1], False),
+                          opset.constant(np.float32(0)))
+    count = opset.reduce_sum(opset.convert(mask, np.float32), [1], True)
+    total = opset.reduce_sum(opset.convert(opset.multiply(ids, mask), np.float32), [1], True)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = opset.add(opset.concat([count, total], 1), zero)
+    ov.save_model(ov.Model([out], [ids, mask], "picky"), str(folder / "model.xml"))
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_a_failed_batch_raises_and_the_next_call_still_works(tmp_path, streams):
+    """A tokenizer error half-way, then an inference error: each is raised, the requests still running are
+    waited for, and the encoder (shared by the whole process) encodes the next texts correctly."""
+    from vectorstore.openvino_encoder import OpenVinoEncoder
+
+    _picky_graph(tmp_path / "graph")
+
+    class Failing(_LengthTokenizer):
+        calls = 0
+
+        def __call__(self, texts, **kwargs):
+            Failing.calls += 1
+            if Failing.calls == 3:
+                raise RuntimeError("tokenizer broke")
+            return super().__call__(texts, **kwargs)
+
+    encoder = OpenVinoEncoder(tmp_path / "graph", Failing(), threads=2, graph="model.xml", streams=streams)
+    good = ["aaa bbb", "cc dd", "eeee ff", "gg hhh", "iii jj", "kk ll"]  # two words each: even token counts
+    expected = np.array([[2, len(t) - 1] for t in good], dtype=float)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    with pytest.raises(RuntimeError, match="tokenizer broke"):
+        encoder.encode_many(good)  # the third batch's tokenizer call fails with two batches started
+    assert np.allclose(encoder.encode_many(good), expected)
+    with pytest.raises(Exception):  # the shortest text, alone in the last batch, has 3 tokens: the reshape fails
+        encoder.encode_many(good + ["a b c"])
+    assert np.allclose(encoder.encode_many(good), expected)
+
+
 def test_the_group_handed_over_per_lock_turn_follows_the_encoder(monkeypatch):
     """embed_documents hands a runtime with several streams a group of batches per turn, not one batch."""
     from vectorstore.embeddings import SentenceTransformerEmbeddings
@@ -161,6 +204,29 @@ def test_auto_runs_chunks_through_the_int8_copy_only_where_the_model_runs_bf16_a
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "openvino" else real_find_spec(name, *a))
     assert not auto_picks_int8("bfloat16", model)
+
+
+def _half_built(tmp_path: Path, required: bool):
+    """An embedder whose chunk encoder is the OpenVINO int8 copy of a model folder that has none (no real model
+    is loaded: only what loading the chunk encoder reads)."""
+    import threading
+
+    from vectorstore.embeddings import SentenceTransformerEmbeddings
+
+    side = SentenceTransformerEmbeddings.__new__(SentenceTransformerEmbeddings)
+    side._hf = type("HF", (), {"_client": type("Model", (), {"tokenizer": None})()})()
+    side._document_source, side._document_kind = str(tmp_path / "model"), "openvino-int8"
+    side._document_required, side._document_encoder = required, {}
+    side._document_loading, side._threads, side._openvino_precision = threading.Lock(), 2, "bf16"
+    return side
+
+
+def test_an_int8_encoder_auto_chose_falls_back_to_pytorch_when_it_cannot_load(tmp_path, capsys):
+    side = _half_built(tmp_path, required=False)
+    assert side.document_backend == "torch"
+    assert "chunks go through PyTorch" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="newsqa models quantize"):  # asked for by name: an error
+        _half_built(tmp_path, required=True).document_backend
 
 
 def test_models_pull_makes_the_int8_copy_only_where_auto_uses_it(tmp_path, monkeypatch):

@@ -27,8 +27,8 @@ def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
     """Whether `document_backend=auto` runs chunks through the int8 copy under OpenVINO: where the model runs
     in bf16 (CPUs that compute it natively: the copy's float parts run in bf16 and its int8 products on VNNI),
     the copy exists (`newsqa models quantize`, made by `models pull` there) and openvino is installed. On the
-    AVX-512 machine of the eleventh session: 2.6x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824 against
-    0.812 (bench/RESULTS.md)."""
+    AVX-512 machine of the eleventh session: 2.25-2.5x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824
+    against 0.812 (bench/RESULTS.md)."""
     import importlib.util
 
     from vectorstore.openvino_int8 import is_quantized
@@ -138,9 +138,10 @@ class SentenceTransformerEmbeddings(Embeddings):
             if self._onnx is None and query_backend == "onnx":
                 raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
                                         "to auto or torch")
-        # Documents: the export is float32, so `auto` uses it only where PyTorch runs float32 as well (bf16
-        # PyTorch on CPUs that compute it natively is the faster choice there). Loaded on the first ingest
-        # batch; answering (citation checks included) never loads it.
+        # Documents: the export is float32, so `auto` runs it under ONNX Runtime only where PyTorch runs
+        # float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists (see
+        # auto_picks_int8), else bf16 PyTorch. Loaded on the first ingest batch; answering (citation checks
+        # included) never loads it.
         self._model_path = str(model_name_or_path)
         self._document_source = (
             str(model_name_or_path)
@@ -207,6 +208,9 @@ class SentenceTransformerEmbeddings(Embeddings):
                         self._document_source, self._hf._client.tokenizer, self._threads,
                         required=self._document_required)
             if self._document_encoder["encoder"] is None and self._document_required:
+                if self._document_kind.startswith("openvino"):
+                    raise FileNotFoundError(f"the {self._document_kind} chunk encoder could not be loaded (see "
+                                            "above); set document_backend to auto or torch")
                 raise FileNotFoundError("onnxruntime is not installed or the ONNX export is missing: "
                                         "reinstall newsqa and run `newsqa models pull`, or set "
                                         "document_backend to auto or torch")
@@ -255,8 +259,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Documents with the model's document prompt. Longest first in batches (of `batch_size` on PyTorch, of
-        2 on ONNX Runtime; similar lengths pad little); the model lock is taken per batch and questions go
-        first, so a question asked during a long ingest waits for one batch at most, not for the whole ingest."""
+        2 on ONNX Runtime, groups of 2 per infer request twice over on OpenVINO: 8 chunks on 2 cores); similar
+        lengths pad little. The model lock is taken per batch or group and questions go first, so a question
+        asked during a long ingest waits for one batch or group at most, not for the whole ingest."""
         return self._encode_batches(texts, self._doc_kwargs, self._lock.documents, self._documents_onnx())
 
     def embed_raw(self, texts: list[str]) -> list[list[float]]:

@@ -13,7 +13,7 @@ OpenVINO keeps normalisation and accumulation in float32), the int8 copy 2.2-2.5
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from vectorstore.onnx_encoder import GRAPH, OnnxEncoder, exported_folder, is_exported
 
@@ -24,54 +24,94 @@ class OpenVinoEncoder(OnnxEncoder):
     one stream on two threads, 1.4x for the int8 graph: small batches leave a thread pool idle between
     products), while the caller's thread tokenises the next batches."""
 
+    # More infer requests than this mostly add memory (each holds its own buffers); measured on 2 cores only
+    MAX_STREAMS = 4
+
     def __init__(self, folder: str | Path, tokenizer: Any, threads: int = 1, precision: str = "f32",
                  graph: str = GRAPH, streams: int | None = None) -> None:
-        import openvino as ov
-
-        core = ov.Core()
         self.precision = precision
         threads = max(1, threads)
-        self.streams = max(1, min(streams or threads, threads))
-        compiled = core.compile_model(core.read_model(str(Path(folder) / graph)), "CPU", {
+        self.streams = max(1, min(streams or threads, threads, self.MAX_STREAMS))
+        self._source = (str(Path(folder) / graph), {
             "INFERENCE_PRECISION_HINT": self.precision,
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": self.streams,
         })
         # Batches handed over per call: two in flight on each stream
         self.group = self.BATCH * self.streams * 2
-        self._request = compiled.create_infer_request()
-        self._queue = ov.AsyncInferQueue(compiled, self.streams)
         self._tokenizer = tokenizer
+        self._compile()
+
+    def _compile(self) -> None:
+        """Compile the graph and make one infer request per stream (again after a failed inference: a request
+        or the compiled graph may be left unusable)."""
+        import openvino as ov
+
+        core = ov.Core()
+        path, config = self._source
+        compiled = core.compile_model(core.read_model(path), "CPU", config)
+        self._requests = [compiled.create_infer_request() for _ in range(self.streams)]
 
     def _infer(self, feed: dict):
+        return self.encode_feeds([feed])[0]
+
+    def encode_feeds(self, feeds: Iterable[dict]) -> list:
+        """The graph's output for each tokenised batch, in order; batches run on every infer request at once.
+        On an error the requests still running are waited for and everything is compiled again, so the next
+        call works; the error is raised."""
         import numpy as np
 
-        return np.asarray(next(iter(self._request.infer(feed).values())), dtype=np.float32)
+        outputs: dict[int, Any] = {}
+        running: list[tuple[Any, int] | None] = [None] * len(self._requests)
+
+        def collect(slot: int) -> None:
+            request, index = running[slot]
+            running[slot] = None
+            request.wait()
+            outputs[index] = np.array(request.get_output_tensor(0).data, dtype=np.float32)
+
+        try:
+            for index, feed in enumerate(feeds):
+                slot = index % len(self._requests)
+                if running[slot] is not None:
+                    collect(slot)
+                self._requests[slot].start_async(feed)
+                running[slot] = (self._requests[slot], index)
+            for slot in range(len(running)):
+                if running[slot] is not None:
+                    collect(slot)
+        except BaseException:
+            for entry in running:
+                if entry is not None:
+                    try:
+                        entry[0].wait()
+                    except Exception:  # noqa: BLE001 - the first error is the one raised
+                        pass
+            self._compile()
+            raise
+        return [outputs[index] for index in range(len(outputs))]
 
     def encode_many(self, texts: list[str], max_length: int = 2048):
         """Texts in the order given, as unit rows of a numpy array; batches of similar length in flight on
-        every stream at once."""
+        every infer request at once, the next ones tokenised meanwhile."""
         import numpy as np
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        parts: list[tuple[list[int], Any]] = []
+        parts = [order[start:start + self.BATCH] for start in range(0, len(order), self.BATCH)]
 
-        def finished(request, part: list[int]) -> None:
-            parts.append((part, np.array(request.get_output_tensor(0).data, dtype=np.float32)))
+        def feeds():
+            for part in parts:
+                batch = self._tokenizer([texts[i] for i in part], padding=True, truncation=True,
+                                        max_length=max_length, return_tensors="np")
+                yield {"input_ids": batch["input_ids"].astype(np.int64),
+                       "attention_mask": batch["attention_mask"].astype(np.int64)}
 
-        self._queue.set_callback(finished)
-        for start in range(0, len(order), self.BATCH):
-            part = order[start:start + self.BATCH]
-            batch = self._tokenizer([texts[i] for i in part], padding=True, truncation=True,
-                                    max_length=max_length, return_tensors="np")
-            self._queue.start_async({"input_ids": batch["input_ids"].astype(np.int64),
-                                     "attention_mask": batch["attention_mask"].astype(np.int64)}, part)
-        self._queue.wait_all()
+        vectors = self.encode_feeds(feeds())
         if not parts:
             return np.zeros((0, 0), dtype=np.float32)
-        out = np.zeros((len(texts), parts[0][1].shape[1]), dtype=np.float32)
-        for part, vectors in parts:
-            out[part] = vectors
+        out = np.zeros((len(texts), vectors[0].shape[1]), dtype=np.float32)
+        for part, rows in zip(parts, vectors):
+            out[part] = rows
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1.0, norms)
 
