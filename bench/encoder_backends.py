@@ -43,6 +43,9 @@ def chunks(n: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=64)
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="time only the backends whose name contains one of these (torch bf16 and fp32, the "
+                        "baseline and the reference, always run), e.g. --only 'int8, 2'")
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -101,6 +104,9 @@ def main() -> None:
             print("openvino is not installed: pip install -e '.[openvino]'")
     else:
         print(f"no ONNX export at {export}: run `newsqa models pull`")
+    if args.only:
+        encoders = {name: encode for name, encode in encoders.items()
+                    if name in ("torch bf16", "torch fp32") or any(part in name for part in args.only)}
     results = {}
     for name, encode in encoders.items():
         encode()  # warm-up (one full pass: compiled kernels, allocations)

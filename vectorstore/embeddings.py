@@ -27,7 +27,7 @@ def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
     """Whether `document_backend=auto` runs chunks through the int8 copy under OpenVINO: where the model runs
     in bf16 (CPUs that compute it natively: the copy's float parts run in bf16 and its int8 products on VNNI),
     the copy exists (`newsqa models quantize`, made by `models pull` there) and openvino is installed. On the
-    AVX-512 machine of the eleventh session: 2.25-2.5x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824
+    AVX-512 machine of the eleventh session: 2.2-3.1x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824
     against 0.812 (bench/RESULTS.md)."""
     import importlib.util
 

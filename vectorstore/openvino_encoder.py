@@ -6,7 +6,7 @@ Optional (`pip install -e '.[openvino]'`): OpenVINO reads the graph `newsqa mode
 (vectorstore/openvino_int8.py; what `document_backend=auto` uses on bf16 CPUs), and compiles it for the CPU with
 one infer request per core. On the 2-core AVX-512 BF16 machine of the tenth and eleventh sessions: the export in
 bf16 1.6-1.9x PyTorch bf16's chunks/s with vectors closer to float32 (cosine 0.9999 against PyTorch's 0.998:
-OpenVINO keeps normalisation and accumulation in float32), the int8 copy 2.2-2.5x (cosine 0.997)
+OpenVINO keeps normalisation and accumulation in float32), the int8 copy 2.2-3.1x (cosine 0.997)
 (bench/encoder_backends.py, bench/RESULTS.md).
 """
 
