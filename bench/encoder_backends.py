@@ -61,8 +61,17 @@ def main() -> None:
     texts = chunks(args.chunks)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())
-    print(f"machine: {os.cpu_count()} cores, {cpu}, native bf16: {cpu_has_native_bf16()}; torch {torch.__version__}; "
-          f"{len(texts)} chunks of {sum(map(len, texts)) / len(texts):.0f} characters on average")
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    versions = ", ".join(f"{name} {installed(name)}" for name in ("onnxruntime", "openvino", "nncf"))
+    print(f"machine: {os.cpu_count()} cores, {cpu}, native bf16: {cpu_has_native_bf16()}; torch {torch.__version__}, "
+          f"{versions}; {len(texts)} chunks of {sum(map(len, texts)) / len(texts):.0f} characters on average")
 
     def torch_encoder(dtype):
         model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"torch_dtype": dtype})
