@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from qa.errors import ModelError
+from qa.errors import LoadError, ModelError
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def calibration_passages(paths, template: str | None, *, width: int = 600, strid
         if not isinstance(path, Path):
             continue
         for article in load_file(path):
-            if not hasattr(article, "text"):
+            if isinstance(article, LoadError):
                 continue
             title = " ".join((article.title or "").split()) or "none"
             for start in range(0, max(1, len(article.text) - width // 4), stride):

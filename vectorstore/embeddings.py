@@ -36,6 +36,18 @@ def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
     return dtype == "bfloat16" and is_quantized(model_path) and importlib.util.find_spec("openvino") is not None
 
 
+def missing_files(model_path: str | os.PathLike, backend: str) -> str | None:
+    """What a runtime needs on disk and the model folder lacks, with the command that makes it; None if nothing."""
+    from vectorstore.onnx_encoder import exported_folder, is_exported
+    from vectorstore.openvino_int8 import int8_folder, is_quantized
+
+    if backend in EXPORTED and not is_exported(model_path):
+        return f"no ONNX export of the embedding model at {exported_folder(model_path)}: run `newsqa models pull`"
+    if backend == "openvino-int8" and not is_quantized(model_path):
+        return f"no int8 copy of the embedding model at {int8_folder(model_path)}: run `newsqa models quantize`"
+    return None
+
+
 def leading_dimensions(vector, dimensions: int | None) -> list[float]:
     """The first `dimensions` values of a vector, normalised to unit length again (None: the whole vector)."""
     if dimensions is None:
@@ -115,23 +127,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         if document_backend not in {"auto", *DOCUMENT_RUNTIMES}:
             raise ValueError("document_backend must be auto, torch, onnx, openvino or openvino-int8, not "
                              f"{document_backend!r}")
-        from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
+        from vectorstore.onnx_encoder import load_encoder
 
         for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
-            if value in EXPORTED and not is_exported(model_name_or_path):
-                raise FileNotFoundError(
-                    f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)}: run "
-                    f"`newsqa models pull`, or set {name} to auto or torch"
-                )
+            if missing := missing_files(model_name_or_path, value):
+                raise FileNotFoundError(f"{missing}, or set {name} to auto or torch")
         chosen = document_backend == "auto" and auto_picks_int8(dtype, model_name_or_path)
         if chosen:
             document_backend = "openvino-int8"
-        if document_backend == "openvino-int8":
-            from vectorstore.openvino_int8 import int8_folder, is_quantized
-
-            if not is_quantized(model_name_or_path):
-                raise FileNotFoundError(f"no int8 copy of the embedding model at {int8_folder(model_name_or_path)}: "
-                                        "run `newsqa models quantize`, or set document_backend to auto")
         if query_backend != "torch":
             self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
                                       required=query_backend == "onnx")
@@ -236,17 +239,9 @@ class SentenceTransformerEmbeddings(Embeddings):
         if backend == "torch":
             other._document_source = None
         else:
-            from vectorstore.onnx_encoder import exported_folder, is_exported
-
-            source = self._model_path
-            if not is_exported(source):
-                raise ValueError(f"no ONNX export at {exported_folder(source)}: run `newsqa models pull`")
-            if backend == "openvino-int8":
-                from vectorstore.openvino_int8 import int8_folder, is_quantized
-
-                if not is_quantized(source):
-                    raise ValueError(f"no int8 copy at {int8_folder(source)}: run `newsqa models quantize`")
-            other._document_source, other._document_required = source, True
+            if missing := missing_files(self._model_path, backend):
+                raise ValueError(missing)
+            other._document_source, other._document_required = self._model_path, True
         return other
 
     def _shorten(self, vector) -> list[float]:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 GRAPH = "model.onnx"
 MARKER = "export.json"
@@ -113,35 +113,42 @@ class OnnxEncoder:
 
     def encode(self, text: str, max_length: int = 2048) -> list[float]:
         """One text (a question): a list of floats."""
-        return [float(x) for x in self._run([text], max_length)[0]]
+        return [float(x) for x in self.encode_many([text], max_length)[0]]
 
     def encode_many(self, texts: list[str], max_length: int = 2048):
-        """Texts in the order given, as rows of a numpy array; run in batches of similar length."""
+        """Texts in the order given, as unit rows of a numpy array; run in batches of similar length, each
+        tokenised just before the runtime takes it."""
         import numpy as np
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = None
-        for start in range(0, len(order), self.BATCH):
-            part = order[start:start + self.BATCH]
-            vectors = self._run([texts[i] for i in part], max_length)
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[part] = vectors
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+        parts = [order[start:start + self.BATCH] for start in range(0, len(order), self.BATCH)]
+        outputs = self._infer_all(graph_inputs(self._tokenizer, [texts[i] for i in part], max_length)
+                                  for part in parts)
+        if not parts:
+            return np.zeros((0, 0), dtype=np.float32)
+        out = np.zeros((len(texts), outputs[0].shape[1]), dtype=np.float32)
+        for part, rows in zip(parts, outputs):
+            out[part] = rows
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
 
-    def _run(self, texts: list[str], max_length: int):
-        import numpy as np
+    def _infer_all(self, feeds: Iterable[dict]) -> list:
+        """The graph's vectors for each tokenised batch, in order (the runtime's only part; OpenVINO overrides
+        it to keep several batches in flight)."""
+        outputs = []
+        for feed in feeds:
+            (vectors,) = self._session.run(None, feed)
+            outputs.append(vectors)
+        return outputs
 
-        batch = self._tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-        vectors = self._infer({"input_ids": batch["input_ids"].astype(np.int64),
-                               "attention_mask": batch["attention_mask"].astype(np.int64)})
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
 
-    def _infer(self, feed: dict):
-        """The graph's vectors for one tokenised batch (the runtime's only part; OpenVINO overrides it)."""
-        (vectors,) = self._session.run(None, feed)
-        return vectors
+def graph_inputs(tokenizer: Any, texts: list[str], max_length: int = 2048) -> dict:
+    """One batch of texts as the exported graph's inputs (padded to the longest)."""
+    import numpy as np
+
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    return {"input_ids": batch["input_ids"].astype(np.int64),
+            "attention_mask": batch["attention_mask"].astype(np.int64)}
 
 
 def load_encoder(model_folder: str | Path, tokenizer: Any, threads: int = 1,

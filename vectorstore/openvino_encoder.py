@@ -52,13 +52,10 @@ class OpenVinoEncoder(OnnxEncoder):
         compiled = core.compile_model(core.read_model(path), "CPU", config)
         self._requests = [compiled.create_infer_request() for _ in range(self.streams)]
 
-    def _infer(self, feed: dict):
-        return self.encode_feeds([feed])[0]
-
-    def encode_feeds(self, feeds: Iterable[dict]) -> list:
-        """The graph's output for each tokenised batch, in order; batches run on every infer request at once.
-        On an error the requests still running are waited for and everything is compiled again, so the next
-        call works; the error is raised."""
+    def _infer_all(self, feeds: Iterable[dict]) -> list:
+        """The graph's output for each tokenised batch, in order; batches run on every infer request at once,
+        the next one tokenised while they run. On an error the requests still running are waited for and
+        everything is compiled again, so the next call works; the error is raised."""
         import numpy as np
 
         outputs: dict[int, Any] = {}
@@ -91,51 +88,22 @@ class OpenVinoEncoder(OnnxEncoder):
             raise
         return [outputs[index] for index in range(len(outputs))]
 
-    def encode_many(self, texts: list[str], max_length: int = 2048):
-        """Texts in the order given, as unit rows of a numpy array; batches of similar length in flight on
-        every infer request at once, the next ones tokenised meanwhile."""
-        import numpy as np
-
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        parts = [order[start:start + self.BATCH] for start in range(0, len(order), self.BATCH)]
-
-        def feeds():
-            for part in parts:
-                batch = self._tokenizer([texts[i] for i in part], padding=True, truncation=True,
-                                        max_length=max_length, return_tensors="np")
-                yield {"input_ids": batch["input_ids"].astype(np.int64),
-                       "attention_mask": batch["attention_mask"].astype(np.int64)}
-
-        vectors = self.encode_feeds(feeds())
-        if not parts:
-            return np.zeros((0, 0), dtype=np.float32)
-        out = np.zeros((len(texts), vectors[0].shape[1]), dtype=np.float32)
-        for part, rows in zip(parts, vectors):
-            out[part] = rows
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.where(norms == 0, 1.0, norms)
-
 
 def load_openvino_encoder(model_folder: str | Path, tokenizer: Any, threads: int = 1,
                           precision: str = "f32", *, int8: bool = False) -> OpenVinoEncoder:
     """The OpenVINO encoder of a model folder, computing in `precision` ("bf16" or "f32"), or its int8 copy
     (vectorstore/openvino_int8.py) when `int8`; errors name the fix (a missing export, copy or package)."""
-    if int8:
-        from vectorstore.openvino_int8 import INT8_GRAPH, int8_folder, is_quantized
+    from vectorstore.openvino_int8 import INT8_GRAPH, int8_folder, is_quantized
 
-        if not is_quantized(model_folder):
-            raise FileNotFoundError(f"no int8 copy of the embedding model at {int8_folder(model_folder)}: run "
-                                    "`newsqa models quantize`, or set document_backend to auto")
-        try:
-            return OpenVinoEncoder(int8_folder(model_folder), tokenizer, threads, precision, graph=INT8_GRAPH)
-        except ImportError as exc:
-            raise FileNotFoundError("document_backend=openvino-int8 needs the openvino package: "
-                                    "pip install -e '.[openvino]' (or set document_backend to auto)") from exc
-    if not is_exported(model_folder):
+    if int8 and not is_quantized(model_folder):
+        raise FileNotFoundError(f"no int8 copy of the embedding model at {int8_folder(model_folder)}: run "
+                                "`newsqa models quantize`, or set document_backend to auto")
+    if not int8 and not is_exported(model_folder):
         raise FileNotFoundError(f"no ONNX export of the embedding model at {exported_folder(model_folder)}: run "
                                 "`newsqa models pull`, or set document_backend to auto or torch")
+    folder, graph = (int8_folder(model_folder), INT8_GRAPH) if int8 else (exported_folder(model_folder), GRAPH)
     try:
-        return OpenVinoEncoder(exported_folder(model_folder), tokenizer, threads, precision)
+        return OpenVinoEncoder(folder, tokenizer, threads, precision, graph=graph)
     except ImportError as exc:
-        raise FileNotFoundError("document_backend=openvino needs the openvino package: "
+        raise FileNotFoundError(f"document_backend=openvino{'-int8' if int8 else ''} needs the openvino package: "
                                 "pip install -e '.[openvino]' (or set document_backend to auto)") from exc

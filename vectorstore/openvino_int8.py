@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from vectorstore.onnx_encoder import GRAPH, derived_folder, exported_folder, is_exported, written_aside
+from vectorstore.onnx_encoder import (GRAPH, derived_folder, exported_folder, graph_inputs, is_exported,
+                                      written_aside)
 
 INT8_GRAPH = "model.xml"
 INT8_MARKER = "int8.json"
@@ -57,18 +58,10 @@ def kept_in_float(model: Any) -> list[str]:
     return sorted(set(narrowing + head))
 
 
-def calibration_feeds(texts: Sequence[str], tokenizer: Any, batch: int = 2, max_length: int = 2048) -> list[dict]:
+def calibration_feeds(texts: Sequence[str], tokenizer: Any, batch: int = 2) -> list[dict]:
     """The calibration passages as the graph's inputs, in batches shaped like ingestion's (sorted by length)."""
-    import numpy as np
-
     ordered = sorted(texts, key=len, reverse=True)
-    feeds = []
-    for start in range(0, len(ordered), batch):
-        encoded = tokenizer(ordered[start:start + batch], padding=True, truncation=True, max_length=max_length,
-                            return_tensors="np")
-        feeds.append({"input_ids": encoded["input_ids"].astype(np.int64),
-                      "attention_mask": encoded["attention_mask"].astype(np.int64)})
-    return feeds
+    return [graph_inputs(tokenizer, ordered[start:start + batch]) for start in range(0, len(ordered), batch)]
 
 
 def quantize_export(model_folder: str | Path, texts: Sequence[str], tokenizer: Any, *,
