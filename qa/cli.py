@@ -170,7 +170,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     configs = [resolve_config(config, base) for config in args.config or ["ours"]]
     for label, settings in configs:
         # one generator for every configuration that runs the same model the same way
-        key = (settings.llm_runtime, settings.llm_model, settings.llm_context, settings.llm_max_tokens,
+        key = (settings.resolved_llm_runtime(), settings.llm_model, settings.llm_context, settings.llm_max_tokens,
                settings.llm_temperature, settings.resolved_threads())
         service = QAService(settings=settings, llm=llms.get(key), progress=not args.json)
         if not args.retrieval_only:

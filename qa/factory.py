@@ -54,8 +54,11 @@ def build_embeddings(settings: Settings):
 
 def build_llm(settings: Settings):
     path = resolve_model(settings.llm_model, settings, "llm")
-    if settings.llm_runtime == "ik":
+    runtime = settings.resolved_llm_runtime()
+    if runtime == "ik":
         from qa.llm_ik import ChatIkLlama as Chat
+    elif runtime == "openvino":
+        from qa.llm_openvino import ChatOpenVinoGenAI as Chat
     else:
         from qa.llm import ChatXLlamaCpp as Chat
     return Chat(

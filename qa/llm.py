@@ -93,6 +93,49 @@ class LocalGGUFChat(BaseChatModel):
         return chunk
 
 
+class PiecedGGUFChat(LocalGGUFChat):
+    """A runtime whose `_pieces` yields the answer's text pieces, then one dict of token counts, timings and the
+    finish reason (ik_llama.cpp, OpenVINO GenAI): LangChain's whole and streamed calls are built on it."""
+
+    def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _usage(info: dict) -> dict[str, int]:
+        return usage_of(info["prompt_tokens"], info["completion_tokens"])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        parts: list[str] = []
+        info: dict = {}
+        for item in self._pieces(messages, stop, **kwargs):
+            if isinstance(item, dict):
+                info = item
+            else:
+                parts.append(item)
+        message = AIMessage(content="".join(parts), usage_metadata=self._usage(info),
+                            response_metadata={"finish_reason": info["finish_reason"], "timings": info})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for item in self._pieces(messages, stop, **kwargs):
+            if isinstance(item, dict):
+                yield self._usage_chunk(self._usage(item))
+            else:
+                yield self._text_chunk(item, run_manager)
+
+
 class ChatXLlamaCpp(LocalGGUFChat):
     """Chat with a local GGUF model on the CPU. One request runs at a time per model instance."""
 

@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import BaseMessage
 from pydantic import PrivateAttr
 
 from qa.errors import ModelError
-from qa.llm import LocalGGUFChat, _to_openai, threaded, usage_of
+from qa.llm import PiecedGGUFChat, _to_openai, threaded
 
 # Used only when a GGUF carries no chat template (Qwen's ChatML, the default model's format).
 CHATML = (
@@ -134,7 +132,7 @@ class StopWatch:
         return out
 
 
-class ChatIkLlama(LocalGGUFChat):
+class ChatIkLlama(PiecedGGUFChat):
     """Chat with a local GGUF model on the CPU through ik_llama.cpp. One request runs at a time per instance."""
 
     repack: bool = True  # interleave the weights' rows at load time (ik's run-time repacking): faster prompts
@@ -262,28 +260,6 @@ class ChatIkLlama(LocalGGUFChat):
         yield {"prompt_tokens": len(tokens), "completion_tokens": produced, "cached_tokens": reused,
                "prompt_ms": prompt_ms, "generation_ms": total_ms - prompt_ms, "finish_reason": finish}
 
-    @staticmethod
-    def _usage(info: dict) -> dict[str, int]:
-        return usage_of(info["prompt_tokens"], info["completion_tokens"])
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        parts: list[str] = []
-        info: dict = {}
-        for item in self._run(messages, stop, **kwargs):
-            if isinstance(item, dict):
-                info = item
-            else:
-                parts.append(item)
-        message = AIMessage(content="".join(parts), usage_metadata=self._usage(info),
-                            response_metadata={"finish_reason": info["finish_reason"], "timings": info})
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
         """`_run` in a worker thread: a reader that stops reading (a client gone) never keeps the lock; the
         worker notices at the next token and ends the generation."""
@@ -293,13 +269,3 @@ class ChatIkLlama(LocalGGUFChat):
                     break
 
         return threaded(produce)
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for item in self._pieces(messages, stop, **kwargs):
-            yield self._usage_chunk(self._usage(item)) if isinstance(item, dict) else self._text_chunk(item, run_manager)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from qa.cli import main
+from qa.settings import Settings
 
 
 def test_help_is_fast_and_loads_no_heavy_library():
@@ -64,7 +65,7 @@ def test_eval_shares_one_generator_between_configs_that_run_the_same_model_the_s
         def __init__(self, settings, llm=None, progress=True):
             self.settings = settings
             if llm is None:
-                built.append(settings.llm_runtime)
+                built.append(settings.resolved_llm_runtime())
                 llm = object()
             self.llm = llm
 
@@ -79,7 +80,7 @@ def test_eval_shares_one_generator_between_configs_that_run_the_same_model_the_s
     data.write_text('{"id": "a", "question": "Who?"}\n')
     assert main(["eval", str(data), "--config", "ours", "--config", str(tmp_path / "stock.json"),
                  "--config", str(tmp_path / "lede.json"), "--out", str(tmp_path / "o")]) == 0
-    assert built == ["ik", "xllamacpp"]
+    assert built == [Settings().resolved_llm_runtime(), "xllamacpp"]
     assert seen[0] is seen[2] and seen[0] is not seen[1]  # lede reused ours' generator
 
 

@@ -183,14 +183,17 @@ def test_the_chat_template_comes_from_the_model_and_can_refuse():
     assert shared_prefix([1, 2, 3], [1, 2, 4]) == 2
 
 
-def test_the_settings_pick_the_runtime(tmp_path):
+def test_the_settings_pick_the_runtime(tmp_path, monkeypatch):
+    import qa.llm_openvino
     from qa.factory import build_llm
     from qa.llm import ChatXLlamaCpp
     from qa.settings import Settings
 
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(qa.llm_openvino, "cpu_has_amx", lambda: False)  # auto: ik where no AMX
     assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatIkLlama)
+    assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="ik")), ChatIkLlama)
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="xllamacpp")), ChatXLlamaCpp)
 
 

@@ -1,0 +1,144 @@
+"""A LangChain chat model over OpenVINO GenAI, which reads the same GGUF file as the llama.cpp runtimes.
+
+OpenVINO's CPU kernels use Intel's AMX tiles where the CPU has them (Xeon 4th generation and later); on such a
+2-core machine it read answer prompts 2-4x as fast as ik_llama.cpp, whose prebuilt wheel stops at AVX2
+(bench/RESULTS.md, twelfth session). Without AMX it is no faster than ik (eleventh session), so `llm_runtime=auto`
+picks it only on AMX CPUs (`openvino_llm_fits`).
+
+The pipeline runs with paged attention and prefix caching: the fixed instructions of the answer prompt and of
+each translation prompt stay evaluated between requests, as ik's slots keep them. Prompts are rendered here with
+the GGUF's own chat template (the same text ik feeds), so both runtimes read identical tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from langchain_core.messages import BaseMessage
+from pydantic import PrivateAttr
+
+from qa.errors import ModelError
+from qa.llm import PiecedGGUFChat, _to_openai, threaded
+from qa.llm_ik import StopWatch, render_chat
+
+
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX tiles for bf16 and int8 (what makes OpenVINO's prompt reading fast)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return {"amx_bf16", "amx_int8"} <= set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return False
+
+
+def openvino_llm_fits() -> bool:
+    """`llm_runtime=auto` runs the GGUF through OpenVINO GenAI: on AMX CPUs where the package is installed."""
+    return cpu_has_amx() and importlib.util.find_spec("openvino_genai") is not None
+
+
+class ChatOpenVinoGenAI(PiecedGGUFChat):
+    """Chat with a local GGUF model on the CPU through OpenVINO GenAI. One request runs at a time per instance."""
+
+    cache_gb: int = 1  # room for the KV cache that prefix caching keeps (the default model: ~14 KB per token)
+    top_k: int = 40
+    top_p: float = 0.95
+
+    _pipe: Any = PrivateAttr(default=None)
+    _template: str | None = PrivateAttr(default=None)
+    _eos_text: str = PrivateAttr(default="")
+
+    @property
+    def _llm_type(self) -> str:
+        return "openvino_genai"
+
+    def _ensure_pipe(self) -> Any:
+        """The pipeline, loaded once; call with the lock held."""
+        if self._pipe is not None:
+            return self._pipe
+        path = Path(self.model_path)
+        if not path.is_file():
+            raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+        try:
+            import openvino_genai as og
+        except ImportError as exc:
+            raise ModelError(f"the OpenVINO runtime is not installed ({exc}): pip install -e '.[openvino]', or "
+                             "set NEWSQA_LLM_RUNTIME=ik") from exc
+        scheduler = og.SchedulerConfig()
+        scheduler.enable_prefix_caching = True
+        scheduler.cache_size = self.cache_gb
+        try:
+            pipe = og.LLMPipeline(str(path), "CPU", {"scheduler_config": scheduler},
+                                  INFERENCE_NUM_THREADS=self.n_threads)
+        except RuntimeError as exc:
+            raise ModelError(f"OpenVINO GenAI could not load {path} ({exc}); set NEWSQA_LLM_RUNTIME=ik to run it "
+                             "with ik_llama.cpp") from exc
+        tokenizer = pipe.get_tokenizer()
+        self._template = tokenizer.chat_template or None
+        self._eos_text = tokenizer.get_eos_token()
+        self._pipe = pipe
+        return pipe
+
+    def load(self) -> "ChatOpenVinoGenAI":
+        """Load the model now instead of on the first question."""
+        with self._lock:
+            self._ensure_pipe()
+        return self
+
+    def _config(self, **kwargs: Any) -> Any:
+        import openvino_genai as og
+
+        config = og.GenerationConfig()
+        config.max_new_tokens = int(kwargs.get("max_tokens", self.max_tokens))
+        config.apply_chat_template = False  # the prompt is rendered here, with the GGUF's template
+        temperature = float(kwargs.get("temperature", self.temperature))
+        config.do_sample = temperature > 0
+        if config.do_sample:
+            config.temperature, config.top_k, config.top_p = temperature, self.top_k, self.top_p
+            config.rng_seed = self.seed
+        return config
+
+    def _produce(self, messages: list[BaseMessage], stop: list[str] | None, emit: Callable[[Any], bool],
+                 **kwargs: Any) -> None:
+        """Emit text pieces as they come, then one dict of token counts, timings and the finish reason. The
+        pipeline calls back with each piece from inside `generate`; a stop string or a reader gone ends it."""
+        import openvino_genai as og
+
+        config = self._config(**kwargs)
+        watch = StopWatch(list(stop or []))
+        state = {"gone": False, "pieces": 0}
+
+        def on_text(text: str) -> Any:
+            state["pieces"] += 1
+            out = watch.push(text)
+            if out and emit(out):
+                state["gone"] = True
+            return og.StreamingStatus.STOP if watch.stopped or state["gone"] else og.StreamingStatus.RUNNING
+
+        with self._lock:
+            pipe = self._ensure_pipe()
+            prompt = render_chat(self._template, _to_openai(messages), self._eos_text)
+            start = time.perf_counter()
+            try:
+                result = pipe.generate(prompt, config, streamer=on_text)
+            except RuntimeError as exc:
+                raise ModelError(f"OpenVINO GenAI failed while answering: {exc}") from exc
+        if not watch.stopped and not state["gone"]:
+            tail = watch.flush()
+            if tail:
+                emit(tail)
+        metrics = result.perf_metrics
+        produced = int(metrics.get_num_generated_tokens())
+        finish = "stop" if watch.stopped or produced < config.max_new_tokens else "length"
+        emit({"prompt_tokens": int(metrics.get_num_input_tokens()), "completion_tokens": produced,
+              "prompt_ms": float(metrics.get_ttft().mean),
+              "generation_ms": (time.perf_counter() - start) * 1000 - float(metrics.get_ttft().mean),
+              "finish_reason": finish})
+
+    def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
+        return threaded(lambda emit: self._produce(messages, stop, emit, **kwargs))
