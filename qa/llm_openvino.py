@@ -73,8 +73,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         scheduler.enable_prefix_caching = True
         scheduler.cache_size = self.cache_gb
         try:
-            pipe = og.LLMPipeline(str(path), "CPU", {"scheduler_config": scheduler},
-                                  INFERENCE_NUM_THREADS=self.n_threads)
+            pipe = og.LLMPipeline(str(path), "CPU", scheduler_config=scheduler, INFERENCE_NUM_THREADS=self.n_threads)
         except RuntimeError as exc:
             raise ModelError(f"OpenVINO GenAI could not load {path} ({exc}); set NEWSQA_LLM_RUNTIME=ik to run it "
                              "with ik_llama.cpp") from exc
@@ -85,9 +84,13 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         return pipe
 
     def load(self) -> "ChatOpenVinoGenAI":
-        """Load the model now instead of on the first question."""
+        """Load the model now instead of on the first question, and run one token through it: OpenVINO prepares
+        its kernels on the first request (about 10 s on 2 cores), which the first question should not wait for."""
         with self._lock:
-            self._ensure_pipe()
+            pipe = self._ensure_pipe()
+            config = self._config(max_tokens=1)
+            pipe.generate([render_chat(self._template, [{"role": "user", "content": "Hello."}], self._eos_text)],
+                          config)
         return self
 
     def _config(self, **kwargs: Any) -> Any:
@@ -125,7 +128,8 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
             prompt = render_chat(self._template, _to_openai(messages), self._eos_text)
             start = time.perf_counter()
             try:
-                result = pipe.generate(prompt, config, streamer=on_text)
+                # a list of one prompt: the result then carries the token counts (a bare string returns text)
+                result = pipe.generate([prompt], config, streamer=on_text)
             except RuntimeError as exc:
                 raise ModelError(f"OpenVINO GenAI failed while answering: {exc}") from exc
         if not watch.stopped and not state["gone"]:

@@ -46,8 +46,8 @@ class ScriptedPipeline:
     pieces: list[str] = []
     fail_next = False
 
-    def __init__(self, path: str, device: str, config: dict, **properties):
-        self.path, self.device, self.config, self.properties = path, device, config, properties
+    def __init__(self, path: str, device: str, *, scheduler_config, **properties):
+        self.path, self.device, self.scheduler, self.properties = path, device, scheduler_config, properties
         self.prompts: list[str] = []
         self.configs: list = []
         self.running = threading.Lock()
@@ -56,9 +56,10 @@ class ScriptedPipeline:
     def get_tokenizer(self) -> Tokenizer:
         return Tokenizer()
 
-    def generate(self, prompt: str, config, streamer):
+    def generate(self, prompts: list[str], config, streamer=lambda text: None):
         assert self.running.acquire(blocking=False), "two generations ran at once"
         try:
+            (prompt,) = prompts
             self.prompts.append(prompt)
             self.configs.append(config)
             if ScriptedPipeline.fail_next:
@@ -105,7 +106,7 @@ def test_streams_the_pieces_then_one_usage_chunk_from_the_rendered_prompt(pipeli
     assert usage == [{"input_tokens": len(prompt.split()), "output_tokens": 3,
                       "total_tokens": len(prompt.split()) + 3}]
     # paged attention with prefix caching keeps the instructions evaluated; the thread count is the settings'
-    scheduler = pipe.config["scheduler_config"]
+    scheduler = pipe.scheduler
     assert scheduler.enable_prefix_caching and scheduler.cache_size == 1
     assert pipe.properties == {"INFERENCE_NUM_THREADS": 2} and pipe.device == "CPU"
     config = pipe.configs[0]
@@ -143,6 +144,13 @@ def test_a_reader_that_stops_early_ends_the_generation_and_leaves_the_model_usab
     assert llm.invoke(ask("Count again.")).content == "one two three four"  # no deadlock on the lock
     (pipe,) = ScriptedPipeline.made
     assert len(pipe.prompts) == 2
+
+
+def test_loading_runs_one_token_through_the_model_so_the_first_question_does_not_wait(pipeline):
+    llm = pipeline(["Hi", " there"]).load()
+    (pipe,) = ScriptedPipeline.made
+    assert len(pipe.prompts) == 1 and pipe.configs[0].max_new_tokens == 1
+    assert llm.invoke(ask("hi")).content == "Hi there" and len(ScriptedPipeline.made) == 1
 
 
 def test_a_runtime_failure_is_a_model_error_and_the_next_request_works(pipeline):

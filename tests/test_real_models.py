@@ -281,31 +281,50 @@ def test_focus_keeps_the_french_sentence_that_answers_an_english_question(seeds_
     assert "pour la dernière fois en Malaisie en octobre" in focused
 
 
-def test_both_llama_runtimes_read_the_same_prompt_and_answer_and_ik_reuses_the_cached_prefix(real_settings, real_llm):
-    """The default runtime (ik_llama.cpp, weights repacked) against stock llama.cpp on one short prompt."""
+def _runtime(real_settings, real_llm, name: str):
+    """The session's LLM when it runs on `name`, else that runtime loaded now."""
+    from qa.factory import build_llm
+
+    if real_settings.resolved_llm_runtime() == name:
+        return real_llm
+    return build_llm(real_settings.model_copy(update={"llm_runtime": name})).load()
+
+
+def test_every_runtime_reads_the_same_prompt_and_answers_and_keeps_the_instructions_cached(real_settings, real_llm):
+    """ik_llama.cpp (weights repacked), stock llama.cpp and OpenVINO GenAI (where installed) on one short
+    prompt: the same tokens read, the same fact answered; ik and OpenVINO keep the instructions between
+    requests."""
+    import importlib.util
+
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from qa.factory import build_llm
-    from qa.llm_ik import ChatIkLlama
-
-    assert isinstance(real_llm, ChatIkLlama)
-    stock = build_llm(real_settings.model_copy(update={"llm_runtime": "xllamacpp"})).load()
     system = SystemMessage(content="You answer questions about news articles. Answer in a few words, only from "
                                    "the passage the user gives you, and say 'not in the passage' when it does not "
                                    "hold the answer.")
     ask = HumanMessage(content="Passage: The summit was held in Kuala Lumpur on 26 October 2025.\n"
                                "Question: Where was the summit held?")
-    ours, theirs = real_llm.invoke([system, ask]), stock.invoke([system, ask])
-    assert "Kuala Lumpur" in str(ours.content) and "Kuala Lumpur" in str(theirs.content)
-    # the same prompt, token for token: our Jinja rendering of the GGUF's template matches llama.cpp's own
-    assert ours.usage_metadata["input_tokens"] == theirs.usage_metadata["input_tokens"]
-    again = real_llm.invoke([system, HumanMessage(content="Passage: It rained.\nQuestion: What was the weather?")])
-    assert again.response_metadata["timings"]["cached_tokens"] >= 32  # the instructions were not evaluated again
     other = SystemMessage(content="Translate the user's question into French. Reply with the translation only.")
-    real_llm.invoke([other, HumanMessage(content="Where was the summit held?")])  # kept in the other slot
-    repeat = real_llm.invoke([system, ask])
-    assert repeat.content == ours.content
-    assert repeat.response_metadata["timings"]["cached_tokens"] >= 32
+    names = ["ik", "xllamacpp"] + (["openvino"] if importlib.util.find_spec("openvino_genai") else [])
+    read = {}
+    for name in names:
+        llm = _runtime(real_settings, real_llm, name)
+        first = llm.invoke([system, ask])
+        assert "Kuala Lumpur" in str(first.content), (name, first.content)
+        read[name] = first.usage_metadata["input_tokens"]
+        if name == "xllamacpp":
+            continue
+        again = llm.invoke([system, HumanMessage(content="Passage: The trade talks ended on Friday in Geneva.\n"
+                                                         "Question: In which city did the trade talks end?")])
+        assert "Geneva" in str(again.content), (name, again.content)
+        llm.invoke([other, HumanMessage(content="Where was the summit held?")])  # another prompt in between
+        repeat = llm.invoke([system, ask])
+        assert repeat.content == first.content, name
+        if name == "ik":  # ik reports what it reused; OpenVINO's prefix cache is timed in bench/llm_runtime.py
+            assert again.response_metadata["timings"]["cached_tokens"] >= 32  # instructions not evaluated again
+            assert repeat.response_metadata["timings"]["cached_tokens"] >= 32
+        del llm
+    # the same prompt, token for token: our Jinja rendering of the GGUF's template matches llama.cpp's own
+    assert len(set(read.values())) == 1, read
 
 
 CHUNK_TEXTS = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
