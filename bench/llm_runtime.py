@@ -1,14 +1,15 @@
-"""The two llama.cpp runtimes newsqa ships, on the same answer-sized prompt, in one run.
+"""The LLM runtimes newsqa ships, on the same answer-sized prompt, in one run.
 
-    python bench/llm_runtime.py [--runs 5] [--passages 5]
+    python bench/llm_runtime.py [--runs 5] [--passages 5] [--runtimes xllamacpp ik openvino]
 
-Both runtimes load the default GGUF (`newsqa models pull`) through the product's own adapters (`build_llm`
-with `llm_runtime` = `xllamacpp`, stock llama.cpp, and `ik`, ik_llama.cpp with its weights repacked at load),
-and answer the same prompts, taking turns so that a slow spell of the host hits both. Each prompt is the answer
+Each runtime loads the default GGUF (`newsqa models pull`) through the product's own adapters (`build_llm`
+with `llm_runtime` = `xllamacpp`, stock llama.cpp; `ik`, ik_llama.cpp with its weights repacked at load;
+`openvino`, OpenVINO GenAI, where installed), and they answer the same prompts, taking turns so that a slow spell
+of the host hits all. Each prompt is the answer
 prompt's shape: the fixed instructions (cached after the first run, as in the service), then passages from the
 seed articles that differ per run, so every run reads its passages afresh. Prints time to first token, whole
-answer, prompt tokens and each runtime's ratio against xllamacpp, the baseline; also whether the two gave the
-same greedy reply.
+answer, prompt tokens and each runtime's ratio against xllamacpp, the baseline; also how often each gave ik's
+greedy reply. Runs start with different passages (up to 7 runs), so prompts share only the instructions.
 """
 
 from __future__ import annotations
@@ -69,19 +70,31 @@ def machine() -> str:
             break
     from importlib.metadata import version
 
-    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, xllamacpp {version('xllamacpp')}, "
-            f"ik-llama-cpp-python {version('ik-llama-cpp-python')}")
+    from qa.llm_openvino import cpu_has_amx
+
+    try:
+        genai = version("openvino-genai")
+    except Exception:  # not installed
+        genai = "not installed"
+    return (f"{os.cpu_count()} cores, {cpu}, AMX {'yes' if cpu_has_amx() else 'no'}; Python "
+            f"{platform.python_version()}, xllamacpp {version('xllamacpp')}, ik-llama-cpp-python "
+            f"{version('ik-llama-cpp-python')}, openvino-genai {genai}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--passages", type=int, default=5, help="~600-character seed pieces per prompt (5: an answer's)")
+    parser.add_argument("--runtimes", nargs="+", default=None, choices=["xllamacpp", "ik", "openvino"],
+                        help="default: all three (openvino where installed); xllamacpp is the baseline")
     args = parser.parse_args()
     settings = Settings()
     print(f"machine: {machine()}")
+    import importlib.util
+
+    names = args.runtimes or ["xllamacpp", "ik"] + (["openvino"] if importlib.util.find_spec("openvino_genai") else [])
     runtimes = {name: build_llm(settings.model_copy(update={"llm_runtime": name, "llm_max_tokens": 64}))
-                for name in ("xllamacpp", "ik")}
+                for name in names}
     for name, llm in runtimes.items():
         start = time.perf_counter()
         llm.load()
@@ -95,18 +108,22 @@ def main() -> None:
                 rows[name].append(result)
                 print(f"run {run} {name}: first token {result['first_s']:.2f} s, answer {result['total_s']:.2f} s, "
                       f"{result['prompt_n']} prompt tokens: {result['text'][:60]!r}", flush=True)
-    same = sum(a["text"] == b["text"] for a, b in zip(rows["xllamacpp"], rows["ik"]))
-    base_first = statistics.median(r["first_s"] for r in rows["xllamacpp"])
-    base_total = statistics.median(r["total_s"] for r in rows["xllamacpp"])
-    print("\n| runtime | prompt tokens (median) | first token s (median) | answer s (median) | first token vs xllamacpp "
-          "| answer vs xllamacpp |")
+    base = names[0]
+    base_first = statistics.median(r["first_s"] for r in rows[base])
+    base_total = statistics.median(r["total_s"] for r in rows[base])
+    print(f"\n| runtime | prompt tokens (median) | first token s (median) | answer s (median) | first token vs {base} "
+          f"| answer vs {base} |")
     print("|---|---|---|---|---|---|")
     for name, rs in rows.items():
         first = statistics.median(r["first_s"] for r in rs)
         total = statistics.median(r["total_s"] for r in rs)
         print(f"| {name} | {statistics.median(r['prompt_n'] for r in rs):.0f} | {first:.2f} | {total:.2f} | "
               f"{first / base_first:.2f}x | {total / base_total:.2f}x |")
-    print(f"\nsame greedy reply: {same} of {args.runs} prompts")
+    if "ik" in rows:
+        for name in rows:
+            if name != "ik":
+                same = sum(a["text"] == b["text"] for a, b in zip(rows[name], rows["ik"]))
+                print(f"{name}: ik's greedy reply on {same} of {args.runs} prompts")
 
 
 if __name__ == "__main__":
