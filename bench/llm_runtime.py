@@ -70,7 +70,7 @@ def machine() -> str:
             break
     from importlib.metadata import version
 
-    from qa.llm_openvino import cpu_has_amx
+    from qa.settings import cpu_has_amx
 
     try:
         genai = version("openvino-genai")

@@ -98,7 +98,8 @@ class PiecedGGUFChat(LocalGGUFChat):
     finish reason (ik_llama.cpp, OpenVINO GenAI): LangChain's whole and streamed calls are built on it."""
 
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
-        raise NotImplementedError
+        """Each runtime's own generation (abstract: ChatIkLlama and ChatOpenVinoGenAI define it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _pieces")
 
     @staticmethod
     def _usage(info: dict) -> dict[str, int]:

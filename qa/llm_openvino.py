@@ -3,7 +3,7 @@
 OpenVINO's CPU kernels use Intel's AMX tiles where the CPU has them (Xeon 4th generation and later); on such a
 2-core machine it read answer prompts 2-4x as fast as ik_llama.cpp, whose prebuilt wheel stops at AVX2
 (bench/RESULTS.md, twelfth session). Without AMX it is no faster than ik (eleventh session), so `llm_runtime=auto`
-picks it only on AMX CPUs (`openvino_llm_fits`).
+picks it only on AMX CPUs (`Settings.resolved_llm_runtime`).
 
 The pipeline runs with paged attention and prefix caching: the fixed instructions of the answer prompt and of
 each translation prompt stay evaluated between requests, as ik's slots keep them. Prompts are rendered here with
@@ -12,7 +12,6 @@ the GGUF's own chat template (the same text ik feeds), so both runtimes read ide
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -23,23 +22,6 @@ from pydantic import PrivateAttr
 from qa.errors import ModelError
 from qa.llm import PiecedGGUFChat, _to_openai, threaded
 from qa.llm_ik import StopWatch, render_chat
-
-
-def cpu_has_amx() -> bool:
-    """Whether the CPU has AMX tiles for bf16 and int8 (what makes OpenVINO's prompt reading fast)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return {"amx_bf16", "amx_int8"} <= set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return False
-
-
-def openvino_llm_fits() -> bool:
-    """`llm_runtime=auto` runs the GGUF through OpenVINO GenAI: on AMX CPUs where the package is installed."""
-    return cpu_has_amx() and importlib.util.find_spec("openvino_genai") is not None
 
 
 class ChatOpenVinoGenAI(PiecedGGUFChat):
@@ -114,10 +96,9 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
 
         config = self._config(**kwargs)
         watch = StopWatch(list(stop or []))
-        state = {"gone": False, "pieces": 0}
+        state = {"gone": False}
 
         def on_text(text: str) -> Any:
-            state["pieces"] += 1
             out = watch.push(text)
             if out and emit(out):
                 state["gone"] = True
@@ -138,10 +119,10 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
                 emit(tail)
         metrics = result.perf_metrics
         produced = int(metrics.get_num_generated_tokens())
+        prompt_ms = float(metrics.get_ttft().mean)
         finish = "stop" if watch.stopped or produced < config.max_new_tokens else "length"
         emit({"prompt_tokens": int(metrics.get_num_input_tokens()), "completion_tokens": produced,
-              "prompt_ms": float(metrics.get_ttft().mean),
-              "generation_ms": (time.perf_counter() - start) * 1000 - float(metrics.get_ttft().mean),
+              "prompt_ms": prompt_ms, "generation_ms": (time.perf_counter() - start) * 1000 - prompt_ms,
               "finish_reason": finish})
 
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:

@@ -12,16 +12,25 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def cpu_has_native_bf16() -> bool:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+                    return set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return False
+    return set()
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX tiles for bf16 and int8 (what makes OpenVINO GenAI's prompt reading fast)."""
+    return {"amx_bf16", "amx_int8"} <= cpu_flags()
 
 
 def _default_cache_dir() -> Path:
@@ -250,12 +259,13 @@ class Settings(BaseSettings):
         return "bfloat16" if cpu_has_native_bf16() else "float32"
 
     def resolved_llm_runtime(self) -> str:
-        """`auto` -> openvino on CPUs with AMX where OpenVINO GenAI is installed, else ik."""
+        """`auto` -> openvino on CPUs with AMX where OpenVINO GenAI is installed, else ik. Without AMX OpenVINO
+        GenAI read prompts no faster than ik (bench/RESULTS.md, eleventh session)."""
         if self.llm_runtime != "auto":
             return self.llm_runtime
-        from qa.llm_openvino import openvino_llm_fits
+        import importlib.util
 
-        return "openvino" if openvino_llm_fits() else "ik"
+        return "openvino" if cpu_has_amx() and importlib.util.find_spec("openvino_genai") else "ik"
 
     def resolved_threads(self) -> int:
         import os

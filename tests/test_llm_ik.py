@@ -184,14 +184,14 @@ def test_the_chat_template_comes_from_the_model_and_can_refuse():
 
 
 def test_the_settings_pick_the_runtime(tmp_path, monkeypatch):
-    import qa.llm_openvino
+    import qa.settings
     from qa.factory import build_llm
     from qa.llm import ChatXLlamaCpp
     from qa.settings import Settings
 
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    monkeypatch.setattr(qa.llm_openvino, "cpu_has_amx", lambda: False)  # auto: ik where no AMX
+    monkeypatch.setattr(qa.settings, "cpu_has_amx", lambda: False)  # auto: ik where no AMX
     assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatIkLlama)
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="ik")), ChatIkLlama)
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="xllamacpp")), ChatXLlamaCpp)

@@ -190,7 +190,7 @@ def test_concurrent_first_requests_load_one_pipeline(pipeline):
 
 
 def test_auto_runs_openvino_only_on_amx_cpus_where_it_is_installed(monkeypatch, tmp_path):
-    import qa.llm_openvino
+    import qa.settings
     from qa.factory import build_llm
     from qa.llm import ChatXLlamaCpp
     from qa.llm_ik import ChatIkLlama
@@ -198,15 +198,15 @@ def test_auto_runs_openvino_only_on_amx_cpus_where_it_is_installed(monkeypatch, 
 
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    monkeypatch.setattr(qa.llm_openvino, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(qa.settings, "cpu_has_amx", lambda: True)
     assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatOpenVinoGenAI)
     assert Settings().resolved_llm_runtime() == "openvino"
-    monkeypatch.setattr(qa.llm_openvino, "cpu_has_amx", lambda: False)
+    monkeypatch.setattr(qa.settings, "cpu_has_amx", lambda: False)
     assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatIkLlama)
     # a runtime named in the settings is used wherever it runs
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="openvino")), ChatOpenVinoGenAI)
     assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="xllamacpp")), ChatXLlamaCpp)
-    monkeypatch.setattr(qa.llm_openvino, "cpu_has_amx", lambda: True)
+    monkeypatch.setattr(qa.settings, "cpu_has_amx", lambda: True)
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
     assert Settings().resolved_llm_runtime() == "ik"  # not installed
 
@@ -214,7 +214,7 @@ def test_auto_runs_openvino_only_on_amx_cpus_where_it_is_installed(monkeypatch, 
 def test_amx_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
     import builtins
 
-    import qa.llm_openvino
+    import qa.settings
 
     real_open = builtins.open
     flags = {"flags": "fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8"}
@@ -227,6 +227,6 @@ def test_amx_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", fake_open)
-    assert qa.llm_openvino.cpu_has_amx()
+    assert qa.settings.cpu_has_amx()
     flags["flags"] = "fpu avx512f avx512_bf16 avx512_vnni"  # the AMD EPYC of earlier sessions
-    assert not qa.llm_openvino.cpu_has_amx()
+    assert not qa.settings.cpu_has_amx()
