@@ -81,6 +81,13 @@ class LocalGGUFChat(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
 
+    def _model_file(self) -> Path:
+        """The GGUF file, or an error that names the fix."""
+        path = Path(self.model_path)
+        if not path.is_file():
+            raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+        return path
+
     @staticmethod
     def _usage_chunk(usage: dict[str, int]) -> ChatGenerationChunk:
         return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage))
@@ -149,9 +156,7 @@ class ChatXLlamaCpp(LocalGGUFChat):
     def _ensure_server(self) -> Any:
         if self._server is not None:
             return self._server
-        path = Path(self.model_path)
-        if not path.is_file():
-            raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+        path = self._model_file()
         os.environ.setdefault("LLAMA_LOG_VERBOSITY", "1")
         import xllamacpp as xlc
 

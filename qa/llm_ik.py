@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import functools
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
@@ -151,9 +150,7 @@ class ChatIkLlama(PiecedGGUFChat):
     def _ensure_engine(self) -> Engine:
         """The engine, loaded once; call with the lock held."""
         if self._engine is None:
-            path = Path(self.model_path)
-            if not path.is_file():
-                raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+            path = self._model_file()
             from qa.ik_engine import IkEngine
 
             self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,

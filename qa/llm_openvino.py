@@ -13,7 +13,6 @@ the GGUF's own chat template (the same text ik feeds), so both runtimes read ide
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from langchain_core.messages import BaseMessage
@@ -43,9 +42,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         """The pipeline, loaded once; call with the lock held."""
         if self._pipe is not None:
             return self._pipe
-        path = Path(self.model_path)
-        if not path.is_file():
-            raise ModelError(f"GGUF model not found at {path}. Run `newsqa models pull` or set NEWSQA_LLM_MODEL.")
+        path = self._model_file()
         try:
             import openvino_genai as og
         except ImportError as exc:
