@@ -171,7 +171,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for label, settings in configs:
         # one generator for every configuration that runs the same model the same way
         key = (settings.resolved_llm_runtime(), settings.llm_model, settings.llm_context, settings.llm_max_tokens,
-               settings.llm_temperature, settings.resolved_threads())
+               settings.llm_temperature, settings.resolved_threads(), settings.llm_draft_tokens)
         service = QAService(settings=settings, llm=llms.get(key), progress=not args.json)
         if not args.retrieval_only:
             llms[key] = service.llm

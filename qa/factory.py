@@ -61,12 +61,14 @@ def build_llm(settings: Settings):
         from qa.llm_openvino import ChatOpenVinoGenAI as Chat
     else:
         from qa.llm import ChatXLlamaCpp as Chat
+    extra = {"draft_tokens": settings.llm_draft_tokens} if runtime == "openvino" else {}
     return Chat(
         model_path=path,
         n_ctx=settings.llm_context,
         n_threads=settings.resolved_threads(),
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        **extra,
     )
 
 

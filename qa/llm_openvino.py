@@ -8,6 +8,12 @@ picks it only on AMX CPUs (`Settings.resolved_llm_runtime`).
 The pipeline runs with paged attention and prefix caching: the fixed instructions of the answer prompt and of
 each translation prompt stay evaluated between requests, as ik's slots keep them. Prompts are rendered here with
 the GGUF's own chat template (the same text ik feeds), so both runtimes read identical tokens.
+
+Generation is OpenVINO's slow side on such a machine (~250 ms a token against ik's ~90), so it runs with
+prompt-lookup decoding when `draft_tokens` > 0: each step proposes the next few tokens by finding the last
+n-gram of the text so far in the prompt and verifies them in one pass. Answers and quotes repeat the passages'
+words, so whole runs of tokens are accepted at the cost of one; a proposal that fails costs about one step.
+Greedy replies stay those of plain decoding (the verification keeps only tokens the model would have chosen).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
     cache_gb: int = 1  # room for the KV cache that prefix caching keeps (the default model: ~14 KB per token)
     top_k: int = 40
     top_p: float = 0.95
+    draft_tokens: int = 0  # prompt-lookup decoding: tokens proposed per step from the prompt (0: off)
+    draft_ngram: int = 3  # the longest n-gram looked up in the prompt to propose them
 
     _pipe: Any = PrivateAttr(default=None)
     _template: str | None = PrivateAttr(default=None)
@@ -51,8 +59,11 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         scheduler = og.SchedulerConfig()
         scheduler.enable_prefix_caching = True
         scheduler.cache_size = self.cache_gb
+        properties: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.n_threads}
+        if self.draft_tokens > 0:
+            properties["prompt_lookup"] = True
         try:
-            pipe = og.LLMPipeline(str(path), "CPU", scheduler_config=scheduler, INFERENCE_NUM_THREADS=self.n_threads)
+            pipe = og.LLMPipeline(str(path), "CPU", scheduler_config=scheduler, **properties)
         except RuntimeError as exc:
             raise ModelError(f"OpenVINO GenAI could not load {path} ({exc}); set NEWSQA_LLM_RUNTIME=ik to run it "
                              "with ik_llama.cpp") from exc
@@ -80,6 +91,8 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         config.apply_chat_template = False  # the prompt is rendered here, with the GGUF's template
         temperature = float(kwargs.get("temperature", self.temperature))
         config.do_sample = temperature > 0
+        if self.draft_tokens > 0:
+            config.num_assistant_tokens, config.max_ngram_size = self.draft_tokens, self.draft_ngram
         if config.do_sample:
             config.temperature, config.top_k, config.top_p = temperature, self.top_k, self.top_p
             config.rng_seed = self.seed

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         "on CPUs with AMX; needs the .[openvino] extra) or auto (openvino on AMX CPUs where it is installed, "
         "else ik).",
     )
+    llm_draft_tokens: int = Field(
+        default=5, ge=0, le=16,
+        description="Prompt-lookup decoding on the openvino runtime: tokens proposed per step from n-grams of "
+        "the prompt and verified in one pass (0: off). Same greedy replies, fewer steps when the answer "
+        "repeats the passages' words.",
+    )
     llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")
     llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")

@@ -230,3 +230,31 @@ def test_amx_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
     assert qa.settings.cpu_has_amx()
     flags["flags"] = "fpu avx512f avx512_bf16 avx512_vnni"  # the AMD EPYC of earlier sessions
     assert not qa.settings.cpu_has_amx()
+
+
+def test_prompt_lookup_decoding_is_built_into_the_pipeline_and_asked_for_in_every_request(pipeline):
+    llm = pipeline(["Paris", " [1]."], n_threads=2, draft_tokens=5, draft_ngram=3)
+    assert llm.invoke(ask("Where?")).content == "Paris [1]."
+    (pipe,) = ScriptedPipeline.made
+    assert pipe.properties == {"INFERENCE_NUM_THREADS": 2, "prompt_lookup": True}
+    config = pipe.configs[0]
+    assert config.num_assistant_tokens == 5 and config.max_ngram_size == 3 and not config.do_sample
+
+
+def test_without_draft_tokens_the_pipeline_decodes_one_token_a_step(pipeline):
+    pipeline(["ok"], draft_tokens=0).invoke(ask("hi"))
+    (pipe,) = ScriptedPipeline.made
+    assert "prompt_lookup" not in pipe.properties
+    assert not pipe.configs[0].num_assistant_tokens
+
+
+def test_the_settings_reach_the_openvino_chat_model(monkeypatch, tmp_path):
+    from qa.factory import build_llm
+    from qa.settings import Settings
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    llm = build_llm(Settings(llm_model=str(gguf), llm_runtime="openvino", llm_draft_tokens=4, threads=1))
+    assert isinstance(llm, ChatOpenVinoGenAI) and llm.draft_tokens == 4 and llm.n_threads == 1
+    ik = build_llm(Settings(llm_model=str(gguf), llm_runtime="ik", llm_draft_tokens=4))
+    assert not hasattr(ik, "draft_tokens")  # a setting of the OpenVINO runtime only

@@ -327,6 +327,30 @@ def test_every_runtime_reads_the_same_prompt_and_answers_and_keeps_the_instructi
     assert len(set(read.values())) == 1, read
 
 
+def test_prompt_lookup_decoding_writes_what_plain_decoding_writes(real_settings, real_llm):
+    """OpenVINO GenAI with prompt-lookup decoding (tokens proposed from the prompt, verified in one pass) and
+    without it give the same greedy reply, token for token, on an answer that repeats the passage's words."""
+    pytest.importorskip("openvino_genai")
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from qa.factory import build_llm
+
+    def openvino(draft: int):
+        if real_settings.resolved_llm_runtime() == "openvino" and real_settings.llm_draft_tokens == draft:
+            return real_llm
+        return build_llm(real_settings.model_copy(update={"llm_runtime": "openvino", "llm_draft_tokens": draft}))
+
+    messages = [SystemMessage(content="Answer from the passage only, quoting its words."),
+                HumanMessage(content="Passage: Treasury Secretary Scott Bessent met Vice Premier He Lifeng in Kuala "
+                                     "Lumpur on 25 and 26 October 2025, where both sides agreed on a framework for "
+                                     "a trade deal to be approved by their leaders.\n"
+                                     "Question: Where and when did Bessent meet He Lifeng, and what did they agree?")]
+    plain, looked = (openvino(draft).invoke(messages) for draft in (0, 5))
+    assert "Kuala Lumpur" in str(plain.content)
+    assert looked.content == plain.content
+    assert looked.usage_metadata["output_tokens"] == plain.usage_metadata["output_tokens"]
+
+
 CHUNK_TEXTS = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
                "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
                "Short."]
