@@ -52,6 +52,16 @@ def build_embeddings(settings: Settings):
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
 
 
+def openvino_weights(gguf: str, settings: Settings) -> str | None:
+    """The int8 OpenVINO copy the openvino runtime loads instead of the GGUF, or None (the GGUF itself)."""
+    from qa.llm_ir import ir_folder, is_converted
+
+    choice = settings.llm_openvino_weights
+    if choice == "int8" or (choice == "auto" and is_converted(gguf)):
+        return str(ir_folder(gguf))
+    return None
+
+
 def build_llm(settings: Settings):
     path = resolve_model(settings.llm_model, settings, "llm")
     runtime = settings.resolved_llm_runtime()
@@ -61,7 +71,8 @@ def build_llm(settings: Settings):
         from qa.llm_openvino import ChatOpenVinoGenAI as Chat
     else:
         from qa.llm import ChatXLlamaCpp as Chat
-    extra = {"draft_tokens": settings.llm_draft_tokens} if runtime == "openvino" else {}
+    extra = {"draft_tokens": settings.llm_draft_tokens, "ir_path": openvino_weights(path, settings)
+             } if runtime == "openvino" else {}
     return Chat(
         model_path=path,
         n_ctx=settings.llm_context,

@@ -14,11 +14,15 @@ prompt-lookup decoding when `draft_tokens` > 0: each step proposes the next few 
 n-gram of the text so far in the prompt and verifies them in one pass. Answers and quotes repeat the passages'
 words, so whole runs of tokens are accepted at the cost of one; a proposal that fails costs about one step.
 Greedy replies stay those of plain decoding (the verification keeps only tokens the model would have chosen).
+
+With `ir_path` it loads the int8 OpenVINO copy of the GGUF instead (qa/llm_ir.py: same weights, expanded once to
+8 bits per channel; ~1.6x faster generation, ~1.15x faster prompts on the AMX machine).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from langchain_core.messages import BaseMessage
@@ -37,6 +41,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
     top_p: float = 0.95
     draft_tokens: int = 0  # prompt-lookup decoding: tokens proposed per step from the prompt (0: off)
     draft_ngram: int = 3  # the longest n-gram looked up in the prompt to propose them
+    ir_path: str | None = None  # the int8 OpenVINO copy of the GGUF (qa/llm_ir.py) to load instead of the GGUF
 
     _pipe: Any = PrivateAttr(default=None)
     _template: str | None = PrivateAttr(default=None)
@@ -50,7 +55,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         """The pipeline, loaded once; call with the lock held."""
         if self._pipe is not None:
             return self._pipe
-        path = self._model_file()
+        path = self._weights()
         try:
             import openvino_genai as og
         except ImportError as exc:
@@ -72,6 +77,18 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         self._eos_text = tokenizer.get_eos_token()
         self._pipe = pipe
         return pipe
+
+    def _weights(self) -> Path:
+        """What the pipeline loads: the int8 copy's folder when one is named, else the GGUF; errors name the fix."""
+        if not self.ir_path:
+            return self._model_file()
+        from qa.llm_ir import IR_GRAPH
+
+        folder = Path(self.ir_path)
+        if not (folder / IR_GRAPH).is_file():
+            raise ModelError(f"no int8 OpenVINO copy of the LLM at {folder}: run `newsqa models quantize-llm`, or "
+                             "set NEWSQA_LLM_OPENVINO_WEIGHTS=gguf")
+        return folder
 
     def load(self) -> "ChatOpenVinoGenAI":
         """Load the model now instead of on the first question, and run one token through it: OpenVINO prepares

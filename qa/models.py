@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,6 +320,32 @@ def int8_encoder_for_auto(folder: Path, settings) -> str:
         return quantize_encoder_int8(folder, settings)
     except Exception as exc:  # NNCF's and OpenVINO's failures are many and internal; PyTorch still works
         return f"int8 encoder: not made ({type(exc).__name__}: {exc}); chunks go through PyTorch"
+
+
+def quantize_llm_int8(gguf: Path) -> str:
+    """Make the int8 OpenVINO copy of the GGUF (qa/llm_ir.py), replacing one already there; a line saying what
+    was made."""
+    from qa.llm_ir import convert_gguf
+
+    start = time.perf_counter()
+    folder = convert_gguf(gguf, replace=True)
+    return f"int8 LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"
+
+
+def llm_int8_for_auto(gguf: Path, settings) -> str:
+    """Make the int8 OpenVINO copy of the LLM where it would be loaded (the openvino runtime runs here and
+    `llm_openvino_weights` is auto or int8), once; a line saying what happened. Failures are not errors: the
+    runtime then reads the GGUF itself, as before."""
+    from qa.llm_ir import ir_folder, is_converted
+
+    if settings.resolved_llm_runtime() != "openvino" or settings.llm_openvino_weights == "gguf":
+        return "int8 LLM copy: not used here (the LLM does not run on OpenVINO on this CPU)"
+    if is_converted(gguf):
+        return f"int8 LLM copy: already made -> {ir_folder(gguf)}"
+    try:
+        return quantize_llm_int8(gguf)
+    except Exception as exc:  # OpenVINO's and NNCF's failures are many and internal; the GGUF still works
+        return f"int8 LLM copy: not made ({type(exc).__name__}: {exc}); OpenVINO reads the GGUF itself"
 
 
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:

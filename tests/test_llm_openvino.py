@@ -258,3 +258,42 @@ def test_the_settings_reach_the_openvino_chat_model(monkeypatch, tmp_path):
     assert isinstance(llm, ChatOpenVinoGenAI) and llm.draft_tokens == 4 and llm.n_threads == 1
     ik = build_llm(Settings(llm_model=str(gguf), llm_runtime="ik", llm_draft_tokens=4))
     assert not hasattr(ik, "draft_tokens")  # a setting of the OpenVINO runtime only
+
+
+def test_with_an_int8_copy_the_pipeline_loads_the_copy_instead_of_the_gguf(pipeline, tmp_path):
+    from qa.llm_ir import IR_GRAPH
+
+    copy = tmp_path / "m.gguf.ov-int8"
+    copy.mkdir()
+    (copy / IR_GRAPH).write_text("<net/>")
+    llm = pipeline(["ok"], ir_path=str(copy))
+    assert llm.invoke(ask("hi")).content == "ok"
+    (pipe,) = ScriptedPipeline.made
+    assert pipe.path == str(copy)
+
+
+def test_a_missing_int8_copy_names_the_command_that_makes_it(pipeline, tmp_path):
+    llm = pipeline(["ok"], ir_path=str(tmp_path / "absent.ov-int8"))
+    with pytest.raises(ModelError, match="newsqa models quantize-llm.*NEWSQA_LLM_OPENVINO_WEIGHTS=gguf"):
+        llm.invoke(ask("hi"))
+    assert not ScriptedPipeline.made
+
+
+def test_auto_weights_take_the_int8_copy_only_once_it_is_made(tmp_path):
+    from qa.factory import build_llm
+    from qa.llm_ir import IR_GRAPH, IR_MARKER, ir_folder
+    from qa.settings import Settings
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    settings = Settings(llm_model=str(gguf), llm_runtime="openvino")
+    assert build_llm(settings).ir_path is None  # no copy yet: the GGUF itself
+    copy = ir_folder(gguf)
+    copy.mkdir()
+    (copy / IR_GRAPH).write_text("<net/>")
+    assert build_llm(settings).ir_path is None  # a copy without its marker is one still being written
+    (copy / IR_MARKER).write_text("{}")
+    assert build_llm(settings).ir_path == str(copy)
+    assert build_llm(settings.model_copy(update={"llm_openvino_weights": "gguf"})).ir_path is None
+    forced = build_llm(Settings(llm_model=str(gguf), llm_runtime="openvino", llm_openvino_weights="int8"))
+    assert forced.ir_path == str(copy)

@@ -351,6 +351,33 @@ def test_prompt_lookup_decoding_writes_what_plain_decoding_writes(real_settings,
     assert looked.usage_metadata["output_tokens"] == plain.usage_metadata["output_tokens"]
 
 
+def test_the_int8_openvino_copy_answers_like_the_gguf_read_directly(real_settings):
+    """The int8 copy of the default LLM (qa/llm_ir.py; `newsqa models pull` makes it where the openvino runtime
+    runs, `newsqa models quantize-llm` anywhere) writes the same facts as the GGUF read by OpenVINO itself."""
+    pytest.importorskip("openvino_genai")
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from qa.factory import build_llm, resolve_model
+    from qa.llm_ir import is_converted
+
+    gguf = resolve_model(real_settings.llm_model, real_settings, "llm")
+    if not is_converted(gguf):
+        pytest.skip("no int8 copy of the LLM here: `newsqa models quantize-llm` makes it (about 3 minutes, 9 GB)")
+    messages = [SystemMessage(content="Answer from the passage only, quoting its words."),
+                HumanMessage(content="Passage: Treasury Secretary Scott Bessent met Vice Premier He Lifeng in Kuala "
+                                     "Lumpur on 25 and 26 October 2025, where both sides agreed on a framework for "
+                                     "a trade deal to be approved by their leaders.\n"
+                                     "Question: Where and when did Bessent meet He Lifeng?")]
+    replies = {}
+    for weights in ("gguf", "int8"):
+        llm = build_llm(real_settings.model_copy(update={"llm_runtime": "openvino", "llm_openvino_weights": weights}))
+        assert (llm.ir_path is None) == (weights == "gguf")
+        replies[weights] = str(llm.invoke(messages).content)
+        del llm
+    for reply in replies.values():
+        assert "Kuala Lumpur" in reply and "October" in reply, replies
+
+
 CHUNK_TEXTS = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
                "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
                "Short."]

@@ -1,0 +1,104 @@
+"""The int8 OpenVINO copy of the LLM (qa/llm_ir.py): OpenVINO and NNCF run for real on a tiny graph that a
+scripted GGUF reader writes the way OpenVINO GenAI's does (weights kept as small integers plus the steps that
+expand them); the real GGUF's copy is checked in the real-model suite."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+ov = pytest.importorskip("openvino")
+og = pytest.importorskip("openvino_genai")
+pytest.importorskip("nncf")
+
+from qa.llm_ir import IR_GRAPH, IR_MARKER, TOKENIZER_FILES, convert_gguf, ir_folder, is_converted  # noqa: E402
+
+RNG = np.random.default_rng(7)
+WEIGHTS = RNG.integers(0, 16, size=(48, 64)).astype(np.uint8)  # 4-bit values, one row per output
+SCALES = RNG.uniform(0.01, 0.05, size=(48, 1)).astype(np.float32)
+
+
+def tiny_graph():
+    """x (1x64) times weights expanded at run time: convert to float, shift by 8, scale per row."""
+    from openvino import opset13 as ops
+
+    x = ops.parameter([1, 64], np.float32, name="x")
+    expanded = ops.multiply(ops.subtract(ops.convert(ops.constant(WEIGHTS), "f32"), ops.constant(np.float32(8))),
+                            ops.constant(SCALES))
+    return ov.Model([ops.matmul(x, expanded, False, True)], [x], "tiny")
+
+
+def expected(x: np.ndarray) -> np.ndarray:
+    return x @ ((WEIGHTS.astype(np.float32) - 8) * SCALES).T
+
+
+class Reader:
+    """Writes what GenAI's reader writes next to the GGUF when asked to save: the graph and tokenizer files."""
+
+    made: list[str] = []
+
+    def __init__(self, path, device, **properties):
+        from pathlib import Path
+
+        assert properties == {"enable_save_ov_model": True}
+        folder = Path(path).parent
+        ov.save_model(tiny_graph(), str(folder / IR_GRAPH), compress_to_fp16=False)
+        for name in TOKENIZER_FILES:
+            (folder / name).write_text(name)
+        Reader.made.append(path)
+
+
+def run(folder, x):
+    compiled = ov.Core().compile_model(str(folder / IR_GRAPH), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return compiled(x)[0]
+
+
+def test_the_copy_holds_int8_weights_that_compute_what_the_expanded_ones_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(og, "LLMPipeline", Reader)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    folder = convert_gguf(gguf)
+    assert folder == ir_folder(gguf) and is_converted(gguf)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([IR_GRAPH, "openvino_model.bin", IR_MARKER,
+                                                               *TOKENIZER_FILES])  # nothing of the work left
+    assert (folder / TOKENIZER_FILES[0]).read_text() == TOKENIZER_FILES[0]
+    marker = json.loads((folder / IR_MARKER).read_text())
+    assert marker["source"] == str(gguf) and marker["weights"].startswith("int8")
+    model = ov.Core().read_model(str(folder / IR_GRAPH))
+    constants = [op for op in model.get_ops() if op.get_type_name() == "Constant"]
+    big = [c for c in constants if int(np.prod(list(c.get_output_shape(0)))) == WEIGHTS.size]
+    assert big and all(str(c.get_output_element_type(0)) in {"<Type: 'uint8_t'>", "<Type: 'int8_t'>"} for c in big)
+    # re-quantized over 256 levels per row, not the 16 levels the reader wrote (those were expanded and folded)
+    assert all(int(c.get_data().max()) - int(c.get_data().min()) > 200 for c in big)
+    x = RNG.normal(size=(1, 64)).astype(np.float32)
+    got, want = run(folder, x), expected(x)
+    assert np.abs(got - want).max() < 0.02 * np.abs(want).max()  # int8 per row of 16 levels: near exact
+
+
+def test_an_existing_copy_is_kept_and_a_failed_one_leaves_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(og, "LLMPipeline", Reader)
+    Reader.made = []
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    convert_gguf(gguf)
+    convert_gguf(gguf)
+    assert len(Reader.made) == 1
+
+    class Silent:  # a reader that writes nothing (an older GenAI)
+        def __init__(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(og, "LLMPipeline", Silent)
+    other = tmp_path / "n.gguf"
+    other.write_bytes(b"GGUF")
+    with pytest.raises(RuntimeError, match="did not write openvino_model.xml"):
+        convert_gguf(other)
+    assert not ir_folder(other).exists() and not is_converted(other)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.gguf", "m.gguf.ov-int8", "n.gguf"])
+
+
+def test_a_missing_gguf_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="newsqa models pull"):
+        convert_gguf(tmp_path / "absent.gguf")
