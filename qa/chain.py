@@ -99,7 +99,6 @@ class AnswerChain:
         scorer: SentenceScorer = lexical_scorer,
         models: dict[str, str] | None = None,
         prompt_style: str = "cited",
-        question_first: bool = True,
         verify: bool = True,
         passage_budget: int = 3000,
         check_coverage: bool = True,
@@ -115,8 +114,7 @@ class AnswerChain:
         self.check_coverage = check_coverage
         self.check_figures = check_figures
         self.focus_chars = focus_chars
-        self.prompt = answer_prompt(prompt_style, question_first)
-        self._question_copies = 2 if question_first and prompt_style == "cited" else 1
+        self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
     def _words_please(self, state: dict[str, Any], raw: str) -> str:
@@ -152,9 +150,8 @@ class AnswerChain:
         return {**state, "passages": focused, "whole": whole, "retrieve_ms": elapsed, "focus_ms": focus_ms}
 
     def _budget(self, question: str) -> int:
-        """Prompt tokens left for passages: the budget less the question (up to 1,000 characters), once for
-        each time the prompt states it."""
-        return max(200, self.passage_budget - self._question_copies * estimated_tokens(question))
+        """Prompt tokens left for passages: the budget less the question (up to 1,000 characters)."""
+        return max(200, self.passage_budget - estimated_tokens(question))
 
     def _not_covered(self, state: dict[str, Any]) -> dict[str, Any]:
         """Adds `reason` when the question names a period no passage can speak of (the model is not asked)."""

@@ -129,8 +129,7 @@ class QAService:
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
-                                      prompt_style=s.prompt_style, question_first=s.question_first,
-                                      verify=s.verify_citations, passage_budget=budget,
+                                      prompt_style=s.prompt_style, verify=s.verify_citations, passage_budget=budget,
                                       check_coverage=s.check_coverage, check_figures=s.check_figures,
                                       focus_chars=s.focus_chars)
         return self._chain

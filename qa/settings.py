@@ -216,11 +216,6 @@ class Settings(BaseSettings):
         default="cited",
         description="cited: numbered passages and [n] citations; plain: a tutorial-style prompt (the baseline).",
     )
-    question_first: bool = Field(
-        default=True,
-        description="cited style: state the question before the passages as well as after them (the 1.5B model "
-        "abstained less and chose the right report more often; costs the question's tokens once more).",
-    )
     api_token: str | None = Field(
         default=None, description="Bearer token the REST API requires (none: open, for loopback use)."
     )

@@ -203,24 +203,3 @@ def test_the_llama_adapter_streams_text_then_the_usage_chunk(tmp_path):
     assert "".join(str(c.content) for c in chunks) == "Hello [1]."
     assert [c.usage_metadata["input_tokens"] for c in chunks if c.usage_metadata] == [40]
     assert llm._server.requests[0]["stream_options"] == {"include_usage": True}
-
-
-def test_the_question_is_stated_before_the_passages_and_again_after_them(service, tmp_path):
-    from qa.context import estimated_tokens
-    from qa.prompting import FENCE_CLOSE, FENCE_OPEN
-
-    svc = service("Bessent last met He Lifeng in Malaysia in October 2025 [1].")
-    human = svc.chain.prompt.format_messages(as_of="2026-02-11", context="[1] text", question="Q?")[1].content
-    assert human.count("Question: Q?") == 2
-    assert human.index("Question: Q?") < human.index(FENCE_OPEN) < human.index(FENCE_CLOSE) < human.rindex("Question")
-    question = "Which of these did the minister announce? " * 20
-    budget = svc.chain.passage_budget
-    assert svc.chain._budget(question) == budget - 2 * estimated_tokens(question)  # room for both copies
-    answer = svc.ask("When did Bessent last meet He Lifeng?", as_of="2026-02-11")
-    assert not answer.abstained and [c.n for c in answer.citations] == [1]
-
-    off = QAService(settings=Settings(index_dir=tmp_path / "idx", k=3, translate_queries=False, question_first=False),
-                    embeddings=DesignedEmbeddings(), llm=scripted_llm("x"), store=MemoryStore(DesignedEmbeddings()))
-    once = off.chain.prompt.format_messages(as_of="2026-02-11", context="[1] text", question="Q?")[1].content
-    assert once.count("Question: Q?") == 1 and once.index(FENCE_CLOSE) < once.index("Question: Q?")
-    assert off.chain._budget(question) == budget - estimated_tokens(question)
