@@ -102,3 +102,27 @@ def test_an_existing_copy_is_kept_and_a_failed_one_leaves_nothing(monkeypatch, t
 def test_a_missing_gguf_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="newsqa models pull"):
         convert_gguf(tmp_path / "absent.gguf")
+
+
+def test_models_pull_makes_the_copy_only_where_the_openvino_runtime_would_load_it(monkeypatch, tmp_path):
+    from qa import models
+    from qa.settings import Settings
+
+    monkeypatch.setattr(og, "LLMPipeline", Reader)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="ik"))
+    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino",
+                                                                      llm_openvino_weights="gguf"))
+    assert not is_converted(gguf)
+    assert "made in" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino")) and is_converted(gguf)
+    assert "already made" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported GGUF tensor type")
+
+    monkeypatch.setattr(og, "LLMPipeline", broken)
+    other = tmp_path / "n.gguf"
+    other.write_bytes(b"GGUF")
+    line = models.llm_int8_for_auto(other, Settings(llm_runtime="openvino"))
+    assert "not made (RuntimeError: unsupported GGUF tensor type)" in line and "reads the GGUF itself" in line
