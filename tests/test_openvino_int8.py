@@ -279,3 +279,40 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     assert min(cosines) > 0.98
     ranks = seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir)
     assert ranks["side"] == ranks["torch"] and None not in ranks["side"]
+
+
+def test_citation_sentences_go_through_the_openvino_chunk_encoder_with_a_questions_priority(tmp_path):
+    """Answer-time sentence vectors (citation checks) use the OpenVINO chunk encoder where chunks go through
+    it, taking the model lock as a question does; elsewhere the question's ONNX session."""
+    from vectorstore.locks import QueryFirstLock
+
+    used = []
+
+    class Encoder:
+        BATCH, group = 2, 8
+
+        def __init__(self, name):
+            self.name = name
+
+        def encode_many(self, texts, max_length):
+            used.append(self.name)
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    side = _half_built(tmp_path, required=False)
+    side._document_encoder["encoder"] = Encoder("openvino")
+    side._onnx, side._doc_kwargs, side._prompts, side._max_length, side._cut = Encoder("question"), {}, {}, 64, None
+    lock = QueryFirstLock()
+    taken = []
+    side._lock = type("Lock", (), {"query": lambda s: (taken.append("query"), lock.query())[1],
+                                   "documents": lambda s: (taken.append("documents"), lock.documents())[1]})()
+    assert len(side.embed_documents_for_query(["a", "b", "c"])) == 3
+    assert used == ["openvino"] and taken == ["query"]
+    used.clear()
+    side._document_encoder["encoder"] = None  # auto, and it could not be loaded
+    side.embed_documents_for_query(["a"])
+    assert used == ["question"]
+    used.clear()
+    side._document_kind = "onnx"  # an ONNX Runtime chunk session is never loaded for answers
+    side._document_encoder["encoder"] = Encoder("onnx documents")
+    side.embed_documents_for_query(["a"])
+    assert used == ["question"]

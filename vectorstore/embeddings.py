@@ -265,9 +265,15 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._encode_batches(texts, kwargs, self._lock.documents, self._documents_onnx())
 
     def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
-        """Like embed_documents, with a question's priority (citation checks while answering). A few sentences:
-        the question's ONNX session (one thread) serves, so answering never loads the document session."""
-        return self._encode_batches(texts, self._doc_kwargs, self._lock.query, self._onnx)
+        """Like embed_documents, with a question's priority (citation checks while answering: an answer's
+        passage sentences). Where chunks go through OpenVINO (one infer request per core) that encoder serves:
+        2.7x as fast as the question's one-thread ONNX session on 15 passage sentences (bench/RESULTS.md,
+        fourteenth session). Elsewhere the question's session serves, so answering never loads an ONNX Runtime
+        or PyTorch document encoder."""
+        encoder = None
+        if self._document_source is not None and self._document_kind.startswith("openvino"):
+            encoder = self._documents_onnx()  # None when it could not be loaded (auto): the question's session
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.query, encoder or self._onnx)
 
     def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn, onnx) -> list[list[float]]:
         if not texts:
