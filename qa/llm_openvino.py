@@ -109,7 +109,10 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         temperature = float(kwargs.get("temperature", self.temperature))
         config.do_sample = temperature > 0
         if self.draft_tokens > 0:
-            config.num_assistant_tokens, config.max_ngram_size = self.draft_tokens, self.draft_ngram
+            # A request may ask for fewer proposals (`draft_tokens=1`: replies that copy little, such as
+            # translations); a pipeline built for prompt lookup refuses 0.
+            drafts = max(1, min(int(kwargs.get("draft_tokens", self.draft_tokens)), self.draft_tokens))
+            config.num_assistant_tokens, config.max_ngram_size = drafts, self.draft_ngram
         if config.do_sample:
             config.temperature, config.top_k, config.top_p = temperature, self.top_k, self.top_p
             config.rng_seed = self.seed

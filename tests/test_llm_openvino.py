@@ -297,3 +297,29 @@ def test_auto_weights_take_the_int8_copy_only_once_it_is_made(tmp_path):
     assert build_llm(settings.model_copy(update={"llm_openvino_weights": "gguf"})).ir_path is None
     forced = build_llm(Settings(llm_model=str(gguf), llm_runtime="openvino", llm_openvino_weights="int8"))
     assert forced.ir_path == str(copy)
+
+
+def test_a_request_may_ask_for_fewer_proposals_but_never_none_on_a_lookup_pipeline(pipeline):
+    llm = pipeline(["Quand ?"], draft_tokens=5)
+    llm.invoke(ask("When?"), draft_tokens=1)
+    llm.invoke(ask("When?"), draft_tokens=0)  # the pipeline refuses 0 proposals: asked for 1
+    llm.invoke(ask("When?"), draft_tokens=9)  # never more than the model was built with
+    (pipe,) = ScriptedPipeline.made
+    assert [c.num_assistant_tokens for c in pipe.configs] == [1, 1, 5]
+
+
+def test_translations_ask_for_one_proposal_and_other_models_get_no_extra_argument(pipeline):
+    from qa.translate import QueryTranslator
+
+    llm = pipeline(["Quand Bessent a-t-il rencontré He Lifeng ?"], draft_tokens=5)
+    assert QueryTranslator(llm).translate("When did Bessent meet He Lifeng?", "fr") == \
+        "Quand Bessent a-t-il rencontré He Lifeng ?"
+    (pipe,) = ScriptedPipeline.made
+    assert pipe.configs[0].num_assistant_tokens == 1
+
+    class Plain:  # a chat model without prompt lookup (a remote server): called with the messages only
+        def invoke(self, messages, **kwargs):
+            assert not kwargs
+            return type("Reply", (), {"content": "Quand ?"})()
+
+    assert QueryTranslator(Plain()).translate("When?", "fr") == "Quand ?"
