@@ -52,6 +52,18 @@ def build_embeddings(settings: Settings):
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
 
 
+def resolved_openvino_weights(settings: Settings) -> str:
+    """"gguf" or "int8": what the openvino runtime loads under `auto` now (the int8 copy once it is made);
+    the setting itself where that runtime does not run or the weights are named. Nothing is pulled or loaded."""
+    if settings.llm_openvino_weights != "auto" or settings.resolved_llm_runtime() != "openvino":
+        return settings.llm_openvino_weights
+    from qa.llm_ir import is_converted
+
+    spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
+    gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
+    return "int8" if is_converted(gguf) else "gguf"
+
+
 def openvino_weights(gguf: str, settings: Settings) -> str | None:
     """The int8 OpenVINO copy the openvino runtime loads instead of the GGUF, or None (the GGUF itself)."""
     from qa.llm_ir import ir_folder, is_converted

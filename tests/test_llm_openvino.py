@@ -323,3 +323,24 @@ def test_translations_ask_for_one_proposal_and_other_models_get_no_extra_argumen
             return type("Reply", (), {"content": "Quand ?"})()
 
     assert QueryTranslator(Plain()).translate("When?", "fr") == "Quand ?"
+
+
+def test_an_eval_run_records_which_weights_auto_loaded(tmp_path):
+    """A stored run made with the GGUF is not resumed once the int8 copy exists (auto would load the copy)."""
+    from qa.evaluation.runner import _fingerprint, _same_run
+    from qa.llm_ir import IR_GRAPH, IR_MARKER, ir_folder
+    from qa.settings import Settings
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    service = type("Service", (), {"settings": Settings(llm_model=str(gguf), llm_runtime="openvino")})()
+    before = _fingerprint(service, "set")
+    assert before["llm_openvino_weights"] == "gguf"
+    copy = ir_folder(gguf)
+    copy.mkdir()
+    (copy / IR_GRAPH).write_text("<net/>")
+    (copy / IR_MARKER).write_text("{}")
+    after = _fingerprint(service, "set")
+    assert after["llm_openvino_weights"] == "int8" and _same_run(before, after) == ["llm_openvino_weights"]
+    ik = type("Service", (), {"settings": Settings(llm_model=str(gguf), llm_runtime="ik")})()
+    assert _fingerprint(ik, "set")["llm_openvino_weights"] == "auto"  # not the runtime here: as set

@@ -140,6 +140,11 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
     settings = service.settings.model_dump(mode="json")
     fingerprint = {"dataset": dataset_name}
     fingerprint.update({key: value for key, value in sorted(settings.items()) if key not in _NOT_MEASURED})
+    if fingerprint.get("llm_openvino_weights") == "auto":
+        # which weights `auto` loads depends on whether the LLM's int8 copy has been made since
+        from qa.factory import resolved_openvino_weights
+
+        fingerprint["llm_openvino_weights"] = resolved_openvino_weights(service.settings)
     return fingerprint
 
 
