@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from qa.errors import NewsQAError
+from qa.errors import ConfigError, NewsQAError
 
 EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
@@ -64,13 +64,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(models.llm_int8_for_auto(path, settings))
         return 0
     if args.action == "quantize-llm":
-        gguf = models.ensure(models.DEFAULT_MODELS[settings.llm_model], settings.model_dir,
-                             auto_pull=settings.auto_pull) if settings.llm_model in models.DEFAULT_MODELS else None
-        if gguf is None:
-            from qa.errors import ConfigError
-
+        spec = models.DEFAULT_MODELS.get(settings.llm_model)
+        if spec is None:
             raise ConfigError("quantize-llm makes the copy of the default LLM; NEWSQA_LLM_MODEL names another")
-        print(models.quantize_llm_int8(gguf))
+        print(models.quantize_llm_int8(models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)))
         return 0
     if args.action == "quantize":
         spec = models.EMBEDDING_GEMMA

@@ -52,26 +52,18 @@ def build_embeddings(settings: Settings):
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
 
 
-def resolved_openvino_weights(settings: Settings) -> str:
-    """"gguf" or "int8": what the openvino runtime loads under `auto` now (the int8 copy once it is made);
-    the setting itself where that runtime does not run or the weights are named. Nothing is pulled or loaded."""
+def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None) -> str:
+    """"gguf" or "int8": what the openvino runtime loads (`auto`: the int8 copy of `gguf` once it is made; by
+    default the configured LLM's file); the setting itself where that runtime does not run or the weights are
+    named. Nothing is pulled or loaded."""
     if settings.llm_openvino_weights != "auto" or settings.resolved_llm_runtime() != "openvino":
         return settings.llm_openvino_weights
     from qa.llm_ir import is_converted
 
-    spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
-    gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
+    if gguf is None:
+        spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
+        gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
     return "int8" if is_converted(gguf) else "gguf"
-
-
-def openvino_weights(gguf: str, settings: Settings) -> str | None:
-    """The int8 OpenVINO copy the openvino runtime loads instead of the GGUF, or None (the GGUF itself)."""
-    from qa.llm_ir import ir_folder, is_converted
-
-    choice = settings.llm_openvino_weights
-    if choice == "int8" or (choice == "auto" and is_converted(gguf)):
-        return str(ir_folder(gguf))
-    return None
 
 
 def build_llm(settings: Settings):
@@ -83,8 +75,12 @@ def build_llm(settings: Settings):
         from qa.llm_openvino import ChatOpenVinoGenAI as Chat
     else:
         from qa.llm import ChatXLlamaCpp as Chat
-    extra = {"draft_tokens": settings.llm_draft_tokens, "ir_path": openvino_weights(path, settings)
-             } if runtime == "openvino" else {}
+    extra = {}
+    if runtime == "openvino":
+        from qa.llm_ir import ir_folder
+
+        int8 = resolved_openvino_weights(settings, path) == "int8"
+        extra = {"draft_tokens": settings.llm_draft_tokens, "ir_path": str(ir_folder(path)) if int8 else None}
     return Chat(
         model_path=path,
         n_ctx=settings.llm_context,
