@@ -1,14 +1,15 @@
 """The LLM runtimes newsqa ships, on the same answer-sized prompt, in one run.
 
     python bench/llm_runtime.py [--runs 5] [--passages 5]
-                                [--runtimes xllamacpp ik openvino openvino-nodraft openvino-gguf openvino-int8]
+                                [--runtimes xllamacpp ik openvino openvino-nodraft openvino-gguf openvino-int8
+                                             openvino-w8a8]
                                 [--question "What did the two sides agree?"]
 
 Each runtime loads the default GGUF (`newsqa models pull`) through the product's own adapters (`build_llm`
 with `llm_runtime` = `xllamacpp`, stock llama.cpp; `ik`, ik_llama.cpp with its weights repacked at load;
 `openvino`, OpenVINO GenAI, where installed, with the settings' prompt-lookup decoding and weights;
-`openvino-nodraft`, the same without prompt lookup; `openvino-gguf` / `openvino-int8`, reading the GGUF itself /
-its int8 OpenVINO copy, qa/llm_ir.py), and they answer the same prompts, taking turns so that a slow spell
+`openvino-nodraft`, the same without prompt lookup; `openvino-gguf` / `openvino-int8` / `openvino-w8a8`, reading
+the GGUF itself / its int8 OpenVINO copy / the copy with int8 activations too, qa/llm_ir.py), and they answer the same prompts, taking turns so that a slow spell
 of the host hits all. Each prompt is the answer
 prompt's shape: the fixed instructions (cached after the first run, as in the service), then passages from the
 seed articles that differ per run, so every run reads its passages afresh. Prints time to first token, whole
@@ -90,7 +91,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--passages", type=int, default=5, help="~600-character seed pieces per prompt (5: an answer's)")
     parser.add_argument("--runtimes", nargs="+", default=None,
-                        choices=["xllamacpp", "ik", "openvino", "openvino-nodraft", "openvino-gguf", "openvino-int8"],
+                        choices=["xllamacpp", "ik", "openvino", "openvino-nodraft", "openvino-gguf", "openvino-int8",
+                                 "openvino-w8a8"],
                         help="default: xllamacpp, ik and openvino (where installed); the first is the baseline")
     parser.add_argument("--question", default="When did Bessent last meet He Lifeng?",
                         help="asked of every prompt (the default's answer is in few of the passages: mostly short "
@@ -105,7 +107,7 @@ def main() -> None:
         update = {"llm_runtime": name.split("-")[0], "llm_max_tokens": 64}
         if name.endswith("-nodraft"):
             update["llm_draft_tokens"] = 0
-        if name.endswith(("-gguf", "-int8")):
+        if name.endswith(("-gguf", "-int8", "-w8a8")):
             update["llm_openvino_weights"] = name.split("-")[1]
         return settings.model_copy(update=update)
 

@@ -61,13 +61,15 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(models.export_encoder_onnx(path, settings))
                 print(models.int8_encoder_for_auto(path, settings))
             elif spec.kind == "llm":
-                print(models.llm_int8_for_auto(path, settings))
+                for line in models.llm_copies_for_auto(path, settings):
+                    print(line)
         return 0
     if args.action == "quantize-llm":
         spec = models.DEFAULT_MODELS.get(settings.llm_model)
         if spec is None:
             raise ConfigError("quantize-llm makes the copy of the default LLM; NEWSQA_LLM_MODEL names another")
-        print(models.quantize_llm_int8(models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)))
+        gguf = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
+        print(models.quantize_llm(gguf, "w8a8" if args.w8a8 else "int8", args.calibrate))
         return 0
     if args.action == "quantize":
         spec = models.EMBEDDING_GEMMA
@@ -240,10 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "document_backend=openvino-int8 runs (needs `pip install -e '.[openvino]'`; calibrated on "
                        "the bundled sample articles, or on --calibrate PATH: a few of your own articles). "
                        "quantize-llm: make the int8 OpenVINO copy of the default LLM that the openvino runtime "
-                       "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs).")
+                       "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
+                       "with --w8a8, the copy with int8 activations too, which reads prompts ~1.7x as fast on AMX "
+                       "CPUs (about 8 minutes and 24 GB of RAM and swap; calibrated like quantize).")
     p.add_argument("action", choices=["pull", "list", "quantize", "quantize-llm"])
     p.add_argument("--calibrate", nargs="+", metavar="PATH",
-                   help="quantize: files or folders of articles to calibrate on (default: data/sample)")
+                   help="quantize, quantize-llm --w8a8: files or folders of articles to calibrate on (default: "
+                   "data/sample)")
+    p.add_argument("--w8a8", action="store_true",
+                   help="quantize-llm: make the copy with int8 weights and activations (llm_openvino_weights=w8a8)")
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_models)
 

@@ -53,9 +53,9 @@ def build_embeddings(settings: Settings):
 
 
 def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None) -> str:
-    """"gguf" or "int8": what the openvino runtime loads (`auto`: the int8 copy of `gguf` once it is made; by
-    default the configured LLM's file); the setting itself where that runtime does not run or the weights are
-    named. Nothing is pulled or loaded."""
+    """"gguf", "int8" or "w8a8": what the openvino runtime loads (`auto`: the w8a8 copy of `gguf` once it is
+    made, else the int8 one; by default the configured LLM's file); the setting itself where that runtime does
+    not run or the weights are named. Nothing is pulled or loaded."""
     if settings.llm_openvino_weights != "auto" or settings.resolved_llm_runtime() != "openvino":
         return settings.llm_openvino_weights
     from qa.llm_ir import is_converted
@@ -63,7 +63,7 @@ def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None
     if gguf is None:
         spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
         gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
-    return "int8" if is_converted(gguf) else "gguf"
+    return next((kind for kind in ("w8a8", "int8") if is_converted(gguf, kind)), "gguf")
 
 
 def build_llm(settings: Settings):
@@ -79,8 +79,9 @@ def build_llm(settings: Settings):
     if runtime == "openvino":
         from qa.llm_ir import ir_folder
 
-        int8 = resolved_openvino_weights(settings, path) == "int8"
-        extra = {"draft_tokens": settings.llm_draft_tokens, "ir_path": str(ir_folder(path)) if int8 else None}
+        weights = resolved_openvino_weights(settings, path)
+        extra = {"draft_tokens": settings.llm_draft_tokens,
+                 "ir_path": None if weights == "gguf" else str(ir_folder(path, weights))}
     return Chat(
         model_path=path,
         n_ctx=settings.llm_context,

@@ -322,30 +322,107 @@ def int8_encoder_for_auto(folder: Path, settings) -> str:
         return f"int8 encoder: not made ({type(exc).__name__}: {exc}); chunks go through PyTorch"
 
 
-def quantize_llm_int8(gguf: Path) -> str:
-    """Make the int8 OpenVINO copy of the GGUF (qa/llm_ir.py), replacing one already there; a line saying what
-    was made."""
+# Questions of the kinds people ask of news, for the w8a8 copy's calibration prompts (answers do not matter:
+# what is measured is the range of what flows through the model while it reads such prompts).
+CALIBRATION_QUESTIONS = (
+    "What did the officials announce?", "When will the agreement take effect?", "Who was arrested and why?",
+    "How many people were affected?", "Where did the meeting take place?", "What happened after the vote?",
+    "Que s'est-il passé ensuite ?", "¿Qué dijo el gobierno?",
+)
+# What making the w8a8 copy took at its peak on the default LLM (RAM and swap together), with some room
+W8A8_MEMORY_GIB = 26
+
+
+def llm_calibration_chats(paths=None, *, count: int = 16, passages: int = 4,
+                          width: int = 600) -> list[list[dict[str, str]]]:
+    """`count` answer prompts (system and user messages, as the service writes them: numbered passages with
+    their titles and dates) over `passages` windows of `width` characters of the articles under `paths`
+    (default: the bundled samples) each, for the w8a8 copy of the LLM."""
+    from datetime import date
+
+    from qa.loaders import iter_files, load_file
+    from qa.prompting import HUMAN, SYSTEM, format_passage
+
+    windows = []
+    for path in iter_files(paths or [BUNDLED_SAMPLE]):
+        if not isinstance(path, Path):
+            continue
+        for article in load_file(path):
+            if isinstance(article, LoadError):
+                continue
+            for start in range(0, max(1, len(article.text) - width // 4), width // 2):
+                windows.append((article.text[start:start + width], article.published, article.title or ""))
+    if not windows:
+        raise ModelError(f"no articles to calibrate on in {', '.join(map(str, paths or [BUNDLED_SAMPLE]))}: "
+                         "name a folder or file of articles with --calibrate")
+    chats = []
+    for i in range(count):
+        chosen = [windows[(i * passages + j) * 7 % len(windows)] for j in range(passages)]
+        context = "\n\n".join(format_passage(j + 1, *window) for j, window in enumerate(chosen))
+        human = HUMAN.format(as_of=date.today().isoformat(), context=context,
+                             question=CALIBRATION_QUESTIONS[i % len(CALIBRATION_QUESTIONS)])
+        chats.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": human}])
+    return chats
+
+
+def quantize_llm(gguf: Path, kind: str = "int8", paths=None) -> str:
+    """Make an OpenVINO copy of the GGUF (qa/llm_ir.py; `kind` int8 or w8a8, the latter calibrated on answer
+    prompts over `paths`, default the bundled samples), replacing one already there; a line saying what was
+    made."""
     from qa.llm_ir import convert_gguf
 
+    calibration = llm_calibration_chats(paths) if kind == "w8a8" else ()
     start = time.perf_counter()
-    folder = convert_gguf(gguf, replace=True)
-    return f"int8 LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"
+    folder = convert_gguf(gguf, replace=True, kind=kind, calibration=calibration)
+    return f"{kind} LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"
 
 
-def llm_int8_for_auto(gguf: Path, settings) -> str:
-    """Make the int8 OpenVINO copy of the LLM where it would be loaded (the openvino runtime runs here and
-    `llm_openvino_weights` is auto or int8), once; a line saying what happened. Failures are not errors: the
-    runtime then reads the GGUF itself, as before."""
+def memory_gib() -> float:
+    """RAM and swap of this machine together, in GiB (0 where /proc/meminfo cannot be read)."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        return sum(int(fields[key].split()[0]) for key in ("MemTotal", "SwapTotal")) / 2**20
+    except (OSError, KeyError, ValueError):
+        return 0.0
+
+
+def llm_copies_for_auto(gguf: Path, settings, *, memory: float | None = None,
+                        run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> list[str]:
+    """Make the OpenVINO copies of the LLM where they would be loaded (the openvino runtime runs here and
+    `llm_openvino_weights` is not gguf), once; a line for each saying what happened. The int8 copy is made
+    here; the w8a8 one in a child process (`newsqa models quantize-llm --w8a8`) and only where RAM and swap
+    reach W8A8_MEMORY_GIB, so that running out of memory cannot end the pull. Failures are not errors: the
+    runtime then loads what exists (w8a8, int8, the GGUF itself)."""
     from qa.llm_ir import ir_folder, is_converted
 
     if settings.resolved_llm_runtime() != "openvino" or settings.llm_openvino_weights == "gguf":
-        return "int8 LLM copy: not used here (the LLM does not run on OpenVINO on this CPU)"
+        return ["OpenVINO copies of the LLM: not used here (the LLM does not run on OpenVINO on this CPU)"]
+    lines = []
     if is_converted(gguf):
-        return f"int8 LLM copy: already made -> {ir_folder(gguf)}"
-    try:
-        return quantize_llm_int8(gguf)
-    except Exception as exc:  # OpenVINO's and NNCF's failures are many and internal; the GGUF still works
-        return f"int8 LLM copy: not made ({type(exc).__name__}: {exc}); OpenVINO reads the GGUF itself"
+        lines.append(f"int8 LLM copy: already made -> {ir_folder(gguf)}")
+    else:
+        try:
+            lines.append(quantize_llm(gguf))
+        except Exception as exc:  # OpenVINO's and NNCF's failures are many and internal; the GGUF still works
+            lines.append(f"int8 LLM copy: not made ({type(exc).__name__}: {exc}); OpenVINO reads the GGUF itself")
+    if settings.llm_openvino_weights == "int8":
+        return lines
+    memory = memory_gib() if memory is None else memory
+    if is_converted(gguf, "w8a8"):
+        lines.append(f"w8a8 LLM copy: already made -> {ir_folder(gguf, 'w8a8')}")
+    elif memory < W8A8_MEMORY_GIB:
+        lines.append(f"w8a8 LLM copy: skipped (making it needs ~{W8A8_MEMORY_GIB} GiB of RAM and swap, this machine "
+                     f"has {memory:.0f}); add swap and run `newsqa models quantize-llm --w8a8` for ~1.7x faster "
+                     "prompts")
+    else:
+        start = time.perf_counter()
+        done = run([sys.executable, "-m", "qa", "models", "quantize-llm", "--w8a8"], capture_output=True, text=True)
+        if done.returncode == 0 and is_converted(gguf, "w8a8"):
+            lines.append(f"w8a8 LLM copy: made in {time.perf_counter() - start:.0f} s -> {ir_folder(gguf, 'w8a8')}")
+        else:
+            why = "killed, out of memory?" if done.returncode < 0 else (done.stderr or "").strip()[-300:]
+            lines.append(f"w8a8 LLM copy: not made ({why}); the int8 copy is used")
+    return lines
 
 
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:

@@ -5,6 +5,7 @@ expand them); the real GGUF's copy is checked in the real-model suite."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -104,19 +105,33 @@ def test_a_missing_gguf_names_the_fix(tmp_path):
         convert_gguf(tmp_path / "absent.gguf")
 
 
-def test_models_pull_makes_the_copy_only_where_the_openvino_runtime_would_load_it(monkeypatch, tmp_path):
+def test_models_pull_makes_the_copies_only_where_the_openvino_runtime_would_load_them(monkeypatch, tmp_path):
     from qa import models
     from qa.settings import Settings
 
     monkeypatch.setattr(og, "LLMPipeline", Reader)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="ik"))
-    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino",
-                                                                      llm_openvino_weights="gguf"))
-    assert not is_converted(gguf)
-    assert "made in" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino")) and is_converted(gguf)
-    assert "already made" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino"))
+    calls = []
+
+    def child(command, **kwargs):  # `newsqa models quantize-llm --w8a8` in a child process, scripted
+        calls.append(command[-3:])
+        return subprocess.CompletedProcess(command, -9, "", "")  # killed, as the out-of-memory killer does
+
+    def pull(settings, memory=64.0):
+        return "\n".join(models.llm_copies_for_auto(gguf, settings, memory=memory, run=child))
+
+    assert "not used here" in pull(Settings(llm_runtime="ik"))
+    assert "not used here" in pull(Settings(llm_runtime="openvino", llm_openvino_weights="gguf"))
+    assert not is_converted(gguf) and not calls
+    only_int8 = pull(Settings(llm_runtime="openvino", llm_openvino_weights="int8"))
+    assert "int8 LLM copy for OpenVINO: made in" in only_int8 and "w8a8" not in only_int8 and is_converted(gguf)
+    small = pull(Settings(llm_runtime="openvino"), memory=16.0)
+    assert "int8 LLM copy: already made" in small and "w8a8 LLM copy: skipped" in small
+    assert "has 16" in small and "quantize-llm --w8a8" in small and not calls
+    killed = pull(Settings(llm_runtime="openvino"))
+    assert calls == [["models", "quantize-llm", "--w8a8"]]
+    assert "w8a8 LLM copy: not made (killed, out of memory?); the int8 copy is used" in killed
 
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported GGUF tensor type")
@@ -124,5 +139,103 @@ def test_models_pull_makes_the_copy_only_where_the_openvino_runtime_would_load_i
     monkeypatch.setattr(og, "LLMPipeline", broken)
     other = tmp_path / "n.gguf"
     other.write_bytes(b"GGUF")
-    line = models.llm_int8_for_auto(other, Settings(llm_runtime="openvino"))
+    line = models.llm_copies_for_auto(other, Settings(llm_runtime="openvino", llm_openvino_weights="int8"))[0]
     assert "not made (RuntimeError: unsupported GGUF tensor type)" in line and "reads the GGUF itself" in line
+
+
+VOCAB = RNG.normal(size=(32, 64)).astype(np.float32)  # token embeddings of a tiny language model
+UP = RNG.integers(0, 16, size=(96, 64)).astype(np.uint8)  # 4-bit values: reads the width (64), writes 96
+UP_SCALES = RNG.uniform(0.01, 0.05, size=(96, 1)).astype(np.float32)
+DOWN = RNG.normal(scale=0.1, size=(64, 96)).astype(np.float32)  # reads 96 features, writes the width back
+
+
+def tiny_lm():
+    """Token ids (and their mask) -> embeddings (width 64) -> a product with weights expanded at run time, as
+    GenAI's reader writes them (64 -> 96), then a down projection back to the width: the shape of a causal LM's
+    inputs, small enough to quantize in a second."""
+    from openvino import opset13 as ops
+
+    ids = ops.parameter([1, -1], np.int64, name="input_ids")
+    mask = ops.parameter([1, -1], np.int64, name="attention_mask")
+    hidden = ops.multiply(ops.gather(ops.constant(VOCAB), ids, np.int64(0)),
+                          ops.unsqueeze(ops.convert(mask, "f32"), np.int64(-1)))
+    expanded = ops.multiply(ops.subtract(ops.convert(ops.constant(UP), "f32"), ops.constant(np.float32(8))),
+                            ops.constant(UP_SCALES))
+    up = ops.matmul(hidden, expanded, False, True)
+    up.set_friendly_name("up")
+    logits = ops.matmul(up, ops.constant(DOWN), False, True)
+    logits.set_friendly_name("down")
+    logits.output(0).get_tensor().set_names({"logits"})
+    return ov.Model([logits], [ids, mask], "tiny-lm")
+
+
+class LMReader(Reader):
+    def __init__(self, path, device, **properties):
+        from pathlib import Path
+
+        assert properties == {"enable_save_ov_model": True}
+        folder = Path(path).parent
+        ov.save_model(tiny_lm(), str(folder / IR_GRAPH), compress_to_fp16=False)
+        for name in TOKENIZER_FILES:
+            (folder / name).write_text(name)
+
+
+class Tokenizer:
+    """Reads the rendered prompt: one id per character (mod the tiny vocabulary)."""
+
+    seen: list[str] = []
+
+    def __init__(self, folder):
+        self.chat_template = None  # ChatML, as render_chat falls back to
+
+    def get_eos_token(self):
+        return "<|im_end|>"
+
+    def encode(self, text):
+        Tokenizer.seen.append(text)
+        ids = np.array([[ord(c) % len(VOCAB) for c in text[:200]]], dtype=np.int64)
+        return type("Encoded", (), {"input_ids": type("Tensor", (), {"data": ids})()})()
+
+
+def test_the_w8a8_copy_quantizes_activations_measured_on_rendered_answer_prompts(monkeypatch, tmp_path):
+    from qa import models
+
+    monkeypatch.setattr(og, "LLMPipeline", LMReader)
+    monkeypatch.setattr(og, "Tokenizer", Tokenizer)
+    Tokenizer.seen = []
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    chats = models.llm_calibration_chats(count=4)
+    assert len(chats) == 4 and all([m["role"] for m in chat] == ["system", "user"] for chat in chats)
+    assert all("[1] (published 20" in chat[1]["content"] and "[4] (published" in chat[1]["content"] for chat in chats)
+    assert len({chat[1]["content"] for chat in chats}) == 4  # different passages in each
+    with pytest.raises(ValueError, match="calibration"):
+        convert_gguf(gguf, kind="w8a8")
+    folder = convert_gguf(gguf, kind="w8a8", calibration=chats)
+    assert folder == ir_folder(gguf, "w8a8") and is_converted(gguf, "w8a8") and not is_converted(gguf)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([IR_GRAPH, "openvino_model.bin", IR_MARKER,
+                                                               *TOKENIZER_FILES])  # nothing of the work left
+    marker = json.loads((folder / IR_MARKER).read_text())
+    assert marker["kind"] == "w8a8" and "4 prompts" in marker["weights"]
+    # the prompts were rendered with the chat template before being read
+    assert len(Tokenizer.seen) == 4 and all(t.startswith("<|im_start|>system") for t in Tokenizer.seen)
+    model = ov.Core().read_model(str(folder / IR_GRAPH))
+    products = {op.get_friendly_name(): op for op in model.get_ops() if op.get_type_name() == "MatMul"}
+    fed_by = {name: op.input_value(0).get_node().get_type_name() for name, op in products.items()}
+    # the first product's input is quantized, not only its weights; the down projection stays in float
+    assert fed_by["up"] == "FakeQuantize" and fed_by["down"] != "FakeQuantize"
+    ids = np.array([[3, 17, 5, 30]], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = compiled(feed)[0]
+    want = ((VOCAB[ids[0]] @ ((UP.astype(np.float32) - 8) * UP_SCALES).T) @ DOWN.T)[None]
+    assert got.shape == want.shape and np.abs(got - want).max() < 0.06 * np.abs(want).max()
+
+
+def test_model_feed_gives_a_graph_only_the_inputs_it_has():
+    from qa.llm_ir import model_feed
+
+    feed = model_feed([[5, 6, 7]], {"input_ids", "position_ids", "beam_idx"})
+    assert sorted(feed) == ["beam_idx", "input_ids", "position_ids"]
+    assert feed["position_ids"].tolist() == [[0, 1, 2]] and feed["beam_idx"].tolist() == [0]
+    assert feed["input_ids"].dtype == np.int64 and feed["beam_idx"].dtype == np.int32

@@ -299,6 +299,29 @@ def test_auto_weights_take_the_int8_copy_only_once_it_is_made(tmp_path):
     assert forced.ir_path == str(copy)
 
 
+def test_auto_weights_prefer_the_w8a8_copy_and_a_missing_one_names_its_command(pipeline, tmp_path):
+    from qa.factory import build_llm
+    from qa.llm_ir import IR_GRAPH, IR_MARKER, ir_folder
+    from qa.settings import Settings
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    settings = Settings(llm_model=str(gguf), llm_runtime="openvino")
+    for kind in ("int8", "w8a8"):
+        copy = ir_folder(gguf, kind)
+        copy.mkdir()
+        (copy / IR_GRAPH).write_text("<net/>")
+        (copy / IR_MARKER).write_text("{}")
+    assert build_llm(settings).ir_path == str(ir_folder(gguf, "w8a8"))
+    assert build_llm(settings.model_copy(update={"llm_openvino_weights": "int8"})).ir_path == str(ir_folder(gguf))
+    forced = Settings(llm_model=str(tmp_path / "n.gguf"), llm_runtime="openvino", llm_openvino_weights="w8a8")
+    (tmp_path / "n.gguf").write_bytes(b"GGUF")
+    assert build_llm(forced).ir_path.endswith("n.gguf.ov-w8a8")
+    llm = pipeline(["ok"], ir_path=build_llm(forced).ir_path)
+    with pytest.raises(ModelError, match="newsqa models quantize-llm --w8a8"):
+        llm.invoke(ask("hi"))
+
+
 def test_a_request_may_ask_for_fewer_proposals_but_never_none_on_a_lookup_pipeline(pipeline):
     llm = pipeline(["Quand ?"], draft_tokens=5)
     llm.invoke(ask("When?"), draft_tokens=1)
@@ -342,5 +365,10 @@ def test_an_eval_run_records_which_weights_auto_loaded(tmp_path):
     (copy / IR_MARKER).write_text("{}")
     after = _fingerprint(service, "set")
     assert after["llm_openvino_weights"] == "int8" and _same_run(before, after) == ["llm_openvino_weights"]
+    w8a8 = ir_folder(gguf, "w8a8")
+    w8a8.mkdir()
+    (w8a8 / IR_GRAPH).write_text("<net/>")
+    (w8a8 / IR_MARKER).write_text("{}")
+    assert _same_run(after, _fingerprint(service, "set")) == ["llm_openvino_weights"]
     ik = type("Service", (), {"settings": Settings(llm_model=str(gguf), llm_runtime="ik")})()
     assert _fingerprint(ik, "set")["llm_openvino_weights"] == "auto"  # not the runtime here: as set

@@ -353,7 +353,8 @@ def test_prompt_lookup_decoding_writes_what_plain_decoding_writes(real_settings,
 
 def test_the_int8_openvino_copy_answers_like_the_gguf_read_directly(real_settings):
     """The int8 copy of the default LLM (qa/llm_ir.py; `newsqa models pull` makes it where the openvino runtime
-    runs, `newsqa models quantize-llm` anywhere) writes the same facts as the GGUF read by OpenVINO itself."""
+    runs, `newsqa models quantize-llm` anywhere), and the w8a8 copy where it exists, write the same facts as
+    the GGUF read by OpenVINO itself."""
     pytest.importorskip("openvino_genai")
     from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -369,7 +370,8 @@ def test_the_int8_openvino_copy_answers_like_the_gguf_read_directly(real_setting
                                      "a trade deal to be approved by their leaders.\n"
                                      "Question: Where and when did Bessent meet He Lifeng?")]
     replies = {}
-    for weights in ("gguf", "int8"):
+    # the w8a8 copy too where it was made (`models pull` makes it only with ~26 GB of RAM and swap)
+    for weights in ("gguf", "int8") + (("w8a8",) if is_converted(gguf, "w8a8") else ()):
         llm = build_llm(real_settings.model_copy(update={"llm_runtime": "openvino", "llm_openvino_weights": weights}))
         assert (llm.ir_path is None) == (weights == "gguf")
         replies[weights] = str(llm.invoke(messages).content)

@@ -34,9 +34,9 @@ def is_quantized(model_folder: str | Path) -> bool:
     return (target / INT8_GRAPH).is_file() and (target / INT8_MARKER).is_file()
 
 
-def kept_in_float(model: Any) -> list[str]:
-    """The matrix products left unquantized: those that read more features than the model's width (the first
-    product's input: the MLP down projections, the head's way back to the width) and the last two (the head)."""
+def weight_products(model: Any) -> list[tuple[str, int, int]]:
+    """Each matrix product of `model` with a constant weight, in graph order: (name, features read, features
+    written). Attention's own products (two activations) are left out."""
     products = []
     for op in model.get_ordered_ops():
         if op.get_type_name() != "MatMul":
@@ -45,17 +45,26 @@ def kept_in_float(model: Any) -> list[str]:
         while weight.get_type_name() in {"Convert", "Transpose", "Reshape"} and weight.get_input_size():
             weight = weight.input_value(0).get_node()
         if weight.get_type_name() != "Constant":
-            continue  # attention's own products (two activations) are not weight products
+            continue
         rows, cols = (int(d) for d in op.get_input_shape(1)[-2:])
         transposed = op.get_attributes().get("transpose_b", False)
         in_features, out_features = (cols, rows) if transposed else (rows, cols)
         products.append((op.get_friendly_name(), in_features, out_features))
-    if not products:
-        return []
-    width = products[0][1]
-    narrowing = [name for name, k, _ in products if k > width]
-    head = [name for name, _, _ in products[-2:]]
-    return sorted(set(narrowing + head))
+    return products
+
+
+def narrowing_products(model: Any) -> list[str]:
+    """The products that read more features than the model's width (the first product's input): the MLP down
+    projections, whose input (the gated activation) has the widest range of a transformer's."""
+    products = weight_products(model)
+    return [name for name, k, _ in products if k > products[0][1]] if products else []
+
+
+def kept_in_float(model: Any) -> list[str]:
+    """The matrix products left unquantized: the narrowing ones (`narrowing_products`; with the head's way back
+    to the width) and the last two (the head)."""
+    head = [name for name, _, _ in weight_products(model)[-2:]]
+    return sorted(set(narrowing_products(model) + head))
 
 
 def calibration_feeds(texts: Sequence[str], tokenizer: Any, batch: int = 2) -> list[dict]:
