@@ -53,9 +53,10 @@ def build_embeddings(settings: Settings):
 
 
 def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None) -> str:
-    """"gguf", "int8" or "w8a8": what the openvino runtime loads (`auto`: the w8a8 copy of `gguf` once it is
-    made, else the int8 one; by default the configured LLM's file); the setting itself where that runtime does
-    not run or the weights are named. Nothing is pulled or loaded."""
+    """"gguf", "int8" or "w8a8": what the openvino runtime loads (`auto`: the int8 copy of `gguf` once it is
+    made, by default the configured LLM's file; never w8a8, which is faster but answers worse, so it is only
+    loaded when named); the setting itself where that runtime does not run or the weights are named. Nothing is
+    pulled or loaded."""
     if settings.llm_openvino_weights != "auto" or settings.resolved_llm_runtime() != "openvino":
         return settings.llm_openvino_weights
     from qa.llm_ir import is_converted
@@ -63,7 +64,7 @@ def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None
     if gguf is None:
         spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
         gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
-    return next((kind for kind in ("w8a8", "int8") if is_converted(gguf, kind)), "gguf")
+    return "int8" if is_converted(gguf) else "gguf"
 
 
 def build_llm(settings: Settings):

@@ -13,10 +13,11 @@ and renamed into place.
 
 A second copy, `w8a8` (`<gguf>.ov-w8a8/`), also quantizes what flows into each matrix product to int8 (NNCF's
 post-training quantization with SmoothQuant, ranges measured on a few answer prompts built from articles): the
-CPU then multiplies int8 by int8, which AMX tiles do at twice their bf16 rate. Prompts are read ~1.7x as fast
-(bench/RESULTS.md, fifteenth session). Making it takes ~8 minutes and ~24 GB of memory for a moment (the
-smoothed float32 weights and the graph that measures them), so `newsqa models pull` makes it only where that
-much memory (with swap) exists, in a child process that an out-of-memory kill cannot take the pull down with.
+CPU then multiplies int8 by int8, which AMX tiles do at twice their bf16 rate. Prompts are read ~1.6x as fast
+(bench/RESULTS.md, fifteenth session), and answers come ~40% sooner, but realtimeqa accuracy fell ~4 points, so
+it is made and loaded only when asked for (`newsqa models quantize-llm --w8a8`, `llm_openvino_weights=w8a8`).
+Making it takes ~15 minutes and ~23 GB of RAM and swap for a moment (the smoothed float32 weights and the graph
+that measures them).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Greedy replies stay those of plain decoding (the verification keeps only tokens 
 
 With `ir_path` it loads an OpenVINO copy of the GGUF instead (qa/llm_ir.py): int8, the same weights expanded
 once to 8 bits per channel (~1.6x faster generation, ~1.15x faster prompts on the AMX machine), or w8a8, which
-also quantizes activations so that prompts are read with int8 AMX products (~1.7x faster again).
+also quantizes activations so that prompts are read with int8 AMX products (~1.6x faster again, less accurate).
 """
 
 from __future__ import annotations

@@ -371,6 +371,8 @@ def quantize_llm(gguf: Path, kind: str = "int8", paths=None) -> str:
     made."""
     from qa.llm_ir import convert_gguf
 
+    if kind == "w8a8":
+        check_memory_for_w8a8()
     calibration = llm_calibration_chats(paths) if kind == "w8a8" else ()
     start = time.perf_counter()
     folder = convert_gguf(gguf, replace=True, kind=kind, calibration=calibration)
@@ -386,43 +388,30 @@ def memory_gib() -> float:
         return 0.0
 
 
-def llm_copies_for_auto(gguf: Path, settings, *, memory: float | None = None,
-                        run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> list[str]:
-    """Make the OpenVINO copies of the LLM where they would be loaded (the openvino runtime runs here and
-    `llm_openvino_weights` is not gguf), once; a line for each saying what happened. The int8 copy is made
-    here; the w8a8 one in a child process (`newsqa models quantize-llm --w8a8`) and only where RAM and swap
-    reach W8A8_MEMORY_GIB, so that running out of memory cannot end the pull. Failures are not errors: the
-    runtime then loads what exists (w8a8, int8, the GGUF itself)."""
+def check_memory_for_w8a8(memory: float | None = None) -> None:
+    """Refuse to start the w8a8 copy where it would be killed for memory halfway through; the error names
+    the fix."""
+    memory = memory_gib() if memory is None else memory
+    if memory and memory < W8A8_MEMORY_GIB:
+        raise ModelError(f"the w8a8 copy of the LLM needs ~{W8A8_MEMORY_GIB} GiB of RAM and swap for a moment; this "
+                         f"machine has {memory:.0f}. Add swap (e.g. fallocate -l 12G /swapfile && chmod 600 "
+                         "/swapfile && mkswap /swapfile && swapon /swapfile) and run it again")
+
+
+def llm_int8_for_auto(gguf: Path, settings) -> str:
+    """Make the int8 OpenVINO copy of the LLM where it would be loaded (the openvino runtime runs here and
+    `llm_openvino_weights` is auto or int8), once; a line saying what happened. Failures are not errors: the
+    runtime then reads the GGUF itself, as before. (The w8a8 copy is made only when asked for.)"""
     from qa.llm_ir import ir_folder, is_converted
 
-    if settings.resolved_llm_runtime() != "openvino" or settings.llm_openvino_weights == "gguf":
-        return ["OpenVINO copies of the LLM: not used here (the LLM does not run on OpenVINO on this CPU)"]
-    lines = []
+    if settings.resolved_llm_runtime() != "openvino" or settings.llm_openvino_weights not in {"auto", "int8"}:
+        return "int8 LLM copy: not used here (the LLM does not run on OpenVINO on this CPU, or other weights are set)"
     if is_converted(gguf):
-        lines.append(f"int8 LLM copy: already made -> {ir_folder(gguf)}")
-    else:
-        try:
-            lines.append(quantize_llm(gguf))
-        except Exception as exc:  # OpenVINO's and NNCF's failures are many and internal; the GGUF still works
-            lines.append(f"int8 LLM copy: not made ({type(exc).__name__}: {exc}); OpenVINO reads the GGUF itself")
-    if settings.llm_openvino_weights == "int8":
-        return lines
-    memory = memory_gib() if memory is None else memory
-    if is_converted(gguf, "w8a8"):
-        lines.append(f"w8a8 LLM copy: already made -> {ir_folder(gguf, 'w8a8')}")
-    elif memory < W8A8_MEMORY_GIB:
-        lines.append(f"w8a8 LLM copy: skipped (making it needs ~{W8A8_MEMORY_GIB} GiB of RAM and swap, this machine "
-                     f"has {memory:.0f}); add swap and run `newsqa models quantize-llm --w8a8` for ~1.7x faster "
-                     "prompts")
-    else:
-        start = time.perf_counter()
-        done = run([sys.executable, "-m", "qa", "models", "quantize-llm", "--w8a8"], capture_output=True, text=True)
-        if done.returncode == 0 and is_converted(gguf, "w8a8"):
-            lines.append(f"w8a8 LLM copy: made in {time.perf_counter() - start:.0f} s -> {ir_folder(gguf, 'w8a8')}")
-        else:
-            why = "killed, out of memory?" if done.returncode < 0 else (done.stderr or "").strip()[-300:]
-            lines.append(f"w8a8 LLM copy: not made ({why}); the int8 copy is used")
-    return lines
+        return f"int8 LLM copy: already made -> {ir_folder(gguf)}"
+    try:
+        return quantize_llm(gguf)
+    except Exception as exc:  # OpenVINO's and NNCF's failures are many and internal; the GGUF still works
+        return f"int8 LLM copy: not made ({type(exc).__name__}: {exc}); OpenVINO reads the GGUF itself"
 
 
 def ensure(spec: ModelSpec, model_dir: Path, *, auto_pull: bool = True) -> Path:

@@ -5,7 +5,6 @@ expand them); the real GGUF's copy is checked in the real-model suite."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -105,33 +104,21 @@ def test_a_missing_gguf_names_the_fix(tmp_path):
         convert_gguf(tmp_path / "absent.gguf")
 
 
-def test_models_pull_makes_the_copies_only_where_the_openvino_runtime_would_load_them(monkeypatch, tmp_path):
+def test_models_pull_makes_the_int8_copy_only_where_the_openvino_runtime_would_load_it(monkeypatch, tmp_path):
     from qa import models
     from qa.settings import Settings
 
     monkeypatch.setattr(og, "LLMPipeline", Reader)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    calls = []
-
-    def child(command, **kwargs):  # `newsqa models quantize-llm --w8a8` in a child process, scripted
-        calls.append(command[-3:])
-        return subprocess.CompletedProcess(command, -9, "", "")  # killed, as the out-of-memory killer does
-
-    def pull(settings, memory=64.0):
-        return "\n".join(models.llm_copies_for_auto(gguf, settings, memory=memory, run=child))
-
-    assert "not used here" in pull(Settings(llm_runtime="ik"))
-    assert "not used here" in pull(Settings(llm_runtime="openvino", llm_openvino_weights="gguf"))
-    assert not is_converted(gguf) and not calls
-    only_int8 = pull(Settings(llm_runtime="openvino", llm_openvino_weights="int8"))
-    assert "int8 LLM copy for OpenVINO: made in" in only_int8 and "w8a8" not in only_int8 and is_converted(gguf)
-    small = pull(Settings(llm_runtime="openvino"), memory=16.0)
-    assert "int8 LLM copy: already made" in small and "w8a8 LLM copy: skipped" in small
-    assert "has 16" in small and "quantize-llm --w8a8" in small and not calls
-    killed = pull(Settings(llm_runtime="openvino"))
-    assert calls == [["models", "quantize-llm", "--w8a8"]]
-    assert "w8a8 LLM copy: not made (killed, out of memory?); the int8 copy is used" in killed
+    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="ik"))
+    for weights in ("gguf", "w8a8"):  # named weights that are not the int8 copy: nothing to make for them
+        assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino",
+                                                                          llm_openvino_weights=weights))
+    assert not is_converted(gguf)
+    assert "made in" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino")) and is_converted(gguf)
+    assert "already made" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino"))
+    assert not is_converted(gguf, "w8a8")  # made only when asked for
 
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported GGUF tensor type")
@@ -139,8 +126,25 @@ def test_models_pull_makes_the_copies_only_where_the_openvino_runtime_would_load
     monkeypatch.setattr(og, "LLMPipeline", broken)
     other = tmp_path / "n.gguf"
     other.write_bytes(b"GGUF")
-    line = models.llm_copies_for_auto(other, Settings(llm_runtime="openvino", llm_openvino_weights="int8"))[0]
+    line = models.llm_int8_for_auto(other, Settings(llm_runtime="openvino"))
     assert "not made (RuntimeError: unsupported GGUF tensor type)" in line and "reads the GGUF itself" in line
+
+
+def test_the_w8a8_copy_is_refused_up_front_where_memory_would_run_out(monkeypatch, tmp_path):
+    from qa import models
+    from qa.errors import ModelError
+
+    models.check_memory_for_w8a8(64.0)
+    models.check_memory_for_w8a8(0.0)  # unknown (no /proc/meminfo): tried
+    with pytest.raises(ModelError, match="has 16. Add swap .*run it again"):
+        models.check_memory_for_w8a8(16.0)
+    monkeypatch.setattr(models, "memory_gib", lambda: 16.0)
+    monkeypatch.setattr(og, "LLMPipeline", Reader)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(ModelError, match="needs ~26 GiB"):
+        models.quantize_llm(gguf, "w8a8")
+    assert not ir_folder(gguf, "w8a8").exists() and not list(tmp_path.glob(".*"))  # nothing started
 
 
 VOCAB = RNG.normal(size=(32, 64)).astype(np.float32)  # token embeddings of a tiny language model

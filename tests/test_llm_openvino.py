@@ -299,7 +299,7 @@ def test_auto_weights_take_the_int8_copy_only_once_it_is_made(tmp_path):
     assert forced.ir_path == str(copy)
 
 
-def test_auto_weights_prefer_the_w8a8_copy_and_a_missing_one_names_its_command(pipeline, tmp_path):
+def test_the_w8a8_copy_is_loaded_only_when_named_and_a_missing_one_names_its_command(pipeline, tmp_path):
     from qa.factory import build_llm
     from qa.llm_ir import IR_GRAPH, IR_MARKER, ir_folder
     from qa.settings import Settings
@@ -312,8 +312,8 @@ def test_auto_weights_prefer_the_w8a8_copy_and_a_missing_one_names_its_command(p
         copy.mkdir()
         (copy / IR_GRAPH).write_text("<net/>")
         (copy / IR_MARKER).write_text("{}")
-    assert build_llm(settings).ir_path == str(ir_folder(gguf, "w8a8"))
-    assert build_llm(settings.model_copy(update={"llm_openvino_weights": "int8"})).ir_path == str(ir_folder(gguf))
+    assert build_llm(settings).ir_path == str(ir_folder(gguf))  # auto: the int8 copy, never the less accurate one
+    assert build_llm(settings.model_copy(update={"llm_openvino_weights": "w8a8"})).ir_path == str(ir_folder(gguf, "w8a8"))
     forced = Settings(llm_model=str(tmp_path / "n.gguf"), llm_runtime="openvino", llm_openvino_weights="w8a8")
     (tmp_path / "n.gguf").write_bytes(b"GGUF")
     assert build_llm(forced).ir_path.endswith("n.gguf.ov-w8a8")
@@ -369,6 +369,9 @@ def test_an_eval_run_records_which_weights_auto_loaded(tmp_path):
     w8a8.mkdir()
     (w8a8 / IR_GRAPH).write_text("<net/>")
     (w8a8 / IR_MARKER).write_text("{}")
-    assert _same_run(after, _fingerprint(service, "set")) == ["llm_openvino_weights"]
+    assert _same_run(after, _fingerprint(service, "set")) == []  # auto never loads it
+    named = type("Service", (), {"settings": Settings(llm_model=str(gguf), llm_runtime="openvino",
+                                                      llm_openvino_weights="w8a8")})()
+    assert _same_run(after, _fingerprint(named, "set")) == ["llm_openvino_weights"]
     ik = type("Service", (), {"settings": Settings(llm_model=str(gguf), llm_runtime="ik")})()
     assert _fingerprint(ik, "set")["llm_openvino_weights"] == "auto"  # not the runtime here: as set
