@@ -63,10 +63,17 @@ def cmd_models(args: argparse.Namespace) -> int:
             elif spec.kind == "llm":
                 print(models.llm_int8_for_auto(path, settings))
         return 0
+    if args.w8a8 and args.action != "quantize-llm":
+        raise ConfigError("--w8a8 belongs to `newsqa models quantize-llm`")
     if args.action == "quantize-llm":
         spec = models.DEFAULT_MODELS.get(settings.llm_model)
         if spec is None:
             raise ConfigError("quantize-llm makes the copy of the default LLM; NEWSQA_LLM_MODEL names another")
+        if args.calibrate and not args.w8a8:
+            raise ConfigError("--calibrate with quantize-llm calibrates the w8a8 copy: add --w8a8 (the int8 copy "
+                              "needs no calibration)")
+        if args.w8a8:
+            models.check_memory_for_w8a8()  # before a pull of the GGUF, not after
         gguf = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
         print(models.quantize_llm(gguf, "w8a8" if args.w8a8 else "int8", args.calibrate))
         return 0
@@ -244,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
                        "with --w8a8, the copy with int8 activations too (NEWSQA_LLM_OPENVINO_WEIGHTS=w8a8 loads it): "
                        "answers ~40% faster on AMX CPUs and ~4 points less accurate; about 15 minutes and 23 GB of "
-                       "RAM and swap, calibrated like quantize).")
+                       "RAM and swap, calibrated like quantize.")
     p.add_argument("action", choices=["pull", "list", "quantize", "quantize-llm"])
     p.add_argument("--calibrate", nargs="+", metavar="PATH",
                    help="quantize, quantize-llm --w8a8: files or folders of articles to calibrate on (default: "

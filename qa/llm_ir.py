@@ -85,7 +85,7 @@ def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
         import openvino_genai as og
         from openvino import passes
     except ImportError as exc:
-        raise FileNotFoundError("the int8 copy needs openvino, openvino-genai and nncf: pip install -e "
+        raise FileNotFoundError("the OpenVINO copies need openvino, openvino-genai and nncf: pip install -e "
                                 "'.[openvino]'") from exc
     import logging
 

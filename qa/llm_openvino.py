@@ -42,7 +42,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
     top_p: float = 0.95
     draft_tokens: int = 0  # prompt-lookup decoding: tokens proposed per step from the prompt (0: off)
     draft_ngram: int = 3  # the longest n-gram looked up in the prompt to propose them
-    ir_path: str | None = None  # the int8 OpenVINO copy of the GGUF (qa/llm_ir.py) to load instead of the GGUF
+    ir_path: str | None = None  # an OpenVINO copy of the GGUF (int8 or w8a8, qa/llm_ir.py) to load instead
 
     _pipe: Any = PrivateAttr(default=None)
     _template: str | None = PrivateAttr(default=None)
@@ -80,7 +80,7 @@ class ChatOpenVinoGenAI(PiecedGGUFChat):
         return pipe
 
     def _weights(self) -> Path:
-        """What the pipeline loads: the int8 copy's folder when one is named, else the GGUF; errors name the fix."""
+        """What the pipeline loads: the OpenVINO copy's folder when one is named, else the GGUF; errors name the fix."""
         if not self.ir_path:
             return self._model_file()
         from qa.llm_ir import IR_GRAPH, KINDS

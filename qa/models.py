@@ -355,9 +355,13 @@ def llm_calibration_chats(paths=None, *, count: int = 16, passages: int = 4,
     if not windows:
         raise ModelError(f"no articles to calibrate on in {', '.join(map(str, paths or [BUNDLED_SAMPLE]))}: "
                          "name a folder or file of articles with --calibrate")
+    from math import gcd
+
+    # every `step`-th window, wrapping around: spread over the articles, each window before any repeats
+    step = next(s for s in range(7, 7 + len(windows) + 1) if gcd(s, len(windows)) == 1)
     chats = []
     for i in range(count):
-        chosen = [windows[(i * passages + j) * 7 % len(windows)] for j in range(passages)]
+        chosen = [windows[(i * passages + j) * step % len(windows)] for j in range(passages)]
         context = "\n\n".join(format_passage(j + 1, *window) for j, window in enumerate(chosen))
         human = HUMAN.format(as_of=date.today().isoformat(), context=context,
                              question=CALIBRATION_QUESTIONS[i % len(CALIBRATION_QUESTIONS)])
@@ -379,13 +383,24 @@ def quantize_llm(gguf: Path, kind: str = "int8", paths=None) -> str:
     return f"{kind} LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"
 
 
+def _cgroup_limit(name: str) -> float:
+    """A cgroup v2 memory limit of this process in bytes (infinity where none is set or readable)."""
+    try:
+        value = Path("/sys/fs/cgroup", name).read_text().strip()
+        return float("inf") if value == "max" else float(value)
+    except (OSError, ValueError):
+        return float("inf")
+
+
 def memory_gib() -> float:
-    """RAM and swap of this machine together, in GiB (0 where /proc/meminfo cannot be read)."""
+    """RAM and swap this process may use together, in GiB: the machine's (/proc/meminfo), cut to its cgroup's
+    limits inside a container (0 where /proc/meminfo cannot be read)."""
     try:
         fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
-        return sum(int(fields[key].split()[0]) for key in ("MemTotal", "SwapTotal")) / 2**20
+        ram, swap = (int(fields[key].split()[0]) * 1024 for key in ("MemTotal", "SwapTotal"))
     except (OSError, KeyError, ValueError):
         return 0.0
+    return (min(ram, _cgroup_limit("memory.max")) + min(swap, _cgroup_limit("memory.swap.max"))) / 2**30
 
 
 def check_memory_for_w8a8(memory: float | None = None) -> None:
@@ -394,7 +409,7 @@ def check_memory_for_w8a8(memory: float | None = None) -> None:
     memory = memory_gib() if memory is None else memory
     if memory and memory < W8A8_MEMORY_GIB:
         raise ModelError(f"the w8a8 copy of the LLM needs ~{W8A8_MEMORY_GIB} GiB of RAM and swap for a moment; this "
-                         f"machine has {memory:.0f}. Add swap (e.g. fallocate -l 12G /swapfile && chmod 600 "
+                         f"machine has {memory:.1f}. Add swap (e.g. fallocate -l 12G /swapfile && chmod 600 "
                          "/swapfile && mkswap /swapfile && swapon /swapfile) and run it again")
 
 

@@ -111,3 +111,19 @@ def test_delete_removes_articles_and_names_unknown_ids(capsys, tmp_path, monkeyp
     assert "ecb: 1 chunks deleted" in captured.out and "no article 'nope'" in captured.err
     assert [a["article_id"] for a in svc.articles()] == ["louvre"]
     assert sorted(svc.keyword._ids) == sorted(i for i, _ in svc.store.metadata())
+
+
+def test_quantize_llm_flags_that_would_be_ignored_are_errors_and_memory_is_checked_before_any_pull(
+        capsys, tmp_path, monkeypatch):
+    from qa import models
+
+    monkeypatch.setenv("NEWSQA_MODEL_DIR", str(tmp_path / "models"))
+    pulled = []
+    monkeypatch.setattr(models, "ensure", lambda *a, **k: pulled.append(a) or tmp_path / "m.gguf")
+    assert main(["models", "list", "--w8a8"]) == 2
+    assert "--w8a8 belongs to `newsqa models quantize-llm`" in capsys.readouterr().err
+    assert main(["models", "quantize-llm", "--calibrate", str(tmp_path)]) == 2
+    assert "add --w8a8" in capsys.readouterr().err
+    monkeypatch.setattr(models, "memory_gib", lambda: 8.0)
+    assert main(["models", "quantize-llm", "--w8a8"]) != 0
+    assert "needs ~26 GiB" in capsys.readouterr().err and pulled == []  # refused before the GGUF was pulled

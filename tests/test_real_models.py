@@ -370,7 +370,7 @@ def test_the_int8_openvino_copy_answers_like_the_gguf_read_directly(real_setting
                                      "a trade deal to be approved by their leaders.\n"
                                      "Question: Where and when did Bessent meet He Lifeng?")]
     replies = {}
-    # the w8a8 copy too where it was made (`models pull` makes it only with ~26 GB of RAM and swap)
+    # the w8a8 copy too where it was made (only `newsqa models quantize-llm --w8a8` makes it)
     for weights in ("gguf", "int8") + (("w8a8",) if is_converted(gguf, "w8a8") else ()):
         llm = build_llm(real_settings.model_copy(update={"llm_runtime": "openvino", "llm_openvino_weights": weights}))
         assert (llm.ir_path is None) == (weights == "gguf")
