@@ -38,13 +38,14 @@ class Reader:
     """Writes what GenAI's reader writes next to the GGUF when asked to save: the graph and tokenizer files."""
 
     made: list[str] = []
+    graph = staticmethod(lambda: tiny_graph())
 
     def __init__(self, path, device, **properties):
         from pathlib import Path
 
         assert properties == {"enable_save_ov_model": True}
         folder = Path(path).parent
-        ov.save_model(tiny_graph(), str(folder / IR_GRAPH), compress_to_fp16=False)
+        ov.save_model(self.graph(), str(folder / IR_GRAPH), compress_to_fp16=False)
         for name in TOKENIZER_FILES:
             (folder / name).write_text(name)
         Reader.made.append(path)
@@ -175,14 +176,9 @@ def tiny_lm():
 
 
 class LMReader(Reader):
-    def __init__(self, path, device, **properties):
-        from pathlib import Path
+    """The same reader, writing the tiny language model instead."""
 
-        assert properties == {"enable_save_ov_model": True}
-        folder = Path(path).parent
-        ov.save_model(tiny_lm(), str(folder / IR_GRAPH), compress_to_fp16=False)
-        for name in TOKENIZER_FILES:
-            (folder / name).write_text(name)
+    graph = staticmethod(lambda: tiny_lm())
 
 
 class Tokenizer:
