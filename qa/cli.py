@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "quantize-llm: make the int8 OpenVINO copy of the default LLM that the openvino runtime "
                        "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
                        "with --w8a8, the copy with int8 activations too (NEWSQA_LLM_OPENVINO_WEIGHTS=w8a8 loads it): "
-                       "answers ~40% faster on AMX CPUs and ~4 points less accurate; about 15 minutes and 23 GB of "
+                       "answers ~40% faster on AMX CPUs and ~2.4 points less accurate; about 13 minutes and 20 GB of "
                        "RAM and swap, calibrated like quantize.")
     p.add_argument("action", choices=["pull", "list", "quantize", "quantize-llm"])
     p.add_argument("--calibrate", nargs="+", metavar="PATH",

@@ -11,12 +11,12 @@ NNCF compresses every matrix product to int8 per channel. About three minutes on
 for a moment (the folded float32 weights); 1.8 GB on disk next to the GGUF (`<gguf>.ov-int8/`), written aside
 and renamed into place.
 
-A second copy, `w8a8` (`<gguf>.ov-w8a8/`), also quantizes what flows into each matrix product to int8 (NNCF's
-post-training quantization with SmoothQuant, ranges measured on a few answer prompts built from articles): the
-CPU then multiplies int8 by int8, which AMX tiles do at twice their bf16 rate. Prompts are read ~1.6x as fast
-(bench/RESULTS.md, fifteenth session), and answers come ~40% sooner, but realtimeqa accuracy fell ~4 points, so
+A second copy, `w8a8` (`<gguf>.ov-w8a8/`), also quantizes what flows into the MLP gate and up products to int8
+(NNCF's post-training quantization with SmoothQuant, ranges measured on a few answer prompts built from
+articles): the CPU then multiplies int8 by int8 there, which AMX tiles do at twice their bf16 rate. Answers come
+~40% sooner on realtimeqa (bench/RESULTS.md, fifteenth session), but its accuracy fell 2.4 points, so
 it is made and loaded only when asked for (`newsqa models quantize-llm --w8a8`, `llm_openvino_weights=w8a8`).
-Making it takes ~15 minutes and ~23 GB of RAM and swap for a moment (the smoothed float32 weights and the graph
+Making it takes ~13-15 minutes and ~20-23 GB of RAM and swap for a moment (the smoothed float32 weights and the graph
 that measures them).
 """
 
@@ -135,8 +135,9 @@ def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
 def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence[dict[str, str]]]) -> Any:
     """The folded graph at `graph` with int8 weights and activations (NNCF, transformer preset, SmoothQuant),
     ranges measured on `calibration` rendered with the tokenizer GenAI wrote in `work`. Attention itself stays
-    in bf16 (GenAI swaps it for its paged kernel), and so do the MLP down projections, whose input has the
-    widest range (the choice the int8 chunk encoder makes, vectorstore/openvino_int8.py)."""
+    in bf16 (GenAI swaps it for its paged kernel), and so does every product but the MLP gate and up
+    projections (`non_widening_products`): those two carry ~57% of the work, and quantizing the attention and
+    down projections as well cost realtimeqa accuracy (bench/RESULTS.md, fifteenth session, variants A-C)."""
     import nncf
     import openvino as ov
     import openvino_genai as og
@@ -144,7 +145,7 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
                                                        AdvancedSmoothQuantParameters)
 
     from qa.llm_ik import render_chat
-    from vectorstore.openvino_int8 import narrowing_products
+    from vectorstore.openvino_int8 import non_widening_products
 
     model = ov.Core().read_model(str(graph))
     tokenizer = og.Tokenizer(str(work))
@@ -154,7 +155,7 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
              for chat in calibration]
     return nncf.quantize(
         model, nncf.Dataset(feeds), subset_size=len(feeds), model_type=nncf.ModelType.TRANSFORMER,
-        ignored_scope=nncf.IgnoredScope(names=narrowing_products(model), types=["ScaledDotProductAttention"],
+        ignored_scope=nncf.IgnoredScope(names=non_widening_products(model), types=["ScaledDotProductAttention"],
                                         validate=False),
         advanced_parameters=AdvancedQuantizationParameters(
             disable_bias_correction=True,

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         description="What the openvino runtime loads: gguf (the GGUF read directly), int8 (its int8 OpenVINO copy, "
         "made by `newsqa models quantize-llm` or `models pull` where openvino runs; ~1.6x faster generation), "
         "w8a8 (the copy with int8 activations too, `newsqa models quantize-llm --w8a8`: answers ~40% faster on "
-        "AMX CPUs, ~4 points less accurate on realtimeqa) or auto (int8 when it exists, else the GGUF; never "
+        "AMX CPUs, ~2.4 points less accurate on realtimeqa) or auto (int8 when it exists, else the GGUF; never "
         "w8a8).",
     )
     llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")

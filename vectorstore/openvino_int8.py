@@ -60,6 +60,13 @@ def narrowing_products(model: Any) -> list[str]:
     return [name for name, k, _ in products if k > products[0][1]] if products else []
 
 
+def non_widening_products(model: Any) -> list[str]:
+    """Every product except those that write more features than they read (a transformer's MLP gate and up
+    projections) and the last one (a language model's head)."""
+    products = weight_products(model)
+    return [name for name, k, n in products[:-1] if n <= k] + [name for name, _, _ in products[-1:]]
+
+
 def kept_in_float(model: Any) -> list[str]:
     """The matrix products left unquantized: the narrowing ones (`narrowing_products`; with the head's way back
     to the width) and the last two (the head)."""
