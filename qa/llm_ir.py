@@ -125,7 +125,8 @@ def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
         (staging / IR_MARKER).write_text(json.dumps({
             "source": str(gguf), "source_bytes": os.path.getsize(gguf), "kind": kind,
             "weights": "int8_asym per channel" if kind == "int8" else (
-                f"int8 weights and activations, SmoothQuant {SMOOTH_QUANT_ALPHA}, {len(calibration)} prompts"),
+                f"MLP gate and up products int8 in weights and activations, the rest bf16; SmoothQuant "
+                f"{SMOOTH_QUANT_ALPHA}, {len(calibration)} prompts"),
             "nncf": nncf.__version__, "openvino_genai": og.__version__,
             "seconds": round(time.perf_counter() - start),
         }))
@@ -145,7 +146,7 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
                                                        AdvancedSmoothQuantParameters)
 
     from qa.llm_ik import render_chat
-    from vectorstore.openvino_int8 import non_widening_products
+    from vectorstore.openvino_int8 import non_widening_products, weight_products
 
     model = ov.Core().read_model(str(graph))
     tokenizer = og.Tokenizer(str(work))
@@ -153,10 +154,10 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
     names = {port.get_any_name() for port in model.inputs}
     feeds = [model_feed(tokenizer.encode(render_chat(template, list(chat), eos)).input_ids.data, names)
              for chat in calibration]
+    in_bf16 = non_widening_products(weight_products(model))
     return nncf.quantize(
         model, nncf.Dataset(feeds), subset_size=len(feeds), model_type=nncf.ModelType.TRANSFORMER,
-        ignored_scope=nncf.IgnoredScope(names=non_widening_products(model), types=["ScaledDotProductAttention"],
-                                        validate=False),
+        ignored_scope=nncf.IgnoredScope(names=in_bf16, types=["ScaledDotProductAttention"], validate=False),
         advanced_parameters=AdvancedQuantizationParameters(
             disable_bias_correction=True,
             smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)))

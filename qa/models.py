@@ -254,26 +254,32 @@ def export_encoder_onnx(folder: Path, settings) -> str:
 BUNDLED_SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
-def calibration_passages(paths, template: str | None, *, width: int = 600, stride: int = 120,
-                         limit: int = 400) -> list[str]:
-    """Chunk-sized windows (every `stride` characters) of the articles under `paths`, in the document format the
-    encoder sees, at most `limit`: overlapping windows give the quantizer a few hundred varied passages from a
-    handful of articles. Files that do not load are skipped (ingestion reports them)."""
+def article_windows(paths, *, width: int, stride: int):
+    """(window, article) for each `width`-character window, every `stride` characters, of the articles under
+    `paths`, for calibration. Files that do not load are skipped (ingestion reports them)."""
     from qa.loaders import iter_files, load_file
 
-    out: list[str] = []
     for path in iter_files(paths):
         if not isinstance(path, Path):
             continue
         for article in load_file(path):
             if isinstance(article, LoadError):
                 continue
-            title = " ".join((article.title or "").split()) or "none"
             for start in range(0, max(1, len(article.text) - width // 4), stride):
-                window = article.text[start:start + width]
-                out.append(template.format(title=title, text=window) if template else window)
-                if len(out) >= limit:
-                    return out
+                yield article.text[start:start + width], article
+
+
+def calibration_passages(paths, template: str | None, *, width: int = 600, stride: int = 120,
+                         limit: int = 400) -> list[str]:
+    """Chunk-sized windows (every `stride` characters) of the articles under `paths`, in the document format the
+    encoder sees, at most `limit`: overlapping windows give the quantizer a few hundred varied passages from a
+    handful of articles."""
+    out: list[str] = []
+    for window, article in article_windows(paths, width=width, stride=stride):
+        title = " ".join((article.title or "").split()) or "none"
+        out.append(template.format(title=title, text=window) if template else window)
+        if len(out) >= limit:
+            break
     return out
 
 
@@ -339,24 +345,15 @@ def llm_calibration_chats(paths=None, *, count: int = 16, passages: int = 4,
     their titles and dates) over `passages` windows of `width` characters of the articles under `paths`
     (default: the bundled samples) each, for the w8a8 copy of the LLM."""
     from datetime import date
+    from math import gcd
 
-    from qa.loaders import iter_files, load_file
     from qa.prompting import HUMAN, SYSTEM, format_passage
 
-    windows = []
-    for path in iter_files(paths or [BUNDLED_SAMPLE]):
-        if not isinstance(path, Path):
-            continue
-        for article in load_file(path):
-            if isinstance(article, LoadError):
-                continue
-            for start in range(0, max(1, len(article.text) - width // 4), width // 2):
-                windows.append((article.text[start:start + width], article.published, article.title or ""))
+    windows = [(text, article.published, article.title or "")
+               for text, article in article_windows(paths or [BUNDLED_SAMPLE], width=width, stride=width // 2)]
     if not windows:
         raise ModelError(f"no articles to calibrate on in {', '.join(map(str, paths or [BUNDLED_SAMPLE]))}: "
                          "name a folder or file of articles with --calibrate")
-    from math import gcd
-
     # every `step`-th window, wrapping around: spread over the articles, each window before any repeats
     step = next(s for s in range(7, 7 + len(windows) + 1) if gcd(s, len(windows)) == 1)
     chats = []
@@ -375,9 +372,10 @@ def quantize_llm(gguf: Path, kind: str = "int8", paths=None) -> str:
     made."""
     from qa.llm_ir import convert_gguf
 
+    calibration = ()
     if kind == "w8a8":
         check_memory_for_w8a8()
-    calibration = llm_calibration_chats(paths) if kind == "w8a8" else ()
+        calibration = llm_calibration_chats(paths)
     start = time.perf_counter()
     folder = convert_gguf(gguf, replace=True, kind=kind, calibration=calibration)
     return f"{kind} LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"

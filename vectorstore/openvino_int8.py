@@ -53,25 +53,23 @@ def weight_products(model: Any) -> list[tuple[str, int, int]]:
     return products
 
 
-def narrowing_products(model: Any) -> list[str]:
-    """The products that read more features than the model's width (the first product's input): the MLP down
-    projections, whose input (the gated activation) has the widest range of a transformer's."""
-    products = weight_products(model)
+def narrowing_products(products: list[tuple[str, int, int]]) -> list[str]:
+    """Of `weight_products`, those that read more features than the model's width (the first product's input):
+    the MLP down projections, whose input (the gated activation) has the widest range of a transformer's."""
     return [name for name, k, _ in products if k > products[0][1]] if products else []
 
 
-def non_widening_products(model: Any) -> list[str]:
-    """Every product except those that write more features than they read (a transformer's MLP gate and up
-    projections) and the last one (a language model's head)."""
-    products = weight_products(model)
+def non_widening_products(products: list[tuple[str, int, int]]) -> list[str]:
+    """Of `weight_products`, every one except those that write more features than they read (a transformer's
+    MLP gate and up projections), and the last one (a language model's head) in any case."""
     return [name for name, k, n in products[:-1] if n <= k] + [name for name, _, _ in products[-1:]]
 
 
 def kept_in_float(model: Any) -> list[str]:
     """The matrix products left unquantized: the narrowing ones (`narrowing_products`; with the head's way back
     to the width) and the last two (the head)."""
-    head = [name for name, _, _ in weight_products(model)[-2:]]
-    return sorted(set(narrowing_products(model) + head))
+    products = weight_products(model)
+    return sorted(set(narrowing_products(products) + [name for name, _, _ in products[-2:]]))
 
 
 def calibration_feeds(texts: Sequence[str], tokenizer: Any, batch: int = 2) -> list[dict]:
