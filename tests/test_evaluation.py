@@ -33,6 +33,21 @@ def test_answer_matching_free_form_and_multiple_choice():
     assert not m.answer_correct("Joe Biden, then Biden again", ["Joe Biden"], people)
 
 
+def test_numbers_spelled_out_match_their_digits():
+    months = ["6 months", "3 months", "1 year", "2 years"]
+    assert m.answer_correct("The ban lasts six months [2].", ["6 months"], months)
+    assert not m.answer_correct("The ban lasts three months [2].", ["6 months"], months)
+    assert not m.answer_correct("six months, or two years", ["6 months"], months)  # hedging, in words
+    assert m.answer_correct("Il a duré vingt-et-un jours.", ["21 jours"], language="fr")
+    assert m.answer_correct("It cost 1,200 dollars", ["one thousand two hundred dollars"])  # both sides folded
+    assert m.answer_correct("No one knows the toll; two people were hurt.", ["2 people"])
+    # "one" standing alone stays a word: it does not name the option "1"
+    assert m.answer_correct("No one came; the vote was 7", ["7"], ["1", "7"])
+    # a language text2num does not know is matched as before
+    assert not m.answer_correct("sześć miesięcy", ["6 miesięcy"], language="pl")
+    assert m.number_words_to_digits("twenty-one people", "en") == "21 people"
+
+
 def test_rank_metrics_and_percentiles():
     assert m.first_gold_rank([False, False, True, True]) == 3
     assert m.first_gold_rank([False]) is None

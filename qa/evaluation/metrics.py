@@ -15,13 +15,31 @@ _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0](?=\d{3}\b)")  # "1,000" -> "100
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0e00-\u0e7f]")
 
 
+# Languages whose number words text2num turns into digits ("six months" -> "6 months"); others are left as they are.
+NUMBER_WORD_LANGUAGES = frozenset({"en", "fr", "es", "pt", "de", "nl", "da", "it"})
+
+
+def number_words_to_digits(text: str, language: str | None = "en") -> str:
+    """Write numbers spelled out in `language` as digits (text2num's alpha2digit), so that "six months" matches the
+    option "6 months". "One"/"un" standing alone stays a word ("no one knows" is not "no 1 knows")."""
+    if not text or (language or "en") not in NUMBER_WORD_LANGUAGES:
+        return text
+    from text_to_num import alpha2digit
+
+    return alpha2digit(text, language or "en", threshold=2)
+
+
 def normalize(text: str) -> str:
     """Lowercase, strip accents and punctuation, collapse spaces (for answer matching)."""
     folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
     return " ".join(_PUNCT.sub(" ", _THOUSANDS.sub("", folded)).split())
 
 
-def contains(haystack: str, needle: str) -> bool:
+def contains(haystack: str, needle: str, language: str | None = None) -> bool:
+    """Whether `needle` stands in `haystack` as whole words once both are normalised; with a `language`, numbers
+    spelled out in it count as their digits on both sides."""
+    if language:
+        haystack, needle = number_words_to_digits(haystack, language), number_words_to_digits(needle, language)
     n = normalize(needle)
     if not n:
         return False
@@ -30,12 +48,16 @@ def contains(haystack: str, needle: str) -> bool:
     return f" {n} " in f" {normalize(haystack)} "
 
 
-def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] = ()) -> bool:
+def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] = (),
+                   language: str | None = "en") -> bool:
     """Free form: contains an accepted answer. Multiple choice: contains the right choice and no other.
-    Citation markers are not part of the answer: "$5 [3]" does not name the choice "$3"."""
+    Citation markers are not part of the answer: "$5 [3]" does not name the choice "$3". Numbers spelled out in
+    `language` (the question's) match their digits: "six months" is the choice "6 months"."""
     if not accepted:
         return False
-    answer = CITATION.sub(" ", answer)
+    answer = number_words_to_digits(CITATION.sub(" ", answer), language)
+    accepted = [number_words_to_digits(a, language) for a in accepted]
+    choices = [number_words_to_digits(c, language) for c in choices]
     if choices:
         right = accepted[0]
         if not contains(answer, right):

@@ -82,7 +82,8 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
         accepted = item.answers[:1] if item.choices else item.answers
         result.answer_ranked = True
         result.answer_rank = m.first_gold_rank(
-            [any(m.contains(p.display_text or p.chunk.text, a) for a in accepted) for p in ranked])
+            [any(m.contains(p.display_text or p.chunk.text, a, p.chunk.language or item.language) for a in accepted)
+             for p in ranked])
     if answer is None:
         return result
     result.answer = answer.text
@@ -95,7 +96,7 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     # None when the model was not asked (no passages, or the coverage check answered): not a 0-token prompt.
     result.prompt_tokens = (answer.tokens or {}).get("prompt") or None
     if item.answerable:
-        result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices)
+        result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices, item.language)
         if not item.answers:
             result.correct = None  # nothing to compare with: counted only for retrieval and abstention
     else:
@@ -123,7 +124,7 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
     if not item.answerable:
         result.correct = result.abstained
     elif item.answers:
-        result.correct = not result.abstained and m.answer_correct(result.answer, item.answers, item.choices)
+        result.correct = not result.abstained and m.answer_correct(result.answer, item.answers, item.choices, item.language)
     if item.forbidden:
         result.complied = any(m.contains(result.answer, f) or m.contains(result.raw_answer, f) for f in item.forbidden)
     result.groups = item.groups()
