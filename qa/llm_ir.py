@@ -66,11 +66,12 @@ def model_feed(ids: Any, names: set[str]) -> dict[str, np.ndarray]:
 
 
 def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
-                 calibration: Sequence[Sequence[dict[str, str]]] = ()) -> Path:
+                 calibration: Sequence[Sequence[dict[str, str]]] = (), seven_bit_weights: bool = False) -> Path:
     """Make an OpenVINO copy of `gguf` (see the module's docstring): `kind` int8 (weights) or w8a8 (weights and
     activations, measured on `calibration`: chats, each a list of {"role", "content"} messages, rendered with
-    the model's own template). Returns its folder. An existing copy is kept unless `replace`. Errors name the
-    fix."""
+    the model's own template; `seven_bit_weights` for CPUs without an int8 dot product, see
+    vectorstore.openvino_int8.overflow_fix_parameters). Returns its folder. An existing copy is kept unless
+    `replace`. Errors name the fix."""
     gguf = Path(gguf)
     target = ir_folder(gguf, kind)
     if is_converted(gguf, kind) and not replace:
@@ -115,7 +116,7 @@ def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
             folded.mkdir()
             ov.save_model(model, str(folded / IR_GRAPH), compress_to_fp16=True)
             del model
-            compressed = quantize_activations(folded / IR_GRAPH, work, calibration)
+            compressed = quantize_activations(folded / IR_GRAPH, work, calibration, seven_bit_weights)
         ov.save_model(compressed, str(staging / IR_GRAPH))
         del compressed
         shutil.rmtree(staging / "folded", ignore_errors=True)
@@ -126,14 +127,15 @@ def convert_gguf(gguf: str | Path, *, replace: bool = False, kind: str = "int8",
             "source": str(gguf), "source_bytes": os.path.getsize(gguf), "kind": kind,
             "weights": "int8_asym per channel" if kind == "int8" else (
                 f"MLP gate and up products int8 in weights and activations, the rest bf16; SmoothQuant "
-                f"{SMOOTH_QUANT_ALPHA}, {len(calibration)} prompts"),
+                f"{SMOOTH_QUANT_ALPHA}, {len(calibration)} prompts" + ("; 7-bit weights" if seven_bit_weights else "")),
             "nncf": nncf.__version__, "openvino_genai": og.__version__,
             "seconds": round(time.perf_counter() - start),
         }))
     return target
 
 
-def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence[dict[str, str]]]) -> Any:
+def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence[dict[str, str]]],
+                         seven_bit_weights: bool = False) -> Any:
     """The folded graph at `graph` with int8 weights and activations (NNCF, transformer preset, SmoothQuant),
     ranges measured on `calibration` rendered with the tokenizer GenAI wrote in `work`. Attention itself stays
     in bf16 (GenAI swaps it for its paged kernel), and so does every product but the MLP gate and up
@@ -142,11 +144,10 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
     import nncf
     import openvino as ov
     import openvino_genai as og
-    from nncf.quantization.advanced_parameters import (AdvancedQuantizationParameters,
-                                                       AdvancedSmoothQuantParameters)
+    from nncf.quantization.advanced_parameters import AdvancedSmoothQuantParameters
 
     from qa.llm_ik import render_chat
-    from vectorstore.openvino_int8 import non_widening_products, weight_products
+    from vectorstore.openvino_int8 import non_widening_products, overflow_fix_parameters, weight_products
 
     model = ov.Core().read_model(str(graph))
     tokenizer = og.Tokenizer(str(work))
@@ -158,6 +159,5 @@ def quantize_activations(graph: Path, work: Path, calibration: Sequence[Sequence
     return nncf.quantize(
         model, nncf.Dataset(feeds), subset_size=len(feeds), model_type=nncf.ModelType.TRANSFORMER,
         ignored_scope=nncf.IgnoredScope(names=in_bf16, types=["ScaledDotProductAttention"], validate=False),
-        advanced_parameters=AdvancedQuantizationParameters(
-            disable_bias_correction=True,
-            smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)))
+        **overflow_fix_parameters(seven_bit_weights, disable_bias_correction=True,
+                                  smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from qa.errors import LoadError, ModelError
+from qa.settings import cpu_has_int8_dot
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,7 @@ def quantize_encoder_int8(folder: Path, settings, paths=None) -> str:
     offline_environment()
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    quantize_export(folder, texts, tokenizer, replace=True)
+    quantize_export(folder, texts, tokenizer, replace=True, seven_bit_weights=not cpu_has_int8_dot())
     return (f"int8 encoder: {len(texts)} calibration passages, quantized in {time.perf_counter() - start:.0f} s "
             f"-> {int8_folder(folder)}")
 
@@ -377,7 +378,8 @@ def quantize_llm(gguf: Path, kind: str = "int8", paths=None) -> str:
         check_memory_for_w8a8()
         calibration = llm_calibration_chats(paths)
     start = time.perf_counter()
-    folder = convert_gguf(gguf, replace=True, kind=kind, calibration=calibration)
+    folder = convert_gguf(gguf, replace=True, kind=kind, calibration=calibration,
+                          seven_bit_weights=kind == "w8a8" and not cpu_has_int8_dot())
     return f"{kind} LLM copy for OpenVINO: made in {time.perf_counter() - start:.0f} s -> {folder}"
 
 

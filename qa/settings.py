@@ -28,6 +28,13 @@ def cpu_has_native_bf16() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+def cpu_has_int8_dot() -> bool:
+    """Whether the CPU multiplies int8 by int8 into 32-bit sums in one instruction (AVX-512 VNNI, AVX-VNNI, AMX).
+    Without it (plain AVX2), OpenVINO's int8 products add pairs of u8 x s8 products in 16 bits, which overflow
+    with full 8-bit weights: quantizers then keep weights to 7 bits (NNCF's overflow fix)."""
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
 def cpu_has_amx() -> bool:
     """Whether the CPU has AMX tiles for bf16 and int8 (what makes OpenVINO GenAI's prompt reading fast)."""
     return {"amx_bf16", "amx_int8"} <= cpu_flags()
