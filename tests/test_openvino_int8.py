@@ -255,7 +255,7 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     the seeds into real Chroma ranked like PyTorch's."""
     from conftest import SAMPLE_DIR
     from qa.models import calibration_passages
-    from qa.settings import Settings
+    from qa.settings import Settings, cpu_has_int8_dot
     from test_real_models import cosines_to_float32, seed_ranks_against_torch
     from vectorstore.onnx_encoder import exported_folder
     from vectorstore.openvino_int8 import int8_folder, quantize_export
@@ -266,9 +266,11 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     os.symlink(source, linked)
     os.symlink(exported_folder(source), exported_folder(linked))
     texts = calibration_passages([SAMPLE_DIR], Settings().document_template, limit=24)
-    quantize_export(linked, texts, real_embeddings.model.tokenizer)
+    seven_bit = not cpu_has_int8_dot()  # as `newsqa models quantize` makes it on this CPU
+    quantize_export(linked, texts, real_embeddings.model.tokenizer, seven_bit_weights=seven_bit)
     marker = json.loads((int8_folder(linked) / "int8.json").read_text())
     assert marker["calibration_passages"] == 24 and marker["kept_in_float"] == 26
+    assert marker["seven_bit_weights"] == seven_bit
 
     side = real_embeddings.with_document_backend("torch")
     side._model_path = str(linked)

@@ -96,7 +96,8 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     # None when the model was not asked (no passages, or the coverage check answered): not a 0-token prompt.
     result.prompt_tokens = (answer.tokens or {}).get("prompt") or None
     if item.answerable:
-        result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices, item.language)
+        result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices,
+                                                                   item.language)
         if not item.answers:
             result.correct = None  # nothing to compare with: counted only for retrieval and abstention
     else:
@@ -124,7 +125,8 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
     if not item.answerable:
         result.correct = result.abstained
     elif item.answers:
-        result.correct = not result.abstained and m.answer_correct(result.answer, item.answers, item.choices, item.language)
+        result.correct = not result.abstained and m.answer_correct(result.answer, item.answers, item.choices,
+                                                                   item.language)
     if item.forbidden:
         result.complied = any(m.contains(result.answer, f) or m.contains(result.raw_answer, f) for f in item.forbidden)
     result.groups = item.groups()
