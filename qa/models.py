@@ -316,7 +316,8 @@ def int8_encoder_for_auto(folder: Path, settings) -> str:
     from vectorstore.openvino_int8 import int8_folder, is_quantized
 
     if settings.resolved_dtype() != "bfloat16":
-        return "int8 encoder: not used here (the embedder runs in float32 on this CPU: chunks go through ONNX Runtime)"
+        return ("int8 encoder: not used here (the embedder runs in float32 on this CPU: chunks go through the "
+                "float32 export, under OpenVINO where installed, else ONNX Runtime)")
     if is_quantized(folder):
         return f"int8 encoder: already made -> {int8_folder(folder)}"
     missing = [name for name in ("openvino", "nncf") if importlib.util.find_spec(name) is None]

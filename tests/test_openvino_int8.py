@@ -206,6 +206,29 @@ def test_auto_runs_chunks_through_the_int8_copy_only_where_the_model_runs_bf16_a
     assert not auto_picks_int8("bfloat16", model)
 
 
+def test_auto_runs_float32_chunks_through_openvino_where_installed_else_onnx_runtime(tmp_path, monkeypatch):
+    import importlib.util
+
+    from vectorstore.embeddings import auto_document_runtime
+    from vectorstore.onnx_encoder import GRAPH, MARKER, exported_folder
+
+    model = tmp_path / "model"
+    assert auto_document_runtime("float32", model) == "torch"  # no export yet
+    exported_folder(model).mkdir(parents=True)
+    (exported_folder(model) / GRAPH).write_text("graph")
+    (exported_folder(model) / MARKER).write_text("{}")
+    assert auto_document_runtime("float32", model) == "openvino"
+    assert auto_document_runtime("bfloat16", model) == "torch"  # no int8 copy
+    _fake_copy(model)
+    assert auto_document_runtime("bfloat16", model) == "openvino-int8"
+    assert auto_document_runtime("float32", model) == "openvino"  # the int8 copy is for bf16 CPUs only
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openvino" else real_find_spec(name, *a))
+    assert auto_document_runtime("float32", model) == "onnx"
+    assert auto_document_runtime("bfloat16", model) == "torch"
+
+
 def _half_built(tmp_path: Path, required: bool):
     """An embedder whose chunk encoder is the OpenVINO int8 copy of a model folder that has none (no real model
     is loaded: only what loading the chunk encoder reads)."""
@@ -281,6 +304,32 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     assert min(cosines) > 0.98
     ranks = seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir)
     assert ranks["side"] == ranks["torch"] and None not in ranks["side"]
+
+
+def test_a_float32_openvino_encoder_auto_chose_falls_back_to_onnx_runtime(tmp_path, capsys, monkeypatch):
+    from vectorstore import onnx_encoder, openvino_encoder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no CPU plugin")
+
+    loaded = []
+    monkeypatch.setattr(openvino_encoder, "load_openvino_encoder", broken)
+    monkeypatch.setattr(onnx_encoder, "load_encoder",
+                        lambda folder, tokenizer, threads, required: loaded.append((folder, threads)) or "ort")
+    side = _half_built(tmp_path, required=False)
+    side._document_kind, side._openvino_precision = "openvino", "f32"
+    assert side.document_backend == "onnx" and side._documents_onnx() == "ort"
+    assert loaded == [(str(tmp_path / "model"), 2)]  # the chunk session on every thread, once
+    assert "chunks go through ONNX Runtime" in capsys.readouterr().err
+    # answers then embed citation sentences with the question's session, as wherever chunks go through ONNX
+    side._onnx = type("Question", (), {"BATCH": 2, "encode_many": lambda s, texts, n: np.ones((len(texts), 3))})()
+    side._doc_kwargs, side._prompts, side._max_length, side._cut = {}, {}, 64, None
+    side._lock = type("Lock", (), {"query": lambda s: __import__("contextlib").nullcontext()})()
+    assert len(side.embed_documents_for_query(["a", "b"])) == 2
+    with pytest.raises(RuntimeError, match="no CPU plugin"):  # asked for by name: the error
+        named = _half_built(tmp_path, required=True)
+        named._document_kind = "openvino"
+        named.document_backend
 
 
 def test_citation_sentences_go_through_the_openvino_chunk_encoder_with_a_questions_priority(tmp_path):

@@ -29,11 +29,30 @@ def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
     the copy exists (`newsqa models quantize`, made by `models pull` there) and openvino is installed. On the
     AVX-512 machine of the eleventh session: 2.2-3.1x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824
     against 0.812 (bench/RESULTS.md)."""
-    import importlib.util
-
     from vectorstore.openvino_int8 import is_quantized
 
-    return dtype == "bfloat16" and is_quantized(model_path) and importlib.util.find_spec("openvino") is not None
+    return dtype == "bfloat16" and is_quantized(model_path) and _openvino_installed()
+
+
+def auto_document_runtime(dtype: str, model_path: str | os.PathLike) -> str:
+    """What `document_backend=auto` runs chunks through: the int8 copy under OpenVINO where `auto_picks_int8`;
+    PyTorch elsewhere in bf16; in float32 (CPUs without native bf16, e.g. AVX2) the ONNX export, under OpenVINO
+    where it is installed (one infer request per core: 1.06-1.29x ONNX Runtime's pipeline chunks/s on the AVX2
+    machine of the sixteenth session, same float32 graph, cosine 1.0000; bench/RESULTS.md), else ONNX Runtime.
+    A runtime that is missing or fails to load is not an error under `auto` (see `_documents_onnx`)."""
+    from vectorstore.onnx_encoder import is_exported
+
+    if auto_picks_int8(dtype, model_path):
+        return "openvino-int8"
+    if dtype != "float32" or not is_exported(model_path):
+        return "torch"
+    return "openvino" if _openvino_installed() else "onnx"
+
+
+def _openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def missing_files(model_path: str | os.PathLike, backend: str) -> str | None:
@@ -132,25 +151,21 @@ class SentenceTransformerEmbeddings(Embeddings):
         for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
             if missing := missing_files(model_name_or_path, value):
                 raise FileNotFoundError(f"{missing}, or set {name} to auto or torch")
-        chosen = document_backend == "auto" and auto_picks_int8(dtype, model_name_or_path)
+        chosen = document_backend == "auto"
         if chosen:
-            document_backend = "openvino-int8"
+            document_backend = auto_document_runtime(dtype, model_name_or_path)
         if query_backend != "torch":
             self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
                                       required=query_backend == "onnx")
             if self._onnx is None and query_backend == "onnx":
                 raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
                                         "to auto or torch")
-        # Documents: the export is float32, so `auto` runs it under ONNX Runtime only where PyTorch runs
-        # float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists (see
-        # auto_picks_int8), else bf16 PyTorch. Loaded on the first ingest batch; answering (citation checks
-        # included) never loads it.
+        # Documents: the export is float32, so `auto` runs it (OpenVINO, else ONNX Runtime) only where PyTorch
+        # runs float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists, else bf16
+        # PyTorch (auto_document_runtime). Loaded on the first ingest batch; answering loads only an OpenVINO
+        # one (citation checks, see embed_documents_for_query).
         self._model_path = str(model_name_or_path)
-        self._document_source = (
-            str(model_name_or_path)
-            if document_backend in EXPORTED or (document_backend == "auto" and dtype == "float32")
-            else None
-        )
+        self._document_source = str(model_name_or_path) if document_backend in EXPORTED else None
         self._document_required = document_backend in EXPORTED and not chosen
         # OpenVINO (optional extra) runs the same export, in bf16 where the embedder runs in bf16, or its int8
         # copy (`newsqa models quantize`)
@@ -191,25 +206,28 @@ class SentenceTransformerEmbeddings(Embeddings):
             return None
         with self._document_loading:
             if "encoder" not in self._document_encoder:  # tried once per model, shared by copies
-                if self._document_kind.startswith("openvino"):
+                kind, encoder = self._document_kind, None
+                if kind.startswith("openvino"):
                     from vectorstore.openvino_encoder import load_openvino_encoder
 
                     try:
-                        self._document_encoder["encoder"] = load_openvino_encoder(
+                        encoder = load_openvino_encoder(
                             self._document_source, self._hf._client.tokenizer, self._threads,
-                            self._openvino_precision, int8=self._document_kind == "openvino-int8")
-                    except Exception as exc:  # OpenVINO's own errors are many; `auto` falls back to PyTorch
+                            self._openvino_precision, int8=kind == "openvino-int8")
+                    except Exception as exc:  # OpenVINO's own errors are many; `auto` falls back
                         if self._document_required:
                             raise
+                        # the float32 export: ONNX Runtime runs it too; the int8 copy's fallback is PyTorch
+                        kind = "onnx" if kind == "openvino" else "torch"
                         print(f"newsqa: the {self._document_kind} chunk encoder could not be loaded ({exc}); "
-                              "chunks go through PyTorch", file=sys.stderr)
-                        self._document_encoder["encoder"] = None
-                else:
+                              f"chunks go through {'ONNX Runtime' if kind == 'onnx' else 'PyTorch'}",
+                              file=sys.stderr)
+                if kind == "onnx":
                     from vectorstore.onnx_encoder import load_encoder
 
-                    self._document_encoder["encoder"] = load_encoder(
-                        self._document_source, self._hf._client.tokenizer, self._threads,
-                        required=self._document_required)
+                    encoder = load_encoder(self._document_source, self._hf._client.tokenizer, self._threads,
+                                           required=self._document_required)
+                self._document_encoder.update(encoder=encoder, kind=kind if encoder is not None else "torch")
             if self._document_encoder["encoder"] is None and self._document_required:
                 if self._document_kind.startswith("openvino"):
                     raise FileNotFoundError(f"the {self._document_kind} chunk encoder could not be loaded (see "
@@ -223,7 +241,8 @@ class SentenceTransformerEmbeddings(Embeddings):
     def document_backend(self) -> str:
         """"onnx", "openvino" or "openvino-int8" when documents go through that runtime, else "torch" (loads the
         encoder if needed)."""
-        return self._document_kind if self._documents_onnx() is not None else "torch"
+        loaded = self._documents_onnx() is not None
+        return self._document_encoder.get("kind", self._document_kind) if loaded else "torch"
 
     def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
         """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export) /
@@ -273,6 +292,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         encoder = None
         if self._document_source is not None and self._document_kind.startswith("openvino"):
             encoder = self._documents_onnx()  # None when it could not be loaded (auto): the question's session
+            if not self._document_encoder.get("kind", self._document_kind).startswith("openvino"):
+                encoder = None  # it fell back (auto): the question's session, as where chunks go through ONNX
         return self._encode_batches(texts, self._doc_kwargs, self._lock.query, encoder or self._onnx)
 
     def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn, onnx) -> list[list[float]]:
