@@ -41,8 +41,13 @@ def test_numbers_spelled_out_match_their_digits():
     assert m.answer_correct("Il a duré vingt-et-un jours.", ["21 jours"], language="fr")
     assert m.answer_correct("It cost 1,200 dollars", ["one thousand two hundred dollars"])  # both sides folded
     assert m.answer_correct("No one knows the toll; two people were hurt.", ["2 people"])
-    # "one" standing alone stays a word: it does not name the option "1"
-    assert m.answer_correct("No one came; the vote was 7", ["7"], ["1", "7"])
+    assert m.answer_correct("One [2].", ["1"], ["1", "2", "3", "4"])
+    assert m.answer_correct("It lasted one year.", ["1 year"], months)
+    # hedging between amounts of the same unit, in words or digits, is still a hedge
+    assert not m.answer_correct("Three or six months.", ["6 months"], months)
+    assert not m.answer_correct("between 3 and 6 months", ["6 months"], months)
+    assert not m.answer_correct("one or two years", ["2 years"], months)
+    assert m.answer_correct("6 months, after 3 weeks of talks", ["6 months"], months)  # another unit: no hedge
     # a language text2num does not know is matched as before
     assert not m.answer_correct("sześć miesięcy", ["6 miesięcy"], language="pl")
     assert m.number_words_to_digits("twenty-one people", "en") == "21 people"

@@ -321,11 +321,26 @@ def test_a_float32_openvino_encoder_auto_chose_falls_back_to_onnx_runtime(tmp_pa
     assert side.document_backend == "onnx" and side._documents_onnx() == "ort"
     assert loaded == [(str(tmp_path / "model"), 2)]  # the chunk session on every thread, once
     assert "chunks go through ONNX Runtime" in capsys.readouterr().err
-    # answers then embed citation sentences with the question's session, as wherever chunks go through ONNX
-    side._onnx = type("Question", (), {"BATCH": 2, "encode_many": lambda s, texts, n: np.ones((len(texts), 3))})()
-    side._doc_kwargs, side._prompts, side._max_length, side._cut = {}, {}, 64, None
-    side._lock = type("Lock", (), {"query": lambda s: __import__("contextlib").nullcontext()})()
-    assert len(side.embed_documents_for_query(["a", "b"])) == 2
+    # a copy asking for OpenVINO by name does not get the ONNX Runtime session auto fell back to
+    from vectorstore import embeddings
+
+    monkeypatch.setattr(embeddings, "missing_files", lambda path, backend: None)  # no export in tmp_path
+    side._model_path = str(tmp_path / "model")
+    named = side.with_document_backend("openvino")
+    with pytest.raises(RuntimeError, match="no CPU plugin"):
+        named.document_backend
+    assert side.with_document_backend("onnx")._documents_onnx() == "ort"  # the same runtime: shared
+    assert len(loaded) == 1
+    # answering with a float32 OpenVINO chunk encoder embeds citation sentences with the question's session and
+    # loads no chunk encoder at all
+    loaded.clear()
+    fresh = _half_built(tmp_path, required=False)
+    fresh._document_kind, fresh._openvino_precision = "openvino", "f32"
+    fresh._onnx = type("Question", (), {"BATCH": 2, "encode_many": lambda s, texts, n: np.ones((len(texts), 3))})()
+    fresh._doc_kwargs, fresh._prompts, fresh._max_length, fresh._cut = {}, {}, 64, None
+    fresh._lock = type("Lock", (), {"query": lambda s: __import__("contextlib").nullcontext()})()
+    assert len(fresh.embed_documents_for_query(["a", "b"])) == 2
+    assert loaded == [] and fresh._document_encoder == {}
     with pytest.raises(RuntimeError, match="no CPU plugin"):  # asked for by name: the error
         named = _half_built(tmp_path, required=True)
         named._document_kind = "openvino"

@@ -162,8 +162,8 @@ class SentenceTransformerEmbeddings(Embeddings):
                                         "to auto or torch")
         # Documents: the export is float32, so `auto` runs it (OpenVINO, else ONNX Runtime) only where PyTorch
         # runs float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists, else bf16
-        # PyTorch (auto_document_runtime). Loaded on the first ingest batch; answering loads only an OpenVINO
-        # one (citation checks, see embed_documents_for_query).
+        # PyTorch (auto_document_runtime). Loaded on the first ingest batch; answering loads only a bf16 or int8
+        # OpenVINO one (citation checks, see embed_documents_for_query).
         self._model_path = str(model_name_or_path)
         self._document_source = str(model_name_or_path) if document_backend in EXPORTED else None
         self._document_required = document_backend in EXPORTED and not chosen
@@ -252,8 +252,9 @@ class SentenceTransformerEmbeddings(Embeddings):
         if backend not in DOCUMENT_RUNTIMES:
             raise ValueError(f"backend must be torch, onnx, openvino or openvino-int8, not {backend!r}")
         other = copy.copy(self)
-        if backend != self._document_kind:
-            other._document_encoder = {}  # another runtime: loaded on first use, not shared
+        if backend != self._document_encoder.get("kind", self._document_kind):
+            # another runtime (or the one `auto` fell back from): loaded on first use, not shared
+            other._document_encoder = {}
         other._document_kind = backend if backend in EXPORTED else "onnx"
         if backend == "torch":
             other._document_source = None
@@ -285,15 +286,16 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
         """Like embed_documents, with a question's priority (citation checks while answering: an answer's
-        passage sentences). Where chunks go through OpenVINO (one infer request per core) that encoder serves:
-        2.7x as fast as the question's one-thread ONNX session on 15 passage sentences (bench/RESULTS.md,
-        fourteenth session). Elsewhere the question's session serves, so answering never loads an ONNX Runtime
-        or PyTorch document encoder."""
+        passage sentences). Where chunks go through OpenVINO in bf16 or int8 (one infer request per core) that
+        encoder serves: 2.7x as fast as the question's one-thread ONNX session on 15 passage sentences
+        (bench/RESULTS.md, fourteenth session). Elsewhere, float32 OpenVINO included (not measured for this, and
+        ~1.3 GB more in every answering process), the question's session serves, so answering never loads a
+        float32, ONNX Runtime or PyTorch document encoder."""
         encoder = None
-        if self._document_source is not None and self._document_kind.startswith("openvino"):
+        if self._document_source is not None and (
+                self._document_kind == "openvino-int8"
+                or (self._document_kind == "openvino" and self._openvino_precision == "bf16")):
             encoder = self._documents_onnx()  # None when it could not be loaded (auto): the question's session
-            if not self._document_encoder.get("kind", self._document_kind).startswith("openvino"):
-                encoder = None  # it fell back (auto): the question's session, as where chunks go through ONNX
         return self._encode_batches(texts, self._doc_kwargs, self._lock.query, encoder or self._onnx)
 
     def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn, onnx) -> list[list[float]]:

@@ -20,13 +20,34 @@ NUMBER_WORD_LANGUAGES = frozenset({"en", "fr", "es", "pt", "de", "nl", "da", "it
 
 
 def number_words_to_digits(text: str, language: str | None = "en") -> str:
-    """Write numbers spelled out in `language` as digits (text2num's alpha2digit), so that "six months" matches the
-    option "6 months". "One"/"un" standing alone stays a word ("no one knows" is not "no 1 knows")."""
+    """Write numbers spelled out in `language` (None: English) as digits (text2num's alpha2digit), so that "six
+    months" matches the option "6 months" and "One." the option "1". Every number counts, "one" included, so
+    "no one" reads "no 1": harmless when both sides are read the same way, but it can make a reply seem to name
+    an option "1" as well. Vague amounts become numbers too ("hundreds of" reads "100 of")."""
     if not text or (language or "en") not in NUMBER_WORD_LANGUAGES:
         return text
     from text_to_num import alpha2digit
 
-    return alpha2digit(text, language or "en", threshold=2)
+    return alpha2digit(text, language or "en", threshold=0)
+
+
+_AMOUNT = re.compile(r"^(\S*\d\S*) (.+)$")  # "6 months" -> ("6", "months")
+
+
+def _amount(choice: str) -> tuple[str, str] | None:
+    """(number, unit) of an option such as "6 months", the unit without a plural s; None for other options."""
+    match = _AMOUNT.match(normalize(choice))
+    return (match.group(1), match.group(2).removesuffix("s")) if match else None
+
+
+def _names_other_amount(rest: str, right: str, choice: str) -> bool:
+    """Whether `rest` (the normalised reply with the right option replaced by "|") joins the number of `choice` to
+    another number or to the right option, where `choice` and the right option share their unit: "3 or 6 months"
+    and "between 3 and 6 months" hedge between "3 months" and "6 months"; "3 weeks" names another unit."""
+    mine, theirs = _amount(right), _amount(choice)
+    if not (mine and theirs and mine[1] == theirs[1]):
+        return False
+    return re.search(rf"(?<!\S){re.escape(theirs[0])} (?:or|and|to|ou|et|a)(?!\S)", rest) is not None
 
 
 def normalize(text: str) -> str:
@@ -64,7 +85,7 @@ def answer_correct(answer: str, accepted: Sequence[str], choices: Sequence[str] 
             return False
         # A wrong choice inside the right one ("Biden" in "Joe Biden") is only counted where it stands alone.
         rest = f" {normalize(answer)} ".replace(f" {normalize(right)} ", " | ")
-        return not any(contains(rest, c) for c in choices if c != right)
+        return not any(contains(rest, c) or _names_other_amount(rest, right, c) for c in choices if c != right)
     return any(contains(answer, a) for a in accepted)
 
 

@@ -82,8 +82,8 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
         accepted = item.answers[:1] if item.choices else item.answers
         result.answer_ranked = True
         result.answer_rank = m.first_gold_rank(
-            [any(m.contains(p.display_text or p.chunk.text, a, p.chunk.language or item.language) for a in accepted)
-             for p in ranked])
+            [any(m.contains(p.display_text or p.chunk.text, a, p.chunk.language or item.language or "en")
+                 for a in accepted) for p in ranked])
     if answer is None:
         return result
     result.answer = answer.text
