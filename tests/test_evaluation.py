@@ -53,6 +53,21 @@ def test_numbers_spelled_out_match_their_digits():
     assert m.number_words_to_digits("twenty-one people", "en") == "21 people"
 
 
+def test_answer_passages_are_read_with_numbers_in_their_own_language():
+    from datetime import date
+
+    from qa.evaluation.runner import holds_answer
+    from qa.types import Chunk, Passage
+
+    def passage(text: str, language: str | None) -> Passage:
+        chunk = Chunk("c", "a", text, 0, "T", "s", date(2025, 10, 26), language, None, "h")
+        return Passage(n=1, chunk=chunk, score=0.5, display_text=text)
+
+    assert holds_answer(passage("Les suspects ont été arrêtés six jours après le vol.", "fr"), ["6 jours"], "en")
+    assert holds_answer(passage("They were held for six days.", None), ["6 days"], None)  # English when unknown
+    assert not holds_answer(passage("They were held for seven days.", "en"), ["6 days", "six days"], "en")
+
+
 def test_rank_metrics_and_percentiles():
     assert m.first_gold_rank([False, False, True, True]) == 3
     assert m.first_gold_rank([False]) is None

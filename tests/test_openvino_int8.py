@@ -307,6 +307,8 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
 
 
 def test_a_float32_openvino_encoder_auto_chose_falls_back_to_onnx_runtime(tmp_path, capsys, monkeypatch):
+    import contextlib
+
     from vectorstore import onnx_encoder, openvino_encoder
 
     def broken(*args, **kwargs):
@@ -338,7 +340,7 @@ def test_a_float32_openvino_encoder_auto_chose_falls_back_to_onnx_runtime(tmp_pa
     fresh._document_kind, fresh._openvino_precision = "openvino", "f32"
     fresh._onnx = type("Question", (), {"BATCH": 2, "encode_many": lambda s, texts, n: np.ones((len(texts), 3))})()
     fresh._doc_kwargs, fresh._prompts, fresh._max_length, fresh._cut = {}, {}, 64, None
-    fresh._lock = type("Lock", (), {"query": lambda s: __import__("contextlib").nullcontext()})()
+    fresh._lock = type("Lock", (), {"query": lambda s: contextlib.nullcontext()})()
     assert len(fresh.embed_documents_for_query(["a", "b"])) == 2
     assert loaded == [] and fresh._document_encoder == {}
     with pytest.raises(RuntimeError, match="no CPU plugin"):  # asked for by name: the error

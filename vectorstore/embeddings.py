@@ -241,8 +241,12 @@ class SentenceTransformerEmbeddings(Embeddings):
     def document_backend(self) -> str:
         """"onnx", "openvino" or "openvino-int8" when documents go through that runtime, else "torch" (loads the
         encoder if needed)."""
-        loaded = self._documents_onnx() is not None
-        return self._document_encoder.get("kind", self._document_kind) if loaded else "torch"
+        return self._loaded_kind() if self._documents_onnx() is not None else "torch"
+
+    def _loaded_kind(self) -> str:
+        """The runtime the shared chunk encoder was loaded with (the one `auto` fell back to, if it did), or the
+        one this copy asks for while nothing is loaded yet."""
+        return self._document_encoder.get("kind", self._document_kind)
 
     def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
         """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export) /
@@ -252,7 +256,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         if backend not in DOCUMENT_RUNTIMES:
             raise ValueError(f"backend must be torch, onnx, openvino or openvino-int8, not {backend!r}")
         other = copy.copy(self)
-        if backend != self._document_encoder.get("kind", self._document_kind):
+        if backend != self._loaded_kind():
             # another runtime (or the one `auto` fell back from): loaded on first use, not shared
             other._document_encoder = {}
         other._document_kind = backend if backend in EXPORTED else "onnx"

@@ -56,11 +56,8 @@ def normalize(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", _THOUSANDS.sub("", folded)).split())
 
 
-def contains(haystack: str, needle: str, language: str | None = None) -> bool:
-    """Whether `needle` stands in `haystack` as whole words once both are normalised; with a `language`, numbers
-    spelled out in it count as their digits on both sides."""
-    if language:
-        haystack, needle = number_words_to_digits(haystack, language), number_words_to_digits(needle, language)
+def contains(haystack: str, needle: str) -> bool:
+    """Whether `needle` stands in `haystack` as whole words once both are normalised."""
     n = normalize(needle)
     if not n:
         return False

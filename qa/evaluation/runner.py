@@ -81,9 +81,7 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     if item.answerable and item.answers:
         accepted = item.answers[:1] if item.choices else item.answers
         result.answer_ranked = True
-        result.answer_rank = m.first_gold_rank(
-            [any(m.contains(p.display_text or p.chunk.text, a, p.chunk.language or item.language or "en")
-                 for a in accepted) for p in ranked])
+        result.answer_rank = m.first_gold_rank([holds_answer(p, accepted, item.language) for p in ranked])
     if answer is None:
         return result
     result.answer = answer.text
@@ -116,6 +114,14 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
         cited_articles = {c["article_id"] for c in result.cited if c["gold"]}
         result.citation_recall = m.citation_recall(cited_articles, gold_articles, named)
     return result
+
+
+def holds_answer(passage: Passage, accepted: Sequence[str], language: str | None) -> bool:
+    """Whether the passage's text holds one of `accepted`, numbers spelled out in its language (else the
+    question's, else English) read as digits on both sides; the passage is converted once."""
+    language = passage.chunk.language or language or "en"
+    text = m.number_words_to_digits(passage.display_text or passage.chunk.text, language)
+    return any(m.contains(text, m.number_words_to_digits(a, language)) for a in accepted)
 
 
 def rescore(item: EvalItem, result: QuestionResult) -> None:
