@@ -257,6 +257,8 @@ class Settings(BaseSettings):
     @classmethod
     def _check_backend(cls, value: str, info) -> str:
         allowed = {"auto", "torch", "onnx"}
+        if info.field_name == "query_backend":
+            allowed.add("onnx-int8")
         if info.field_name == "document_backend":
             allowed |= {"openvino", "openvino-int8"}
         if value not in allowed:

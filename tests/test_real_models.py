@@ -5,7 +5,9 @@ Run by the README's test command. The first run assembles the models (`newsqa mo
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -210,8 +212,8 @@ def test_matryoshka_256_dimensions_keep_the_seed_ranking(real_embeddings):
 
 def test_onnx_question_encoder_gives_the_pytorch_vector(fp32_embeddings):
     # `make test` runs `newsqa models pull`, which exports the embedding model for questions. Compared with
-    # PyTorch in float32 (the export's precision).
-    real_embeddings = fp32_embeddings
+    # PyTorch in float32 (the export's precision). (`auto` takes the int8 question copy where it was made.)
+    real_embeddings = fp32_embeddings.with_query_backend("onnx")
     assert real_embeddings.query_backend == "onnx"
     torch_side = real_embeddings.with_query_backend("torch")
     assert torch_side.query_backend == "torch" and real_embeddings.query_backend == "onnx"
@@ -424,3 +426,43 @@ def test_openvino_chunk_encoder_gives_the_float32_vectors_and_ranks_the_french_s
     assert min(cosines_to_float32(ov_side, fp32_embeddings)) > 0.999
     ranks = seed_ranks_against_torch(ov_side, real_embeddings, tmp_path, seeds_dir)
     assert ranks["side"] == ranks["torch"] and None not in ranks["side"]
+
+
+def test_int8_question_copy_keeps_the_question_vectors_and_the_french_seed_ranking(fp32_embeddings, tmp_path,
+                                                                                    seeds_dir):
+    """`newsqa models quantize --questions` on the real export (in a temporary model folder that links the real
+    one), as it is made on this CPU: question vectors against the float32 export's, then the seeds ingested into
+    real Chroma and each seed question's French passage ranked with int8 questions as with float32 ones."""
+    import os
+
+    from qa.settings import cpu_has_int8_dot
+    from vectorstore.onnx_encoder import exported_folder
+    from vectorstore.onnx_question_int8 import QUESTION_MARKER, question_int8_folder, quantize_question_encoder
+
+    source = Path(fp32_embeddings._model_path)
+    linked = tmp_path / source.name
+    os.symlink(source, linked)
+    os.symlink(exported_folder(source), exported_folder(linked))
+    quantize_question_encoder(linked, reduce_range=not cpu_has_int8_dot())
+    marker = json.loads((question_int8_folder(linked) / QUESTION_MARKER).read_text())
+    assert marker["quantized_products"] == 144 and marker["weight_products"] == 168  # 24 down projections kept
+
+    float_side = fp32_embeddings.with_query_backend("onnx")
+    int8_side = float_side.with_query_backend("torch")
+    int8_side._model_path = str(linked)
+    int8_side = int8_side.with_query_backend("onnx-int8")
+    assert int8_side.query_backend == "onnx-int8" and float_side.query_backend == "onnx"
+    questions = [BESSENT, "What did Beijing agree to postpone?", "Qu'a accepté de reporter Pékin ?",
+                 "¿Quién ganó las elecciones?", "When is the US president expected to visit China?"]
+    cosines = [sum(a * b for a, b in zip(int8_side.embed_query(q), float_side.embed_query(q))) for q in questions]
+    print(f"\n[int8 questions] cosine to float32: {[round(c, 4) for c in cosines]}")
+    assert min(cosines) > 0.99
+    ranks = {}
+    for name, embedder in (("int8", int8_side), ("float32", float_side)):
+        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
+        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
+        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
+            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
+            ("When is the US president expected to visit China?", "visite du président américain"))]
+    print(f"[ranks] French passage with int8 / float32 questions: {ranks}")
+    assert ranks["int8"] == ranks["float32"] and None not in ranks["int8"]

@@ -21,6 +21,8 @@ from vectorstore.locks import QueryFirstLock
 # OpenVINO, or OpenVINO over the export's int8 copy (`newsqa models quantize`).
 DOCUMENT_RUNTIMES = ("torch", "onnx", "openvino", "openvino-int8")
 EXPORTED = frozenset(DOCUMENT_RUNTIMES[1:])
+# How questions may be encoded: PyTorch, ONNX Runtime over the export, or over its int8 question copy.
+QUERY_RUNTIMES = ("torch", "onnx", "onnx-int8")
 
 
 def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
@@ -58,13 +60,43 @@ def _openvino_installed() -> bool:
 def missing_files(model_path: str | os.PathLike, backend: str) -> str | None:
     """What a runtime needs on disk and the model folder lacks, with the command that makes it; None if nothing."""
     from vectorstore.onnx_encoder import exported_folder, is_exported
+    from vectorstore.onnx_question_int8 import question_int8_folder, is_question_quantized
     from vectorstore.openvino_int8 import int8_folder, is_quantized
 
     if backend in EXPORTED and not is_exported(model_path):
         return f"no ONNX export of the embedding model at {exported_folder(model_path)}: run `newsqa models pull`"
     if backend == "openvino-int8" and not is_quantized(model_path):
         return f"no int8 copy of the embedding model at {int8_folder(model_path)}: run `newsqa models quantize`"
+    if backend == "onnx-int8" and not is_question_quantized(model_path):
+        return (f"no int8 question copy of the embedding model at {question_int8_folder(model_path)}: run "
+                "`newsqa models quantize --questions`")
     return None
+
+
+def load_question_encoder(model_path: str | os.PathLike, tokenizer: Any, threads: int, backend: str):
+    """(encoder, runtime) for questions: under `auto` the int8 question copy where it exists (`newsqa models
+    quantize --questions`), else the float32 export, else None (PyTorch); `onnx` and `onnx-int8` ask for one."""
+    from vectorstore.onnx_encoder import OnnxEncoder, load_encoder
+    from vectorstore.onnx_question_int8 import is_question_quantized, question_int8_folder
+
+    if backend == "onnx-int8" or (backend == "auto" and is_question_quantized(model_path)):
+        try:
+            return OnnxEncoder(question_int8_folder(model_path), tokenizer, threads), "onnx-int8"
+        except ImportError:
+            if backend == "onnx-int8":
+                raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
+                                        "to auto or torch") from None
+        except Exception as exc:  # onnxruntime's own errors on a damaged file
+            if backend == "onnx-int8":
+                raise
+            print(f"newsqa: the int8 question encoder in {question_int8_folder(model_path)} could not be loaded "
+                  f"({exc}); questions go through the float32 export. Run `newsqa models quantize --questions` "
+                  "to make it again.", file=sys.stderr)
+    encoder = load_encoder(model_path, tokenizer, threads, required=backend == "onnx")
+    if encoder is None and backend == "onnx":
+        raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend to auto or "
+                                "torch")
+    return encoder, ("onnx" if encoder is not None else "torch")
 
 
 def leading_dimensions(vector, dimensions: int | None) -> list[float]:
@@ -141,25 +173,21 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._query_prefix = query_kwargs.get("prompt") or prompts.get(query_kwargs.get("prompt_name", ""), "")
         self._prompts = prompts
         self._onnx = None
-        if query_backend not in {"auto", "torch", "onnx"}:
-            raise ValueError(f"query_backend must be auto, torch or onnx, not {query_backend!r}")
+        if query_backend not in {"auto", *QUERY_RUNTIMES}:
+            raise ValueError(f"query_backend must be auto, torch, onnx or onnx-int8, not {query_backend!r}")
         if document_backend not in {"auto", *DOCUMENT_RUNTIMES}:
             raise ValueError("document_backend must be auto, torch, onnx, openvino or openvino-int8, not "
                              f"{document_backend!r}")
-        from vectorstore.onnx_encoder import load_encoder
-
         for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
             if missing := missing_files(model_name_or_path, value):
                 raise FileNotFoundError(f"{missing}, or set {name} to auto or torch")
         chosen = document_backend == "auto"
         if chosen:
             document_backend = auto_document_runtime(dtype, model_name_or_path)
+        self._query_kind = "torch"
         if query_backend != "torch":
-            self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
-                                      required=query_backend == "onnx")
-            if self._onnx is None and query_backend == "onnx":
-                raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
-                                        "to auto or torch")
+            self._onnx, self._query_kind = load_question_encoder(model_name_or_path, model.tokenizer,
+                                                                 self._query_threads, query_backend)
         # Documents: the export is float32, so `auto` runs it (OpenVINO, else ONNX Runtime) only where PyTorch
         # runs float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists, else bf16
         # PyTorch (auto_document_runtime). Loaded on the first ingest batch; answering loads only a bf16 or int8
@@ -187,16 +215,21 @@ class SentenceTransformerEmbeddings(Embeddings):
         return other
 
     def with_query_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
-        """The same loaded model with questions encoded by `torch`, or by `onnx` where it is loaded."""
+        """The same loaded model with questions encoded by `torch`, `onnx` (the float32 export) or `onnx-int8`
+        (its int8 question copy); a runtime other than the loaded one is loaded for the copy (errors name the
+        command that makes a missing file)."""
         import copy
 
-        if backend not in {"torch", "onnx"}:
-            raise ValueError(f"backend must be torch or onnx, not {backend!r}")
-        if backend == "onnx" and self._onnx is None:
-            raise ValueError("no ONNX question encoder is loaded: run `newsqa models pull`")
+        if backend not in QUERY_RUNTIMES:
+            raise ValueError(f"backend must be torch, onnx or onnx-int8, not {backend!r}")
         other = copy.copy(self)
         if backend == "torch":
-            other._onnx = None
+            other._onnx, other._query_kind = None, "torch"
+        elif self.query_backend != backend:
+            if missing := missing_files(self._model_path, backend):
+                raise ValueError(missing)
+            other._onnx, other._query_kind = load_question_encoder(self._model_path, self._hf._client.tokenizer,
+                                                                   self._query_threads, backend)
         return other
 
     def _documents_onnx(self):
@@ -325,8 +358,9 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def query_backend(self) -> str:
-        """"onnx" when questions go through ONNX Runtime, else "torch"."""
-        return "onnx" if self._onnx is not None else "torch"
+        """"onnx" when questions go through ONNX Runtime, "onnx-int8" through its int8 question copy, else
+        "torch"."""
+        return self._query_kind if self._onnx is not None else "torch"
 
     def embed_query(self, text: str) -> list[float]:
         if self._onnx is not None:

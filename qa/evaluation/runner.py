@@ -139,7 +139,8 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
 
 
 # Settings that do not change what a run measures: where model files live, thread and batch counts, secrets,
-# and the encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999).
+# and the encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999; the int8 question copy
+# does not, and `_fingerprint` records when it is used).
 _NOT_MEASURED = {"model_dir", "auto_pull", "threads", "embed_batch_size", "api_token", "query_backend",
                  "document_backend"}
 
@@ -154,6 +155,9 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
         from qa.factory import resolved_openvino_weights
 
         fingerprint["llm_openvino_weights"] = resolved_openvino_weights(service.settings)
+    if getattr(service.embeddings, "query_backend", None) == "onnx-int8":
+        # the int8 question copy gives other vectors than float32 (cosine ~0.99): a run with it is another run
+        fingerprint["question_encoder"] = "onnx-int8"
     return fingerprint
 
 
