@@ -1,6 +1,6 @@
 """Retrieval latency at 1k, 10k and 100k chunks, embedded Chroma versus a Chroma server, in one run.
 
-    python bench/query.py [--sizes 1000 10000 100000] [--queries 30] [--server]
+    python bench/query.py [--sizes 1000 10000 100000] [--queries 30] [--server] [--query-backends onnx onnx-int8]
 
 The store part is synthetic, and says so: chunk texts come from the realtimeqa corpus (real news, chunked the
 way ingestion chunks it, repeated with new ids past its ~38k chunks), vectors are random unit vectors of the
@@ -132,6 +132,9 @@ def main() -> None:
                         help="stream N real answers (data/eval/sample_qa.jsonl over data/sample)")
     parser.add_argument("--focus", type=int, nargs="+", default=[0],
                         help="answer once per focus_chars value (the first is the baseline of the ratio)")
+    parser.add_argument("--query-backends", nargs="+", default=None, metavar="RUNTIME",
+                        help="time the whole retrieval once per question runtime (torch, onnx, onnx-int8), taking "
+                        "turns per question; the first is the baseline of the ratio (default: the one auto picks)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build each index under this folder and keep it; a later run with the same --keep "
                              "reuses a complete one instead of building it again (build s then reads 'reused')")
@@ -139,7 +142,8 @@ def main() -> None:
 
     from bench.ingest import machine
     from qa.dates import parse_as_of
-    from qa.retrieval import Retriever, as_of_filter
+    from qa.factory import build_retriever
+    from qa.retrieval import as_of_filter
     from qa.service import QAService
     from qa.settings import Settings
     from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
@@ -150,9 +154,14 @@ def main() -> None:
     embeddings = service.embeddings
     qvecs = [embeddings.embed_query(q["question"]) for q in questions]  # warm, and reused for the store timings
     print(f"machine: {machine()}")
+    backends = args.query_backends or [embeddings.query_backend]
+    askers = {name: embeddings.with_query_backend(name) for name in backends}
+    for asker in askers.values():
+        asker.embed_query(questions[0]["question"])  # warm
     print("| chunks | store | build s | disk MB | dense, Chroma's filter p50/p95 ms | dense p50/p95 ms "
-          "| BM25 p50/p95 ms | query embedding p50 ms | retrieve p50/p95 ms | RSS after build MB (bench + server) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| BM25 p50/p95 ms | questions | query embedding p50 ms | retrieve p50/p95 ms | vs first "
+          "| RSS after build MB (bench + server) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         records, vectors = _records(size, len(qvecs[0]))
         kinds = ["embedded"] + (["server"] if args.server else [])
@@ -188,12 +197,17 @@ def main() -> None:
                 build_text = f"{time.perf_counter() - start:.0f}" + (f" (resumed at {resume:,})" if resume else "")
                 if args.keep is not None:
                     done.write_text(build_text)
-            else:
-                keyword.load()
+            elif not keyword.load():  # saved by an older version (without the chunks' places): build it again
+                keyword.build(records)
             # This process holds the synthetic records and vectors too; a server's index is in its own process.
             rss = _rss_mb() + (_rss_mb(proc.pid) if proc is not None else 0.0)
-            retriever = Retriever(store, embeddings, keyword=keyword)
-            chroma_filter, dense, bm25, whole, embed = [], [], [], [], []
+            # The product's retriever (settings' fusion, per-article cap, sentence window); no translator: the
+            # corpus is English only, so none would be asked for.
+            retrievers = {name: build_retriever(service.settings, store, asker, keyword)
+                          for name, asker in askers.items()}
+            chroma_filter, dense, bm25 = [], [], []
+            whole: dict[str, list[float]] = {name: [] for name in askers}
+            embed: dict[str, list[float]] = {name: [] for name in askers}
             for q, qv in zip(questions, qvecs):
                 as_of = parse_as_of(q["as_of"])
                 where = as_of_filter(as_of)
@@ -204,18 +218,21 @@ def main() -> None:
                 store.search(qv, k=40, where=where)  # unfiltered search, then the filter (falls back if needed)
                 dense.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
-                keyword.search(retriever._keyword_tokens([q["question"]]), 40, where)
+                keyword.search(next(iter(retrievers.values()))._keyword_tokens([q["question"]]), 40, where)
                 bm25.append((time.perf_counter() - t) * 1000)
-                t = time.perf_counter()
-                retriever.retrieve(q["question"], as_of, timings=(stages := {}))
-                whole.append((time.perf_counter() - t) * 1000)
-                embed.append(stages["embed_ms"])
-            print(f"| {size:,} | {kind} | {build_text} | {_du(work):.0f} "
-                  f"| {_pct(chroma_filter, 50):.1f} / {_pct(chroma_filter, 95):.1f} "
-                  f"| {_pct(dense, 50):.1f} / {_pct(dense, 95):.1f} "
-                  f"| {_pct(bm25, 50):.1f} / {_pct(bm25, 95):.1f} | {_pct(embed, 50):.0f} "
-                  f"| {_pct(whole, 50):.0f} / {_pct(whole, 95):.0f} | {rss:.0f} |",
-                  flush=True)
+                for name, retriever in retrievers.items():  # taking turns, so a slow spell hits each alike
+                    t = time.perf_counter()
+                    retriever.retrieve(q["question"], as_of, timings=(stages := {}))
+                    whole[name].append((time.perf_counter() - t) * 1000)
+                    embed[name].append(stages["embed_ms"])
+            first = _pct(whole[backends[0]], 50)
+            for name in backends:
+                print(f"| {size:,} | {kind} | {build_text} | {_du(work):.0f} "
+                      f"| {_pct(chroma_filter, 50):.1f} / {_pct(chroma_filter, 95):.1f} "
+                      f"| {_pct(dense, 50):.1f} / {_pct(dense, 95):.1f} "
+                      f"| {_pct(bm25, 50):.1f} / {_pct(bm25, 95):.1f} | {name} | {_pct(embed[name], 50):.0f} "
+                      f"| {_pct(whole[name], 50):.0f} / {_pct(whole[name], 95):.0f} "
+                      f"| {_pct(whole[name], 50) / first:.2f}x | {rss:.0f} |", flush=True)
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)

@@ -109,3 +109,17 @@ def build_store(settings: Settings, embeddings):
     else:
         client = persistent_client(settings.index_dir)
     return ChromaVectorStore(client, embeddings, collection=settings.collection)
+
+
+def build_retriever(settings: Settings, store, embeddings, keyword, *, translator=None, reranker=None):
+    """The hybrid retriever the settings describe, over `store` and `keyword` (the service's, or a benchmark's)."""
+    from qa.retrieval import Fusion, Retriever
+
+    s = settings
+    fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight,
+                    recency_prior=s.recency_prior, recency_pool=s.recency_pool, recency_margin=s.recency_margin,
+                    rrf_k=s.rrf_k, period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin)
+    return Retriever(store, embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates, keyword=keyword,
+                     fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
+                     screen_instructions=s.screen_instructions, translator=translator,
+                     max_per_article=s.max_per_article, sentence_window=s.sentence_window)

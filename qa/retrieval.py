@@ -154,25 +154,28 @@ class Retriever:
         text = defang(text)[0] if self.screen_instructions else text
         return annotate_dates(text, chunk.published) if self.resolve_dates else text
 
-    def _neighbours(self, chosen: Sequence) -> dict[tuple[str, int], str]:
-        """{(article_id, position): text} of the chunks before/after the chosen ones that are needed to complete
-        them (one store query for all)."""
-        clauses = []
+    def _neighbours(self, chosen: Sequence) -> dict[tuple[str, str, int], str]:
+        """{(article_id, article_hash, position): text} of the chunks before/after the chosen ones that are needed to complete
+        them: found by place in the keyword index (which keeps every chunk's article and position), else by one
+        metadata query to the store; then one fetch by id."""
+        wanted: list[tuple[str, str, int]] = []
         for record in chosen:
             meta = record.metadata
             position = int(meta.get("position", 0))
-            wanted = ([position - 1] if position > 0 and needs_before(record.text) else []) + (
+            places = ([position - 1] if position > 0 and needs_before(record.text) else []) + (
                 [position + 1] if needs_after(record.text) else [])
-            if wanted:
-                clauses.append({"$and": [{"article_id": meta.get("article_id", "")},
-                                         {"article_hash": meta.get("article_hash", "")},
-                                         {"position": {"$in": wanted}}]})
-        if not clauses:
+            wanted += [(str(meta.get("article_id", "")), str(meta.get("article_hash", "")), p) for p in places]
+        if not wanted:
             return {}
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        ids = [i for i, _ in self.store.metadata(where)]
-        return {(str(r.metadata.get("article_id", "")), int(r.metadata.get("position", 0))): r.text
-                for r in self.store.get(ids)}
+        if self.keyword is not None:
+            self.keyword.refresh()
+            ids = [i for place in wanted if (i := self.keyword.chunk_at(*place)) is not None]
+        else:
+            clauses = [{"$and": [{"article_id": a}, {"article_hash": h}, {"position": p}]} for a, h, p in wanted]
+            where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+            ids = [i for i, _ in self.store.metadata(where)]
+        return {(str(r.metadata.get("article_id", "")), str(r.metadata.get("article_hash", "")),
+                 int(r.metadata.get("position", 0))): r.text for r in self.store.get(ids)}
 
     def _pool(self, fused: dict[str, float], similarity: dict[str, float], size: int, margin: float) -> list[str]:
         """The best `size` fused candidates (best first) whose dense similarity is within `margin` of the best."""
@@ -205,8 +208,12 @@ class Retriever:
         vector = self.embeddings.embed_query(text)
         stages["embed_ms"] = stages.get("embed_ms", 0.0) + (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
+        keep = None
+        if self.keyword is not None and where is not None and len(self.keyword):
+            # the keyword index holds the filter's columns in memory: the store need not read candidates' metadata
+            keep = lambda ids: self.keyword.matching(ids, where)  # noqa: E731
         try:
-            hits = self.store.search(vector, k=self.fetch_k, where=where)
+            hits = self.store.search(vector, k=self.fetch_k, where=where, keep=keep)
         except DimensionMismatch as exc:
             raise ConfigError(str(exc)) from exc
         stages["dense_ms"] = stages.get("dense_ms", 0.0) + (time.perf_counter() - clock) * 1000
@@ -238,6 +245,8 @@ class Retriever:
         k = k or self.k
         stages = timings if timings is not None else {}
         where = as_of_filter(as_of, filters)
+        if self.keyword is not None:
+            self.keyword.refresh()  # another process may have ingested since: dense search reads its columns
         dense = self._dense(question, where, stages)
         records = {h.record.id: h.record for h in dense}
         similarity = {h.record.id: h.score for h in dense}
@@ -307,7 +316,7 @@ class Retriever:
             order = cap_per_article(order, records, self.max_per_article, k,
                                     lambda i: similarity.get(i, floor - 1.0) >= floor)
         keyword_set = set(keyword_ids)
-        neighbours: dict[tuple[str, int], str] = {}
+        neighbours: dict[tuple[str, str, int], str] = {}
         if self.sentence_window > 0:
             clock = time.perf_counter()
             neighbours = self._neighbours([records[i] for i in order[:k]])
@@ -318,8 +327,9 @@ class Retriever:
             chunk = Chunk.from_metadata(record.id, record.text, record.metadata)
             shown = chunk.text
             if neighbours:
-                shown = widen(chunk.text, neighbours.get((chunk.article_id, chunk.position - 1)),
-                              neighbours.get((chunk.article_id, chunk.position + 1)), self.sentence_window)
+                place = (chunk.article_id, chunk.article_hash)
+                shown = widen(chunk.text, neighbours.get((*place, chunk.position - 1)),
+                              neighbours.get((*place, chunk.position + 1)), self.sentence_window)
             found_by = (("dense", chunk_id in similarity), ("keyword", chunk_id in keyword_set))
             matched = "+".join(name for name, hit in found_by if hit)
             passages.append(

@@ -107,24 +107,17 @@ class QAService:
         if self._chain is None:
             from qa.chain import AnswerChain
             from qa.citations import embedding_scorer
-            from qa.retrieval import Fusion, Retriever
+            from qa.factory import build_retriever
             from qa.translate import QueryTranslator
 
             s = self.settings
-            fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight,
-                            recency_prior=s.recency_prior, recency_pool=s.recency_pool,
-                            recency_margin=s.recency_margin, rrf_k=s.rrf_k,
-                            period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin)
             reranker = self._reranker
             if reranker is None and s.reranker_model:
                 from qa.rerank import CrossEncoderReranker
 
                 reranker = CrossEncoderReranker(s.reranker_model)
-            retriever = Retriever(self.store, self.embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates,
-                                  keyword=self.keyword, fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
-                                  screen_instructions=s.screen_instructions,
-                                  translator=QueryTranslator(self.llm) if s.translate_queries else None,
-                                  max_per_article=s.max_per_article, sentence_window=s.sentence_window)
+            retriever = build_retriever(s, self.store, self.embeddings, self.keyword, reranker=reranker,
+                                        translator=QueryTranslator(self.llm) if s.translate_queries else None)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
 from qa.context import collapse_duplicates, fit_budget, near_duplicates, sentences, widen
 from qa.retrieval import Retriever
@@ -142,3 +144,67 @@ def test_window_neighbours_come_from_real_chroma(tmp_path):
     shown = {p.chunk.chunk_id: p.display_text for p in retriever.retrieve("When is the next meeting?")}
     assert shown["bank1"] == widen(MIDDLE, FIRST, LAST, 1)
     assert shown["bank0"] == FIRST + " inflation was falling faster than expected."
+
+
+OLD_MIDDLE = "She added that the vote was delayed again."
+
+
+def test_window_neighbours_are_found_by_place_in_the_keyword_index(tmp_path):
+    """With a keyword index the neighbours are looked up by (article, version, position) there, and fetched by
+    id: no metadata query to the store (188 ms at 100k chunks in Chroma). Same text as the store query gives."""
+    import json
+
+    from vectorstore.keyword import KeywordIndex
+
+    store = MemoryStore(DesignedEmbeddings())
+    pieces = [FIRST, MIDDLE, LAST]
+    store.upsert([Record(f"bank{i}", text, {**_meta("bank"), "position": i}) for i, text in enumerate(pieces)]
+                 + [Record(f"old{i}", text, {**_meta("bank"), "article_hash": "older", "position": i})
+                    for i, text in enumerate(["Stale first part.", OLD_MIDDLE, "Stale last part, it said."])]
+                 + [Record(f"rain{i}", "Rain fell on Paris all day.", {**_meta("rain"), "position": i})
+                    for i in (0, 2)])
+    keyword = KeywordIndex(tmp_path / "kw")
+    keyword.sync(store)
+    assert keyword.chunk_at("bank", "bank", 2) == "bank2" and keyword.chunk_at("bank", "older", 2) == "old2"
+    assert keyword.chunk_at("bank", "bank", 7) is None and keyword.chunk_at("nope", "bank", 0) is None
+    by_query = Retriever(store, store.embeddings, k=8, sentence_window=1, resolve_dates=False)
+    by_place = Retriever(store, store.embeddings, k=8, sentence_window=1, resolve_dates=False, keyword=keyword)
+    expected = {p.chunk.chunk_id: p.display_text for p in by_query.retrieve("When is the next meeting?")}
+    store.metadata = lambda where=None: pytest.fail("the store was queried by metadata")
+    shown = {p.chunk.chunk_id: p.display_text for p in by_place.retrieve("When is the next meeting?")}
+    assert shown["bank1"] == expected["bank1"] == widen(MIDDLE, FIRST, LAST, 1)
+    assert shown["old1"] == expected["old1"] == widen(OLD_MIDDLE, "Stale first part.", "Stale last part, it said.", 1)
+    assert "Stale" not in shown["bank1"] and "Stale" in shown["old1"]
+    # an index saved before chunks' places were kept is rebuilt by the next sync
+    manifest = tmp_path / "kw" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["rows"] = [{k: v for k, v in row.items() if k not in ("position", "article_hash")} for row in data["rows"]]
+    manifest.write_text(json.dumps(data))
+    older = KeywordIndex(tmp_path / "kw")
+    assert older.load() is False
+    assert older.sync(store) is True and older.chunk_at("bank", "bank", 0) == "bank0"
+
+
+def test_dense_search_judges_the_as_of_filter_by_the_keyword_index_columns(tmp_path):
+    """Real Chroma, on the path large indexes take (wide_search_from 0): with a keyword index the candidates are
+    searched for ids alone and filtered by its columns; the store's metadata query is never run, and the same
+    passages come back as without the keyword index's help."""
+    from datetime import date
+
+    from vectorstore.chroma import ChromaVectorStore, persistent_client
+    from vectorstore.keyword import KeywordIndex
+
+    store = ChromaVectorStore(persistent_client(tmp_path / "idx"), DesignedEmbeddings(), collection="keep")
+    store.wide_search_from = 0
+    days = {"bank": 20251019, "rain": 20251030, "late": 20251105}
+    store.upsert([Record(f"{a}{i}", text, {**_meta(a, days[a]), "position": i})
+                  for a in days for i, text in enumerate([FIRST, MIDDLE, LAST] if a == "bank" else
+                                                         [f"Rain fell on day {i} of the {a} week."] * 1)])
+    keyword = KeywordIndex(tmp_path / "kw")
+    keyword.sync(store)
+    question, as_of = "When is the next meeting?", date(2025, 10, 31)
+    plain = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=5).retrieve(question, as_of)]
+    store._query = lambda *a, **kw: pytest.fail("candidates' metadata were read from the store")
+    helped = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=5, keyword=keyword,
+                                                   fusion=None).retrieve(question, as_of)]
+    assert "late0" not in helped and set(plain) <= set(helped) and "bank1" in helped

@@ -117,6 +117,12 @@ class TestVectorStoreConformance:
         store._embeddings = store.embeddings = Fixed()
         store.upsert(records)
         query = vectors[5] * 0.6 + vectors[7] * 0.4
+        from vectorstore.keyword import KeywordIndex
+
+        keyword = KeywordIndex()
+        keyword.build(records)
+        keeps = {"store's metadata": None, "keyword index's columns": keyword.matching,
+                 "a keep that cannot tell": lambda ids, where: None}
         # 0: the unfiltered-then-filtered path large collections take; huge: Chroma's filter, as small ones do
         for store.wide_search_from in (0, 10**9):
             for where in ({"published_int": {"$lte": 20250125}},  # most records pass
@@ -124,8 +130,17 @@ class TestVectorStoreConformance:
                           {"published_int": {"$lte": 20250101}}):  # almost none
                 allowed = [i for i in range(300) if matches(records[i].metadata, where)]
                 exact = sorted(allowed, key=lambda i: -float(vectors[i] @ query))[:10]
-                got = [h.record.id for h in store.search(query.tolist(), k=10, where=where)]
-                assert got == [f"r{i}" for i in exact], (where, store.wide_search_from)
+                for name, judge in keeps.items():
+                    keep = None if judge is None else (lambda ids, where=where, judge=judge: judge(ids, where))
+                    hits = store.search(query.tolist(), k=10, where=where, keep=keep)
+                    assert [h.record.id for h in hits] == [f"r{i}" for i in exact], (where, store.wide_search_from,
+                                                                                     name)
+                    assert all(h.record.text == f"text {h.record.id[1:]}" and h.record.metadata["published_int"]
+                               == days[int(h.record.id[1:])] for h in hits)
+                    scores = [h.score for h in hits]
+                    if judge is None:
+                        reference = scores
+                    assert max(abs(a - b) for a, b in zip(scores, reference)) < 1e-6
 
     def test_get_metadata_and_delete(self, store):
         store.upsert(_records())

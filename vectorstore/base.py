@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,11 @@ class VectorStore(Protocol):
     def upsert(self, records: Sequence[Record]) -> None:
         """Embed and write records; an id that exists is overwritten."""
 
-    def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None) -> list[Hit]:
-        """The k nearest records to the query vector, closest first, optionally filtered by metadata."""
+    def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None,
+               *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None) -> list[Hit]:
+        """The k nearest records to the query vector, closest first, optionally filtered by metadata. `keep`, when
+        given, answers the filter for a list of ids (True: the record matches `where`; None: cannot tell) from
+        the caller's own copy of the metadata; a store may use it instead of reading metadata for candidates."""
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
         """Ids of the stored records that match the metadata filter (all when None)."""

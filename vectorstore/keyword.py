@@ -25,6 +25,10 @@ from vectorstore.base import Record, VectorStore
 from vectorstore.filters import as_columns, column_mask
 
 FILTER_KEYS = ("published_int", "language", "source", "article_id")
+# Also kept per chunk: where it sits in its article, so a passage's neighbours are found by id (`chunk_at`)
+# instead of by a metadata query to the store (188 ms at 100k chunks in Chroma's SQLite, bench/RESULTS.md).
+PLACE_KEYS = ("article_hash", "position")
+KEPT_KEYS = FILTER_KEYS + PLACE_KEYS
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMERS = {"en": "english", "fr": "french", "es": "spanish", "de": "german", "it": "italian",
              "pt": "portuguese", "nl": "dutch", "sv": "swedish", "da": "danish", "no": "norwegian",
@@ -66,6 +70,18 @@ def analyze(text: str, language: str | None = None) -> list[str]:
     return [_fold(w) for w in words]
 
 
+def _keys(where: dict[str, Any]) -> set[str]:
+    """The metadata keys a filter reads."""
+    keys: set[str] = set()
+    for key, cond in where.items():
+        if key in ("$and", "$or"):
+            for part in cond:
+                keys |= _keys(part)
+        else:
+            keys.add(key)
+    return keys
+
+
 def ids_digest(ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
 
@@ -83,6 +99,8 @@ class KeywordIndex:
         self._digest = ids_digest([])
         self._bm25: Any = None
         self._loaded_mtime: float | None = None
+        self._places: dict[tuple[str, str, int], str] | None = None  # built on the first `chunk_at`
+        self._rows: dict[str, int] | None = None  # id -> row, built on the first `matching`
 
     # -- state ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -115,6 +133,8 @@ class KeywordIndex:
             return False
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
+            if data["rows"] and any(key not in data["rows"][0] for key in KEPT_KEYS):
+                return False  # saved by an older version without the chunks' places: `sync` rebuilds it
             bm25 = None
             if data["ids"]:
                 import bm25s
@@ -122,7 +142,8 @@ class KeywordIndex:
                 bm25 = bm25s.BM25.load(str(self.folder / "bm25"), show_progress=False)
             with self._lock:
                 self._ids = list(data["ids"])
-                self._columns = as_columns(data["rows"], FILTER_KEYS)
+                self._columns = as_columns(data["rows"], KEPT_KEYS)
+                self._places = self._rows = None
                 self._languages = self._count_languages(self._columns)
                 self._digest = data["digest"]
                 self._bm25 = bm25
@@ -153,10 +174,11 @@ class KeywordIndex:
                       for r in records]
             bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             bm25.index([t or ["\u2400"] for t in tokens], show_progress=False)
-        rows = [{k: r.metadata.get(k) for k in FILTER_KEYS} for r in records]
-        columns = as_columns(rows, FILTER_KEYS)
+        rows = [{k: r.metadata.get(k) for k in KEPT_KEYS} for r in records]
+        columns = as_columns(rows, KEPT_KEYS)
         with self._lock:
             self._ids, self._bm25, self._columns = ids, bm25, columns
+            self._places = self._rows = None
             self._languages = self._count_languages(columns)
             self._digest = ids_digest(ids)
             self._save(rows)
@@ -179,6 +201,31 @@ class KeywordIndex:
         os.replace(staging, self.folder)
         shutil.rmtree(old, ignore_errors=True)
         self._loaded_mtime = (self.folder / "manifest.json").stat().st_mtime
+
+    def matching(self, ids: Sequence[str], where: dict[str, Any]) -> list[bool] | None:
+        """For each id, whether its chunk matches `where` (evaluated on the columns kept here, in memory; an id
+        the index does not hold does not match). None when `where` names a key not kept here."""
+        if not _keys(where) <= set(KEPT_KEYS):
+            return None
+        with self._lock:
+            if self._rows is None:
+                self._rows = {i: n for n, i in enumerate(self._ids)}
+            mask = column_mask(self._columns, len(self._ids), where)
+            return [(n := self._rows.get(i)) is not None and bool(mask[n]) for i in ids]
+
+    def chunk_at(self, article_id: str, article_hash: str, position: int) -> str | None:
+        """The id of the chunk at `position` of that version of the article, None if the index holds none."""
+        with self._lock:
+            if self._places is None:
+                columns = self._columns
+                if not all(key in columns for key in ("article_id", *PLACE_KEYS)):
+                    self._places = {}
+                else:
+                    self._places = {
+                        (str(a), str(h), int(p) if str(p).lstrip("-").isdigit() else -1): i
+                        for i, a, h, p in zip(self._ids, columns["article_id"], columns["article_hash"],
+                                              columns["position"])}
+            return self._places.get((str(article_id), str(article_hash), int(position)))
 
     def sync(self, store: VectorStore, *, force: bool = False) -> bool:
         """Make the index describe exactly the store's records; True when it had to rebuild."""
