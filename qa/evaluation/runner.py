@@ -155,7 +155,7 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
         from qa.factory import resolved_openvino_weights
 
         fingerprint["llm_openvino_weights"] = resolved_openvino_weights(service.settings)
-    if getattr(service.embeddings, "query_backend", None) == "onnx-int8":
+    if getattr(getattr(service, "embeddings", None), "query_backend", None) == "onnx-int8":
         # the int8 question copy gives other vectors than float32 (cosine ~0.99): a run with it is another run
         fingerprint["question_encoder"] = "onnx-int8"
     return fingerprint
