@@ -50,6 +50,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.questions and args.action != "quantize":
         raise ConfigError("--questions belongs to `newsqa models quantize`")
+    if args.questions and args.calibrate:
+        raise ConfigError("--calibrate does not apply to --questions: the question copy needs no calibration")
     if args.w8a8 and args.action != "quantize-llm":
         raise ConfigError("--w8a8 belongs to `newsqa models quantize-llm`")
     if args.action == "pull":
@@ -89,9 +91,6 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(export, file=sys.stderr)
             return 1
         if args.questions:
-            if args.calibrate:
-                raise ConfigError("--calibrate does not apply to --questions: the question copy needs no "
-                                  "calibration")
             print(models.quantize_question_int8(folder))
             return 0
         print(models.quantize_encoder_int8(folder, settings, args.calibrate))
@@ -254,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="pull: assemble and verify the default models and export the embedder to ONNX. "
                        "list: what is present. quantize: make the int8 copy of the embedder that "
                        "document_backend=openvino-int8 runs (needs `pip install -e '.[openvino]'`; calibrated on "
-                       "the bundled sample articles, or on --calibrate PATH: a few of your own articles); with --questions, the int8 "
-                       "copy that questions go through (query_backend=onnx-int8, and auto once it exists). "
+                       "the bundled sample articles, or on --calibrate PATH: a few of your own articles); with --questions instead, "
+                       "the int8 copy that questions go through (ONNX Runtime, no extra needed; query_backend="
+                       "onnx-int8, and auto once it exists). "
                        "quantize-llm: make the int8 OpenVINO copy of the default LLM that the openvino runtime "
                        "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
                        "with --w8a8, the copy with int8 activations too (NEWSQA_LLM_OPENVINO_WEIGHTS=w8a8 loads it): "

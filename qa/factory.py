@@ -67,6 +67,18 @@ def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None
     return "int8" if is_converted(gguf) else "gguf"
 
 
+def resolved_question_encoder(settings: Settings) -> str:
+    """"onnx-int8" when questions go through the embedder's int8 question copy (named, or `auto` once the copy is
+    made), else "float32" (the export or PyTorch: the same vectors). Nothing is pulled or loaded."""
+    if settings.query_backend != "auto":
+        return "onnx-int8" if settings.query_backend == "onnx-int8" else "float32"
+    from vectorstore.onnx_question_int8 import is_question_quantized
+
+    spec = model_registry.DEFAULT_MODELS.get(settings.embedding_model)
+    folder = spec.target(settings.model_dir) if spec is not None else Path(settings.embedding_model).expanduser()
+    return "onnx-int8" if is_question_quantized(folder) else "float32"
+
+
 def build_llm(settings: Settings):
     path = resolve_model(settings.llm_model, settings, "llm")
     runtime = settings.resolved_llm_runtime()

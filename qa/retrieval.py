@@ -158,7 +158,7 @@ class Retriever:
         """{(article_id, article_hash, position): text} of the chunks before/after the chosen ones that are needed to complete
         them: found by place in the keyword index (which keeps every chunk's article and position), else by one
         metadata query to the store; then one fetch by id."""
-        wanted: list[tuple[str, str, int]] = []
+        wanted: list[tuple[str, str, int]] = []  # two passages may need the same neighbour: one fetch
         for record in chosen:
             meta = record.metadata
             position = int(meta.get("position", 0))
@@ -167,13 +167,12 @@ class Retriever:
             wanted += [(str(meta.get("article_id", "")), str(meta.get("article_hash", "")), p) for p in places]
         if not wanted:
             return {}
-        if self.keyword is not None:
-            self.keyword.refresh()
-            ids = [i for place in wanted if (i := self.keyword.chunk_at(*place)) is not None]
+        if self.keyword is not None:  # refreshed at the start of `retrieve`
+            ids = list(dict.fromkeys(i for place in wanted if (i := self.keyword.chunk_at(*place)) is not None))
         else:
             clauses = [{"$and": [{"article_id": a}, {"article_hash": h}, {"position": p}]} for a, h, p in wanted]
             where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-            ids = [i for i, _ in self.store.metadata(where)]
+            ids = list(dict.fromkeys(i for i, _ in self.store.metadata(where)))
         return {(str(r.metadata.get("article_id", "")), str(r.metadata.get("article_hash", "")),
                  int(r.metadata.get("position", 0))): r.text for r in self.store.get(ids)}
 
@@ -212,8 +211,9 @@ class Retriever:
         if self.keyword is not None and where is not None and len(self.keyword):
             # the keyword index holds the filter's columns in memory: the store need not read candidates' metadata
             keep = lambda ids: self.keyword.matching(ids, where)  # noqa: E731
-        try:
-            hits = self.store.search(vector, k=self.fetch_k, where=where, keep=keep)
+        try:  # `keep` only when there is one: stores written before it existed take three arguments
+            hits = (self.store.search(vector, k=self.fetch_k, where=where, keep=keep) if keep is not None
+                    else self.store.search(vector, k=self.fetch_k, where=where))
         except DimensionMismatch as exc:
             raise ConfigError(str(exc)) from exc
         stages["dense_ms"] = stages.get("dense_ms", 0.0) + (time.perf_counter() - clock) * 1000
@@ -225,7 +225,6 @@ class Retriever:
         if self.keyword is None or self.fusion.keyword <= 0:
             return []
         clock = time.perf_counter()
-        self.keyword.refresh()
         found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
         keyword_ids = [i for i, _ in found]
         missing = [i for i in keyword_ids if i not in records]

@@ -187,24 +187,46 @@ def test_window_neighbours_are_found_by_place_in_the_keyword_index(tmp_path):
 
 def test_dense_search_judges_the_as_of_filter_by_the_keyword_index_columns(tmp_path):
     """Real Chroma, on the path large indexes take (wide_search_from 0): with a keyword index the candidates are
-    searched for ids alone and filtered by its columns; the store's metadata query is never run, and the same
-    passages come back as without the keyword index's help."""
+    searched for ids alone and filtered by its columns (the store's metadata query is never run) and the same
+    passages come back, in the same order, as without the keyword index's help."""
     from datetime import date
 
+    from qa.fusion import Fusion
     from vectorstore.chroma import ChromaVectorStore, persistent_client
     from vectorstore.keyword import KeywordIndex
 
     store = ChromaVectorStore(persistent_client(tmp_path / "idx"), DesignedEmbeddings(), collection="keep")
     store.wide_search_from = 0
-    days = {"bank": 20251019, "rain": 20251030, "late": 20251105}
-    store.upsert([Record(f"{a}{i}", text, {**_meta(a, days[a]), "position": i})
-                  for a in days for i, text in enumerate([FIRST, MIDDLE, LAST] if a == "bank" else
-                                                         [f"Rain fell on day {i} of the {a} week."] * 1)])
+    words = ["meeting", "rates", "inflation", "rain", "jewels", "election", "markets", "June"]
+    store.upsert([Record(f"c{i:02d}", f"Report {i} on the {words[i % 8]} and the {words[(i * 3) % 8]}.",
+                         {**_meta(f"a{i}", 20251001 + i), "position": 0}) for i in range(24)])
     keyword = KeywordIndex(tmp_path / "kw")
     keyword.sync(store)
-    question, as_of = "When is the next meeting?", date(2025, 10, 31)
-    plain = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=5).retrieve(question, as_of)]
+    question, as_of = "When is the next meeting on rates?", date(2025, 10, 16)  # 16 of the 24 pass
+    dense_only = Fusion(keyword=0.0, recency_prior=0.0)
+    plain = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=6, fusion=dense_only)
+             .retrieve(question, as_of)]
     store._query = lambda *a, **kw: pytest.fail("candidates' metadata were read from the store")
-    helped = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=5, keyword=keyword,
-                                                   fusion=None).retrieve(question, as_of)]
-    assert "late0" not in helped and set(plain) <= set(helped) and "bank1" in helped
+    helped = [p.chunk.chunk_id for p in Retriever(store, store._embeddings, k=6, keyword=keyword, fusion=dense_only)
+              .retrieve(question, as_of)]
+    assert helped == plain and len(helped) == 6 and all(int(i[1:]) <= 15 for i in helped)
+
+
+def test_two_passages_needing_the_same_neighbour_fetch_it_once_from_real_chroma(tmp_path):
+    """Chunks 0 and 2 of an article both need chunk 1 (0 stops mid-sentence, 2 opens with "He"): Chroma refuses
+    a repeated id, so the neighbour is asked for once, and both passages are completed by it."""
+    from vectorstore.chroma import ChromaVectorStore, persistent_client
+    from vectorstore.keyword import KeywordIndex
+
+    texts = ["The minister met the unions on Monday and said that",
+             "said that the reform of pensions would wait until the spring. The unions welcomed the pause.",
+             "He also promised talks on wages."]
+    store = ChromaVectorStore(persistent_client(tmp_path / "idx"), DesignedEmbeddings(), collection="twice")
+    store.upsert([Record(f"p{i}", text, {**_meta("pensions"), "position": i}) for i, text in enumerate(texts)])
+    keyword = KeywordIndex(tmp_path / "kw")
+    keyword.sync(store)
+    for helper in (keyword, None):
+        retriever = Retriever(store, store._embeddings, k=3, sentence_window=1, resolve_dates=False, keyword=helper)
+        shown = {p.chunk.chunk_id: p.display_text for p in retriever.retrieve("What did the minister promise?")}
+        assert shown["p0"] == widen(texts[0], None, texts[1], 1) and "spring" in shown["p0"]
+        assert shown["p2"] == widen(texts[2], texts[1], None, 1) and "welcomed the pause" in shown["p2"]

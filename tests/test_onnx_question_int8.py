@@ -165,8 +165,10 @@ def test_the_question_runtime_auto_picks_the_copy_where_it_exists(tmp_path, caps
     (question_int8_folder(model) / GRAPH).write_bytes(b"not a graph")
     assert load_question_encoder(model, tokenizer, 1, "auto")[1] == "onnx"
     assert "newsqa models quantize --questions" in capsys.readouterr().err
-    with pytest.raises(Exception):
+    with pytest.raises(Exception) as failed:  # onnxruntime's own error on the damaged graph, not a fallback
         load_question_encoder(model, tokenizer, 1, "onnx-int8")
+    assert "not a graph" not in str(failed.value) and not isinstance(failed.value, (ImportError, FileNotFoundError))
+    assert "INVALID" in str(failed.value).upper() or "protobuf" in str(failed.value).lower()
 
 
 def test_the_setting_takes_onnx_int8_for_questions_only():
@@ -179,19 +181,27 @@ def test_the_setting_takes_onnx_int8_for_questions_only():
         Settings(document_backend="onnx-int8")
 
 
-def test_a_run_with_int8_questions_is_another_run(tmp_path):
-    from qa.evaluation.runner import _fingerprint
+def test_a_run_with_int8_questions_is_another_run_both_ways(tmp_path):
+    from qa.evaluation.runner import _fingerprint, _same_run
     from qa.settings import Settings
+    from vectorstore.onnx_question_int8 import question_int8_folder
 
-    class Service:
-        def __init__(self, kind):
-            self.settings = Settings(index_dir=tmp_path)
-            self.embeddings = type("E", (), {"query_backend": kind})()
+    class Service:  # no embedder: the fingerprint is read from the settings and the model folder, nothing loaded
+        def __init__(self, **settings):
+            self.settings = Settings(index_dir=tmp_path, model_dir=tmp_path / "models", **settings)
 
-    assert "question_encoder" not in _fingerprint(Service("onnx"), "set")
-    assert _fingerprint(Service("onnx-int8"), "set")["question_encoder"] == "onnx-int8"
-    assert {k: v for k, v in _fingerprint(Service("onnx-int8"), "set").items() if k != "question_encoder"} == \
-        _fingerprint(Service("onnx"), "set")
+    float32 = _fingerprint(Service(query_backend="onnx"), "set")
+    named = _fingerprint(Service(query_backend="onnx-int8"), "set")
+    assert float32["question_encoder"] == "float32" and named["question_encoder"] == "onnx-int8"
+    assert _fingerprint(Service(), "set")["question_encoder"] == "float32"  # auto, no copy made
+    copy = question_int8_folder(tmp_path / "models" / "embeddinggemma-300m")
+    copy.mkdir(parents=True)
+    (copy / "model.onnx").write_bytes(b"")
+    (copy / "question-int8.json").write_text("{}")
+    assert _fingerprint(Service(), "set")["question_encoder"] == "onnx-int8"  # auto, once the copy exists
+    assert _same_run(float32, named) == ["question_encoder"] and _same_run(named, float32) == ["question_encoder"]
+    older = {k: v for k, v in float32.items() if k != "question_encoder"}  # stored before it was recorded
+    assert _same_run(older, float32) == [] and _same_run(older, named) == ["question_encoder"]
 
 
 def test_models_quantize_questions_makes_the_copy_and_refuses_misplaced_flags(tmp_path, monkeypatch, capsys):

@@ -121,8 +121,14 @@ class TestVectorStoreConformance:
 
         keyword = KeywordIndex()
         keyword.build(records)
+        behind = KeywordIndex()  # not yet synced with the store's last 50 records: cannot tell for those
+        behind.build(records[:250])
         keeps = {"store's metadata": None, "keyword index's columns": keyword.matching,
-                 "a keep that cannot tell": lambda ids, where: None}
+                 "a keep that cannot tell": lambda ids, where: None, "a keyword index behind": behind.matching}
+        assert behind.matching(["r1", "r299"], {"language": "en"}) is None
+        assert keyword.matching(["r1", "r10"], {"language": "en"}) == [True, False]
+        assert keyword.matching(["r1"], {"title": "x"}) is None  # a key not kept there
+        assert keyword.matching(["r1"], {"language": {"$like": "e%"}}) is None  # an operator it cannot evaluate
         # 0: the unfiltered-then-filtered path large collections take; huge: Chroma's filter, as small ones do
         for store.wide_search_from in (0, 10**9):
             for where in ({"published_int": {"$lte": 20250125}},  # most records pass
@@ -141,6 +147,20 @@ class TestVectorStoreConformance:
                     if judge is None:
                         reference = scores
                     assert max(abs(a - b) for a, b in zip(scores, reference)) < 1e-6
+
+    def test_search_with_keep_on_an_empty_or_small_collection(self, store):
+        from vectorstore.keyword import KeywordIndex
+
+        q = DesignedEmbeddings().embed_query("jewels")
+        where = {"published_int": {"$lte": 20251020}}
+        assert store.search(q, k=3, where=where, keep=lambda ids: [True] * len(ids)) == []
+        store.upsert(_records())
+        keyword = KeywordIndex()
+        keyword.build(store.get(store.ids()))
+        store.wide_search_from = 0  # fewer records than 4 x k: every one is a candidate, no fallback needed
+        kept = store.search(q, k=10, where=where, keep=lambda ids: keyword.matching(ids, where))
+        assert [h.record.id for h in kept] == [h.record.id for h in store.search(q, k=10, where=where)]
+        assert {h.record.id for h in kept} == {"a", "b"}
 
     def test_get_metadata_and_delete(self, store):
         store.upsert(_records())

@@ -187,6 +187,7 @@ class ChromaVectorStore:
         return [i for page in self._pages(where, []) for i in page["ids"]]
 
     def get(self, ids: Sequence[str]) -> list[Record]:
+        ids = list(dict.fromkeys(ids))  # Chroma refuses a repeated id
         records = []
         for start in range(0, len(ids), _PAGE):
             got = self._lc._collection.get(ids=list(ids[start:start + _PAGE]), include=["documents", "metadatas"])

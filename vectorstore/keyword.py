@@ -203,15 +203,25 @@ class KeywordIndex:
         self._loaded_mtime = (self.folder / "manifest.json").stat().st_mtime
 
     def matching(self, ids: Sequence[str], where: dict[str, Any]) -> list[bool] | None:
-        """For each id, whether its chunk matches `where` (evaluated on the columns kept here, in memory; an id
-        the index does not hold does not match). None when `where` names a key not kept here."""
+        """For each id, whether its chunk matches `where`, evaluated on the columns kept here, in memory. None
+        ("cannot tell": the caller reads the store's metadata instead) when an id is not held here (the store
+        has chunks this index has not been synced with yet: another process is ingesting, or one was killed
+        between its two writes), when `where` names a key not kept here, or when the filter cannot be evaluated
+        on these columns (an unknown operator, a column of mixed types)."""
         if not _keys(where) <= set(KEPT_KEYS):
             return None
         with self._lock:
             if self._rows is None:
                 self._rows = {i: n for n, i in enumerate(self._ids)}
-            mask = column_mask(self._columns, len(self._ids), where)
-            return [(n := self._rows.get(i)) is not None and bool(mask[n]) for i in ids]
+            rows = [self._rows.get(i) for i in ids]
+            if any(n is None for n in rows):
+                return None
+            picked = np.asarray(rows, dtype=np.int64)
+            columns = {key: column[picked] for key, column in self._columns.items()}
+        try:
+            return [bool(hit) for hit in column_mask(columns, len(rows), where)]
+        except (TypeError, ValueError):
+            return None
 
     def chunk_at(self, article_id: str, article_hash: str, position: int) -> str | None:
         """The id of the chunk at `position` of that version of the article, None if the index holds none."""

@@ -3,8 +3,8 @@
 ONNX Runtime's dynamic quantization stores the weights of the graph's matrix products in int8 and quantizes each
 product's input when it runs, so it needs no calibration and takes under a minute to make. One question is one
 short sequence, where the products' weights dominate the work: on 2 AVX2 cores without VNNI it is encoded in
-~0.6-0.7x the float32 time (bench/RESULTS.md, seventeenth session). The vectors move a little (cosine ~0.99 to the
-float32 ones), so the chunks keep their float32 vectors and only the questions change.
+~0.67x the float32 time (bench/RESULTS.md, seventeenth session). The vectors move a little (cosine 0.996-0.998 to
+the float32 ones), so the chunks keep their float32 vectors and only the questions change.
 
 Two choices are recorded in the copy's marker: whether the MLP down projections stay float32 (`keep_narrowing`:
 their input, the gated activation, has the widest range of the graph's; keeping them costs speed and buys

@@ -140,7 +140,7 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
 
 # Settings that do not change what a run measures: where model files live, thread and batch counts, secrets,
 # and the encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999; the int8 question copy
-# does not, and `_fingerprint` records when it is used).
+# does not, and `_fingerprint` records which one a run used).
 _NOT_MEASURED = {"model_dir", "auto_pull", "threads", "embed_batch_size", "api_token", "query_backend",
                  "document_backend"}
 
@@ -155,10 +155,15 @@ def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
         from qa.factory import resolved_openvino_weights
 
         fingerprint["llm_openvino_weights"] = resolved_openvino_weights(service.settings)
-    if getattr(getattr(service, "embeddings", None), "query_backend", None) == "onnx-int8":
-        # the int8 question copy gives other vectors than float32 (cosine ~0.99): a run with it is another run
-        fingerprint["question_encoder"] = "onnx-int8"
+    # the int8 question copy gives other vectors than float32 (cosine ~0.997): a run with it is another run
+    from qa.factory import resolved_question_encoder
+
+    fingerprint["question_encoder"] = resolved_question_encoder(service.settings)
     return fingerprint
+
+
+# Fingerprint entries that are not settings, as runs stored before they were recorded had them.
+_DERIVED_DEFAULTS = {"question_encoder": "float32"}
 
 
 def _same_run(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -167,6 +172,8 @@ def _same_run(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     from qa.settings import Settings
 
     def default(key: str) -> Any:
+        if key in _DERIVED_DEFAULTS:
+            return _DERIVED_DEFAULTS[key]
         field = Settings.model_fields.get(key)
         if field is None:
             return None
