@@ -41,8 +41,25 @@ def test_models_list_json(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("NEWSQA_MODEL_DIR", str(tmp_path))
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["name"] for r in rows} == {"embeddinggemma-300m", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
+    models = [r for r in rows if r["kind"] != "copy"]
+    assert {r["name"] for r in models} == {"embeddinggemma-300m", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
     assert not any(r["present"] for r in rows)
+    copies = {r["name"]: r for r in rows if r["kind"] == "copy"}
+    assert set(copies) == {"ONNX export", "int8 question encoder", "int8 chunk encoder (OpenVINO)",
+                           "int8 LLM copy (OpenVINO)", "w8a8 LLM copy (OpenVINO)"}
+    assert copies["int8 question encoder"]["path"] == str(tmp_path / "embeddinggemma-300m.onnx-q8")
+    assert "quantize --questions" in copies["int8 question encoder"]["used_by"]
+    # a copy that exists is shown with its size on disk
+    made = tmp_path / "embeddinggemma-300m.onnx-q8"
+    made.mkdir()
+    (made / "model.onnx").write_bytes(b"x" * 1000)
+    (made / "question-int8.json").write_text("{}")
+    assert main(["models", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "int8 question encoder" in listed and "0.00 GB" in listed and "not made" in listed
+    assert main(["models", "list", "--json"]) == 0
+    copy = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "int8 question encoder")
+    assert copy["present"] and copy["size"] == 1002
 
 
 def test_eval_checks_every_config_before_running_any(capsys, tmp_path, monkeypatch):
