@@ -402,11 +402,11 @@ def cosines_to_float32(side, fp32_embeddings) -> list[float]:
             for fast, ref in zip(side.embed_documents(CHUNK_TEXTS), reference.embed_documents(CHUNK_TEXTS))]
 
 
-def seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir) -> dict[str, list[int | None]]:
-    """The seeds ingested into real Chroma through `side` and through PyTorch: each seed question's French
-    passage rank in both (dense + BM25, no translation)."""
+def seed_ranks(embedders: dict, tmp_path, seeds_dir) -> dict[str, list[int | None]]:
+    """The seeds ingested into real Chroma through each embedder: each seed question's French passage rank with
+    each (dense + BM25, no translation)."""
     ranks = {}
-    for name, embedder in (("side", side), ("torch", real_embeddings.with_document_backend("torch"))):
+    for name, embedder in embedders.items():
         svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
         assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
         ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
@@ -414,6 +414,11 @@ def seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir) -> dict
             ("When is the US president expected to visit China?", "visite du président américain"))]
     print(f"\n[ranks] French passage, dense + BM25 without translation: {ranks}")
     return ranks
+
+
+def seed_ranks_against_torch(side, real_embeddings, tmp_path, seeds_dir) -> dict[str, list[int | None]]:
+    """`seed_ranks` through `side` and through PyTorch."""
+    return seed_ranks({"side": side, "torch": real_embeddings.with_document_backend("torch")}, tmp_path, seeds_dir)
 
 
 def test_openvino_chunk_encoder_gives_the_float32_vectors_and_ranks_the_french_seed_first(
@@ -457,12 +462,5 @@ def test_int8_question_copy_keeps_the_question_vectors_and_the_french_seed_ranki
     cosines = [sum(a * b for a, b in zip(int8_side.embed_query(q), float_side.embed_query(q))) for q in questions]
     print(f"\n[int8 questions] cosine to float32: {[round(c, 4) for c in cosines]}")
     assert min(cosines) > 0.99
-    ranks = {}
-    for name, embedder in (("int8", int8_side), ("float32", float_side)):
-        svc = QAService(settings=Settings(index_dir=tmp_path / name, translate_queries=False), embeddings=embedder)
-        assert svc.ingest(sorted(seeds_dir.glob("*.txt"))).added == 2
-        ranks[name] = [_french_rank(svc, q, needle) for q, needle in (
-            (BESSENT, "Bessent"), ("What did Beijing agree to postpone?", "Pékin a accepté de reporter"),
-            ("When is the US president expected to visit China?", "visite du président américain"))]
-    print(f"[ranks] French passage with int8 / float32 questions: {ranks}")
+    ranks = seed_ranks({"int8": int8_side, "float32": float_side}, tmp_path, seeds_dir)
     assert ranks["int8"] == ranks["float32"] and None not in ranks["int8"]
