@@ -220,3 +220,31 @@ def test_models_quantize_questions_makes_the_copy_and_refuses_misplaced_flags(tm
         cli.cmd_models(cli.build_parser().parse_args(["models", "pull", "--questions"]))
     with pytest.raises(ConfigError, match="calibration"):
         cli.cmd_models(cli.build_parser().parse_args(["models", "quantize", "--questions", "--calibrate", "x"]))
+
+
+def test_a_copy_made_from_an_earlier_export_is_not_used(tmp_path, capsys):
+    """The export made again (another marker, other file sizes) after the copy: `auto` says so and takes the
+    float32 export; asked for by name, an error that names the command; made again, it is current."""
+    import time
+
+    from vectorstore.embeddings import load_question_encoder
+    from vectorstore.onnx_encoder import MARKER, exported_folder
+    from vectorstore.onnx_question_int8 import QUESTION_MARKER, is_stale, question_int8_folder, quantize_question_encoder
+
+    model = tmp_path / "model"
+    _graph_folder(model)
+    quantize_question_encoder(model)
+    assert not is_stale(model)
+    assert load_question_encoder(model, _LengthTokenizer(), 1, "auto")[1] == "onnx-int8"
+    (exported_folder(model) / MARKER).write_text(json.dumps({"torch": "a later one", "at": time.time()}))
+    assert is_stale(model)
+    assert load_question_encoder(model, _LengthTokenizer(), 1, "auto")[1] == "onnx"
+    assert "earlier export" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="newsqa models quantize --questions"):
+        load_question_encoder(model, _LengthTokenizer(), 1, "onnx-int8")
+    quantize_question_encoder(model, replace=True)
+    assert not is_stale(model) and load_question_encoder(model, _LengthTokenizer(), 1, "auto")[1] == "onnx-int8"
+    # a copy whose marker predates the record counts as current
+    marker = question_int8_folder(model) / QUESTION_MARKER
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "export"}))
+    assert not is_stale(model)

@@ -77,9 +77,17 @@ def load_question_encoder(model_path: str | os.PathLike, tokenizer: Any, threads
     """(encoder, runtime) for questions: under `auto` the int8 question copy where it exists (`newsqa models
     quantize --questions`), else the float32 export, else None (PyTorch); `onnx` and `onnx-int8` ask for one."""
     from vectorstore.onnx_encoder import OnnxEncoder, load_encoder
-    from vectorstore.onnx_question_int8 import is_question_quantized, question_int8_folder
+    from vectorstore.onnx_question_int8 import is_question_quantized, is_stale, question_int8_folder
 
-    if backend == "onnx-int8" or (backend == "auto" and is_question_quantized(model_path)):
+    use_copy = backend == "onnx-int8" or (backend == "auto" and is_question_quantized(model_path))
+    if use_copy and is_stale(model_path):
+        message = (f"the int8 question encoder in {question_int8_folder(model_path)} was made from an earlier "
+                   "export of the model: run `newsqa models quantize --questions` to make it again")
+        if backend == "onnx-int8":
+            raise FileNotFoundError(message)
+        print(f"newsqa: {message}; questions go through the float32 export meanwhile.", file=sys.stderr)
+        use_copy = False
+    if use_copy:
         try:
             return OnnxEncoder(question_int8_folder(model_path), tokenizer, threads), "onnx-int8"
         except ImportError:

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vectorstore.onnx_encoder import GRAPH, derived_folder, exported_folder, is_exported, written_aside
+from vectorstore.onnx_encoder import GRAPH, MARKER, derived_folder, exported_folder, is_exported, written_aside
 
 QUESTION_MARKER = "question-int8.json"
 
@@ -33,6 +33,28 @@ def question_int8_folder(model_folder: str | Path) -> Path:
 def is_question_quantized(model_folder: str | Path) -> bool:
     target = question_int8_folder(model_folder)
     return (target / GRAPH).is_file() and (target / QUESTION_MARKER).is_file()
+
+
+def export_identity(model_folder: str | Path) -> dict[str, Any]:
+    """What identifies the export a copy was made from: its marker and its files' sizes."""
+    folder = exported_folder(model_folder)
+    marker = folder / MARKER
+    return {"marker": marker.read_text() if marker.is_file() else "",
+            "sizes": sorted((f.name, f.stat().st_size) for f in folder.glob("model.onnx*") if f.is_file())}
+
+
+def is_stale(model_folder: str | Path) -> bool:
+    """Whether the question copy was made from another export than the one there now (the export was made
+    again since): its vectors would no longer match the chunks' encoder. Copies made before this was recorded
+    count as current."""
+    try:
+        made_from = json.loads((question_int8_folder(model_folder) / QUESTION_MARKER).read_text()).get("export")
+    except (OSError, ValueError):
+        return False
+    if made_from is None:
+        return False
+    current = export_identity(model_folder)
+    return made_from != {"marker": current["marker"], "sizes": [list(p) for p in current["sizes"]]}
 
 
 def weight_products(graph: Any) -> list[tuple[str, int, int]]:
@@ -80,6 +102,7 @@ def quantize_question_encoder(model_folder: str | Path, *, keep_narrowing: bool 
                          reduce_range=reduce_range, use_external_data_format=True)
         (staging / QUESTION_MARKER).write_text(json.dumps({
             "source": str(model_folder), "onnxruntime": onnxruntime.__version__,
+            "export": export_identity(model_folder),
             "quantized_products": len(chosen), "weight_products": len(products),
             "keep_narrowing": keep_narrowing, "reduce_range": reduce_range,
         }))
