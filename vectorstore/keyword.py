@@ -70,6 +70,11 @@ def analyze(text: str, language: str | None = None) -> list[str]:
     return [_fold(w) for w in words]
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
 def _keys(where: dict[str, Any]) -> set[str]:
     """The metadata keys a filter reads."""
     keys: set[str] = set()
@@ -98,7 +103,8 @@ class KeywordIndex:
         self._languages: list[tuple[str, float]] = []
         self._digest = ids_digest([])
         self._bm25: Any = None
-        self._loaded_mtime: float | None = None
+        # (inode, mtime in ns) of the manifest last read or written: a save renames a new file into place
+        self._loaded_mtime: tuple[int, int] | None = None
         self._places: dict[tuple[str, str, int], str] | None = None  # built on the first `chunk_at`
         self._rows: dict[str, int] | None = None  # id -> row, built on the first `matching`
 
@@ -147,7 +153,7 @@ class KeywordIndex:
                 self._languages = self._count_languages(self._columns)
                 self._digest = data["digest"]
                 self._bm25 = bm25
-                self._loaded_mtime = manifest.stat().st_mtime
+                self._loaded_mtime = _stamp(manifest)
             return True
         except (OSError, ValueError, KeyError):
             return False
@@ -157,7 +163,7 @@ class KeywordIndex:
         if manifest is None:
             return False
         try:
-            return manifest.stat().st_mtime != self._loaded_mtime
+            return _stamp(manifest) != self._loaded_mtime
         except OSError:
             return False
 
@@ -200,7 +206,7 @@ class KeywordIndex:
             os.replace(self.folder, old)
         os.replace(staging, self.folder)
         shutil.rmtree(old, ignore_errors=True)
-        self._loaded_mtime = (self.folder / "manifest.json").stat().st_mtime
+        self._loaded_mtime = _stamp(self.folder / "manifest.json")
 
     def matching(self, ids: Sequence[str], where: dict[str, Any]) -> list[bool] | None:
         """For each id, whether its chunk matches `where`, evaluated on the columns kept here, in memory. None
