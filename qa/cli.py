@@ -66,6 +66,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             if spec.kind == "embedding":
                 print(models.export_encoder_onnx(path, settings))
                 print(models.int8_encoder_for_auto(path, settings))
+                from qa.copies import question_copy_line
+
+                print(question_copy_line(path))
             elif spec.kind == "llm":
                 print(models.llm_int8_for_auto(path, settings))
         return 0

@@ -37,3 +37,13 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
     return [{"name": name, "made_from": source.name, "present": present, "path": str(path),
              "size": _size(path) if present else 0, "used_by": used}
             for name, source, path, present, used in copies]
+
+
+def question_copy_line(folder: Path) -> str:
+    """What `newsqa models pull` says about the int8 question copy (opt-in until realtimeqa confirms it)."""
+    from vectorstore.onnx_question_int8 import is_question_quantized, question_int8_folder
+
+    if is_question_quantized(folder):
+        return f"int8 question encoder: present, used by query_backend=auto -> {question_int8_folder(folder)}"
+    return ("int8 question encoder: not made (optional: `newsqa models quantize --questions`, about a minute; "
+            "questions then take ~0.67x the time)")

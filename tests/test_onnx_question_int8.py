@@ -248,3 +248,16 @@ def test_a_copy_made_from_an_earlier_export_is_not_used(tmp_path, capsys):
     marker = question_int8_folder(model) / QUESTION_MARKER
     marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "export"}))
     assert not is_stale(model)
+
+
+def test_models_pull_names_the_optional_question_copy_or_says_it_is_used(tmp_path):
+    from qa.copies import question_copy_line
+
+    model = tmp_path / "model"
+    line = question_copy_line(model)
+    assert "not made" in line and "newsqa models quantize --questions" in line
+    _graph_folder(model)
+    from vectorstore.onnx_question_int8 import quantize_question_encoder
+
+    quantize_question_encoder(model)
+    assert "present" in question_copy_line(model) and "model.onnx-q8" in question_copy_line(model)
