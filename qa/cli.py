@@ -45,6 +45,7 @@ def _service(args: argparse.Namespace, progress: bool = False):
 
 def cmd_models(args: argparse.Namespace) -> int:
     from qa import models
+    from qa.copies import derived_copies, question_copy_line
     from qa.settings import Settings
 
     settings = Settings()
@@ -66,8 +67,6 @@ def cmd_models(args: argparse.Namespace) -> int:
             if spec.kind == "embedding":
                 print(models.export_encoder_onnx(path, settings))
                 print(models.int8_encoder_for_auto(path, settings))
-                from qa.copies import question_copy_line
-
                 print(question_copy_line(path))
             elif spec.kind == "llm":
                 print(models.llm_int8_for_auto(path, settings))
@@ -98,8 +97,6 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 0
         print(models.quantize_encoder_int8(folder, settings, args.calibrate))
         return 0
-    from qa.copies import derived_copies
-
     rows = models.status(settings.model_dir)
     copies = derived_copies(settings.model_dir)
     if args.json:

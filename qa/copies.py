@@ -41,9 +41,12 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
 
 def question_copy_line(folder: Path) -> str:
     """What `newsqa models pull` says about the int8 question copy (opt-in until realtimeqa confirms it)."""
-    from vectorstore.onnx_question_int8 import is_question_quantized, question_int8_folder
+    from vectorstore.onnx_question_int8 import auto_uses_copy, is_question_quantized, question_int8_folder
 
-    if is_question_quantized(folder):
+    if auto_uses_copy(folder):
         return f"int8 question encoder: present, used by query_backend=auto -> {question_int8_folder(folder)}"
+    if is_question_quantized(folder):
+        return ("int8 question encoder: made from an earlier export, not used: run `newsqa models quantize "
+                "--questions` to make it again")
     return ("int8 question encoder: not made (optional: `newsqa models quantize --questions`, about a minute; "
             "questions then take ~0.67x the time)")

@@ -52,6 +52,13 @@ def build_embeddings(settings: Settings):
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
 
 
+def _local_path(settings: Settings, name: str) -> Path:
+    """Where a model named in the settings lives on disk (a default model's assembled path, else the name as a
+    path), without pulling anything."""
+    spec = model_registry.DEFAULT_MODELS.get(name)
+    return spec.target(settings.model_dir) if spec is not None else Path(name).expanduser()
+
+
 def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None) -> str:
     """"gguf", "int8" or "w8a8": what the openvino runtime loads (`auto`: the int8 copy of `gguf` once it is
     made, by default the configured LLM's file; never w8a8, which is faster but answers worse, so it is only
@@ -61,10 +68,7 @@ def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None
         return settings.llm_openvino_weights
     from qa.llm_ir import is_converted
 
-    if gguf is None:
-        spec = model_registry.DEFAULT_MODELS.get(settings.llm_model)
-        gguf = spec.target(settings.model_dir) if spec is not None else Path(settings.llm_model).expanduser()
-    return "int8" if is_converted(gguf) else "gguf"
+    return "int8" if is_converted(gguf or _local_path(settings, settings.llm_model)) else "gguf"
 
 
 def resolved_question_encoder(settings: Settings) -> str:
@@ -72,11 +76,9 @@ def resolved_question_encoder(settings: Settings) -> str:
     made), else "float32" (the export or PyTorch: the same vectors). Nothing is pulled or loaded."""
     if settings.query_backend != "auto":
         return "onnx-int8" if settings.query_backend == "onnx-int8" else "float32"
-    from vectorstore.onnx_question_int8 import is_question_quantized
+    from vectorstore.onnx_question_int8 import auto_uses_copy
 
-    spec = model_registry.DEFAULT_MODELS.get(settings.embedding_model)
-    folder = spec.target(settings.model_dir) if spec is not None else Path(settings.embedding_model).expanduser()
-    return "onnx-int8" if is_question_quantized(folder) else "float32"
+    return "onnx-int8" if auto_uses_copy(_local_path(settings, settings.embedding_model)) else "float32"
 
 
 def build_llm(settings: Settings):

@@ -155,10 +155,10 @@ class Retriever:
         return annotate_dates(text, chunk.published) if self.resolve_dates else text
 
     def _neighbours(self, chosen: Sequence) -> dict[tuple[str, str, int], str]:
-        """{(article_id, article_hash, position): text} of the chunks before/after the chosen ones that are needed to complete
-        them: found by place in the keyword index (which keeps every chunk's article and position), else by one
+        """{(article_id, article_hash, position): text} of the chunks before/after the chosen ones that are needed
+        to complete them: found by place in the keyword index (which keeps every chunk's article and position), else by one
         metadata query to the store; then one fetch by id."""
-        wanted: list[tuple[str, str, int]] = []  # two passages may need the same neighbour: one fetch
+        wanted: list[tuple[str, str, int]] = []  # two passages may need the same neighbour (`get` takes it once)
         for record in chosen:
             meta = record.metadata
             position = int(meta.get("position", 0))
@@ -168,11 +168,11 @@ class Retriever:
         if not wanted:
             return {}
         if self.keyword is not None:  # refreshed at the start of `retrieve`
-            ids = list(dict.fromkeys(i for place in wanted if (i := self.keyword.chunk_at(*place)) is not None))
+            ids = [i for place in wanted if (i := self.keyword.chunk_at(*place)) is not None]
         else:
             clauses = [{"$and": [{"article_id": a}, {"article_hash": h}, {"position": p}]} for a, h, p in wanted]
             where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-            ids = list(dict.fromkeys(i for i, _ in self.store.metadata(where)))
+            ids = [i for i, _ in self.store.metadata(where)]
         return {(str(r.metadata.get("article_id", "")), str(r.metadata.get("article_hash", "")),
                  int(r.metadata.get("position", 0))): r.text for r in self.store.get(ids)}
 

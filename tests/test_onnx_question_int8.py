@@ -199,6 +199,8 @@ def test_a_run_with_int8_questions_is_another_run_both_ways(tmp_path):
     (copy / "model.onnx").write_bytes(b"")
     (copy / "question-int8.json").write_text("{}")
     assert _fingerprint(Service(), "set")["question_encoder"] == "onnx-int8"  # auto, once the copy exists
+    (copy / "question-int8.json").write_text(json.dumps({"export": {"marker": "another export", "sizes": []}}))
+    assert _fingerprint(Service(), "set")["question_encoder"] == "float32"  # a stale copy: auto passes it over
     assert _same_run(float32, named) == ["question_encoder"] and _same_run(named, float32) == ["question_encoder"]
     older = {k: v for k, v in float32.items() if k != "question_encoder"}  # stored before it was recorded
     assert _same_run(older, float32) == [] and _same_run(older, named) == ["question_encoder"]
@@ -261,3 +263,7 @@ def test_models_pull_names_the_optional_question_copy_or_says_it_is_used(tmp_pat
 
     quantize_question_encoder(model)
     assert "present" in question_copy_line(model) and "model.onnx-q8" in question_copy_line(model)
+    from vectorstore.onnx_encoder import MARKER, exported_folder
+
+    (exported_folder(model) / MARKER).write_text('{"torch": "a later export"}')
+    assert "earlier export, not used" in question_copy_line(model) and "quantize --questions" in question_copy_line(model)

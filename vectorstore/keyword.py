@@ -234,13 +234,9 @@ class KeywordIndex:
         with self._lock:
             if self._places is None:
                 columns = self._columns
-                if not all(key in columns for key in ("article_id", *PLACE_KEYS)):
-                    self._places = {}
-                else:
-                    self._places = {
-                        (str(a), str(h), int(p) if str(p).lstrip("-").isdigit() else -1): i
-                        for i, a, h, p in zip(self._ids, columns["article_id"], columns["article_hash"],
-                                              columns["position"])}
+                self._places = {(str(a), str(h), int(p) if str(p).lstrip("-").isdigit() else -1): i
+                                for i, a, h, p in zip(self._ids, columns["article_id"], columns["article_hash"],
+                                                      columns["position"])}
             return self._places.get((str(article_id), str(article_hash), int(position)))
 
     def sync(self, store: VectorStore, *, force: bool = False) -> bool:

@@ -57,6 +57,12 @@ def is_stale(model_folder: str | Path) -> bool:
     return made_from != {"marker": current["marker"], "sizes": [list(p) for p in current["sizes"]]}
 
 
+def auto_uses_copy(model_folder: str | Path) -> bool:
+    """Whether `query_backend=auto` sends questions through the copy: it exists and was made from the export
+    there now (`vectorstore.embeddings.load_question_encoder` says why when a stale one is passed over)."""
+    return is_question_quantized(model_folder) and not is_stale(model_folder)
+
+
 def weight_products(graph: Any) -> list[tuple[str, int, int]]:
     """(node name, features read, features written) of each MatMul of an ONNX graph whose second input is a
     stored weight, in graph order; attention's products (two activations) are left out."""
