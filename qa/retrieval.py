@@ -156,8 +156,8 @@ class Retriever:
 
     def _neighbours(self, chosen: Sequence) -> dict[tuple[str, str, int], str]:
         """{(article_id, article_hash, position): text} of the chunks before/after the chosen ones that are needed
-        to complete them: found by place in the keyword index (which keeps every chunk's article and position), else by one
-        metadata query to the store; then one fetch by id."""
+        to complete them: found by place in the keyword index (which keeps every chunk's article and position),
+        else by one metadata query to the store; then one fetch by id."""
         wanted: list[tuple[str, str, int]] = []  # two passages may need the same neighbour (`get` takes it once)
         for record in chosen:
             meta = record.metadata

@@ -266,4 +266,5 @@ def test_models_pull_names_the_optional_question_copy_or_says_it_is_used(tmp_pat
     from vectorstore.onnx_encoder import MARKER, exported_folder
 
     (exported_folder(model) / MARKER).write_text('{"torch": "a later export"}')
-    assert "earlier export, not used" in question_copy_line(model) and "quantize --questions" in question_copy_line(model)
+    stale = question_copy_line(model)
+    assert "earlier export, not used" in stale and "quantize --questions" in stale
