@@ -44,7 +44,7 @@ def _service(args: argparse.Namespace, progress: bool = False):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from qa import models
+    from qa import copies, models
     from qa.copies import derived_copies, question_copy_line
     from qa.settings import Settings
 
@@ -65,11 +65,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             took = "already present" if already else f"assembled and verified in {time.perf_counter() - start:.0f} s"
             print(f"{spec.name}: {took} -> {path}")
             if spec.kind == "embedding":
-                print(models.export_encoder_onnx(path, settings))
-                print(models.int8_encoder_for_auto(path, settings))
+                print(copies.export_encoder_onnx(path, settings))
+                print(copies.int8_encoder_for_auto(path, settings))
                 print(question_copy_line(path))
             elif spec.kind == "llm":
-                print(models.llm_int8_for_auto(path, settings))
+                print(copies.llm_int8_for_auto(path, settings))
         return 0
     if args.action == "quantize-llm":
         spec = models.DEFAULT_MODELS.get(settings.llm_model)
@@ -79,23 +79,23 @@ def cmd_models(args: argparse.Namespace) -> int:
             raise ConfigError("--calibrate with quantize-llm calibrates the w8a8 copy: add --w8a8 (the int8 copy "
                               "needs no calibration)")
         if args.w8a8:
-            models.check_memory_for_w8a8()  # before a pull of the GGUF, not after
+            copies.check_memory_for_w8a8()  # before a pull of the GGUF, not after
         gguf = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
-        print(models.quantize_llm(gguf, "w8a8" if args.w8a8 else "int8", args.calibrate))
+        print(copies.quantize_llm(gguf, "w8a8" if args.w8a8 else "int8", args.calibrate))
         return 0
     if args.action == "quantize":
         spec = models.EMBEDDING_GEMMA
         folder = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
         from vectorstore.onnx_encoder import is_exported
 
-        export = models.export_encoder_onnx(folder, settings)
+        export = copies.export_encoder_onnx(folder, settings)
         if not is_exported(folder):
             print(export, file=sys.stderr)
             return 1
         if args.questions:
-            print(models.quantize_question_int8(folder))
+            print(copies.quantize_question_int8(folder))
             return 0
-        print(models.quantize_encoder_int8(folder, settings, args.calibrate))
+        print(copies.quantize_encoder_int8(folder, settings, args.calibrate))
         return 0
     rows = models.status(settings.model_dir)
     copies = derived_copies(settings.model_dir)

@@ -132,7 +132,7 @@ def test_delete_removes_articles_and_names_unknown_ids(capsys, tmp_path, monkeyp
 
 def test_quantize_llm_flags_that_would_be_ignored_are_errors_and_memory_is_checked_before_any_pull(
         capsys, tmp_path, monkeypatch):
-    from qa import models
+    from qa import copies, models
 
     monkeypatch.setenv("NEWSQA_MODEL_DIR", str(tmp_path / "models"))
     pulled = []
@@ -141,6 +141,6 @@ def test_quantize_llm_flags_that_would_be_ignored_are_errors_and_memory_is_check
     assert "--w8a8 belongs to `newsqa models quantize-llm`" in capsys.readouterr().err
     assert main(["models", "quantize-llm", "--calibrate", str(tmp_path)]) == 2
     assert "add --w8a8" in capsys.readouterr().err
-    monkeypatch.setattr(models, "memory_gib", lambda: 8.0)
+    monkeypatch.setattr(copies, "memory_gib", lambda: 8.0)
     assert main(["models", "quantize-llm", "--w8a8"]) != 0
     assert "needs ~26 GiB" in capsys.readouterr().err and pulled == []  # refused before the GGUF was pulled

@@ -106,19 +106,19 @@ def test_a_missing_gguf_names_the_fix(tmp_path):
 
 
 def test_models_pull_makes_the_int8_copy_only_where_the_openvino_runtime_would_load_it(monkeypatch, tmp_path):
-    from qa import models
+    from qa import copies
     from qa.settings import Settings
 
     monkeypatch.setattr(og, "LLMPipeline", Reader)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="ik"))
+    assert "not used here" in copies.llm_int8_for_auto(gguf, Settings(llm_runtime="ik"))
     for weights in ("gguf", "w8a8"):  # named weights that are not the int8 copy: nothing to make for them
-        assert "not used here" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino",
+        assert "not used here" in copies.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino",
                                                                           llm_openvino_weights=weights))
     assert not is_converted(gguf)
-    assert "made in" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino")) and is_converted(gguf)
-    assert "already made" in models.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino"))
+    assert "made in" in copies.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino")) and is_converted(gguf)
+    assert "already made" in copies.llm_int8_for_auto(gguf, Settings(llm_runtime="openvino"))
     assert not is_converted(gguf, "w8a8")  # made only when asked for
 
     def broken(*args, **kwargs):
@@ -127,25 +127,25 @@ def test_models_pull_makes_the_int8_copy_only_where_the_openvino_runtime_would_l
     monkeypatch.setattr(og, "LLMPipeline", broken)
     other = tmp_path / "n.gguf"
     other.write_bytes(b"GGUF")
-    line = models.llm_int8_for_auto(other, Settings(llm_runtime="openvino"))
+    line = copies.llm_int8_for_auto(other, Settings(llm_runtime="openvino"))
     assert "not made (RuntimeError: unsupported GGUF tensor type)" in line and "reads the GGUF itself" in line
 
 
 def test_the_w8a8_copy_is_refused_up_front_where_memory_would_run_out(monkeypatch, tmp_path):
-    from qa import models
+    from qa import copies
     from qa.errors import ModelError
 
-    models.check_memory_for_w8a8(64.0)
-    models.check_memory_for_w8a8(0.0)  # unknown (no /proc/meminfo): tried
+    copies.check_memory_for_w8a8(64.0)
+    copies.check_memory_for_w8a8(0.0)  # unknown (no /proc/meminfo): tried
     with pytest.raises(ModelError, match=r"has 16\.0\. Add swap .*run it again"):
-        models.check_memory_for_w8a8(16.0)
-    monkeypatch.setattr(models, "memory_gib", lambda: 16.0)
+        copies.check_memory_for_w8a8(16.0)
+    monkeypatch.setattr(copies, "memory_gib", lambda: 16.0)
     monkeypatch.setattr(og, "LLMPipeline", Reader)
     Reader.made = []
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     with pytest.raises(ModelError, match="needs ~26 GiB"):
-        models.quantize_llm(gguf, "w8a8")
+        copies.quantize_llm(gguf, "w8a8")
     assert Reader.made == [] and not ir_folder(gguf, "w8a8").exists()  # refused before the reader ran
 
 
@@ -200,7 +200,7 @@ class Tokenizer:
 
 @pytest.mark.parametrize("seven_bit", [False, True])
 def test_the_w8a8_copy_quantizes_activations_measured_on_rendered_answer_prompts(monkeypatch, tmp_path, seven_bit):
-    from qa import models
+    from qa import copies
     from qa.settings import cpu_has_int8_dot
 
     monkeypatch.setattr(og, "LLMPipeline", LMReader)
@@ -208,7 +208,7 @@ def test_the_w8a8_copy_quantizes_activations_measured_on_rendered_answer_prompts
     Tokenizer.seen = []
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    chats = models.llm_calibration_chats(count=4)
+    chats = copies.llm_calibration_chats(count=4)
     assert len(chats) == 4 and all([m["role"] for m in chat] == ["system", "user"] for chat in chats)
     assert all("[1] (published 20" in chat[1]["content"] and "[4] (published" in chat[1]["content"] for chat in chats)
     assert len({chat[1]["content"] for chat in chats}) == 4  # different passages in each
@@ -246,7 +246,7 @@ def test_the_w8a8_copy_quantizes_activations_measured_on_rendered_answer_prompts
 
 @pytest.mark.parametrize("int8_dot", [False, True])
 def test_copies_made_on_a_cpu_without_an_int8_dot_product_keep_weights_to_7_bits(monkeypatch, tmp_path, int8_dot):
-    from qa import llm_ir, models
+    from qa import copies, llm_ir
     from vectorstore import openvino_int8
 
     from qa.settings import Settings
@@ -261,14 +261,14 @@ def test_copies_made_on_a_cpu_without_an_int8_dot_product_keep_weights_to_7_bits
         calls["encoder"] = kw["seven_bit_weights"]
         return tmp_path
 
-    monkeypatch.setattr(models, "cpu_has_int8_dot", lambda: int8_dot)
-    monkeypatch.setattr(models, "check_memory_for_w8a8", lambda: None)
+    monkeypatch.setattr(copies, "cpu_has_int8_dot", lambda: int8_dot)
+    monkeypatch.setattr(copies, "check_memory_for_w8a8", lambda: None)
     monkeypatch.setattr(llm_ir, "convert_gguf", convert)
     monkeypatch.setattr(openvino_int8, "quantize_export", quantize)
     monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda folder: None)
-    models.quantize_llm(tmp_path / "m.gguf", "w8a8")
-    models.quantize_llm(tmp_path / "m.gguf", "int8")  # weights only: nothing to overflow, never 7 bits
-    models.quantize_encoder_int8(tmp_path / "encoder", Settings())
+    copies.quantize_llm(tmp_path / "m.gguf", "w8a8")
+    copies.quantize_llm(tmp_path / "m.gguf", "int8")  # weights only: nothing to overflow, never 7 bits
+    copies.quantize_encoder_int8(tmp_path / "encoder", Settings())
     assert calls == {"w8a8": not int8_dot, "int8": False, "encoder": not int8_dot}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import models
+from qa import copies, models
 from qa.errors import ModelError
 
 
@@ -99,9 +99,9 @@ def test_question_encoder_export_is_done_once_and_skipped_without_its_packages(t
     folder = tmp_path / "embeddinggemma-300m"
     folder.mkdir()
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: import raises ImportError
-    assert "skipped (onnxscript is not installed)" in models.export_encoder_onnx(folder, Settings())
+    assert "skipped (onnxscript is not installed)" in copies.export_encoder_onnx(folder, Settings())
     done = tmp_path / "embeddinggemma-300m.onnx"
     done.mkdir()
     (done / "model.onnx").write_bytes(b"graph")
     (done / "export.json").write_text("{}")
-    assert "already exported" in models.export_encoder_onnx(folder, Settings())
+    assert "already exported" in copies.export_encoder_onnx(folder, Settings())

@@ -207,15 +207,15 @@ def test_a_run_with_int8_questions_is_another_run_both_ways(tmp_path):
 
 
 def test_models_quantize_questions_makes_the_copy_and_refuses_misplaced_flags(tmp_path, monkeypatch, capsys):
-    from qa import cli, models
+    from qa import cli, copies, models
     from qa.errors import ConfigError
 
     made = []
     monkeypatch.setattr(models, "ensure", lambda spec, model_dir, auto_pull=True: tmp_path / "model")
-    monkeypatch.setattr(models, "export_encoder_onnx", lambda folder, settings: "exported")
+    monkeypatch.setattr(copies, "export_encoder_onnx", lambda folder, settings: "exported")
     monkeypatch.setattr("vectorstore.onnx_encoder.is_exported", lambda folder: True)
-    monkeypatch.setattr(models, "quantize_question_int8", lambda folder: made.append(folder) or "made it")
-    monkeypatch.setattr(models, "quantize_encoder_int8", lambda *a: pytest.fail("the chunk copy was made"))
+    monkeypatch.setattr(copies, "quantize_question_int8", lambda folder: made.append(folder) or "made it")
+    monkeypatch.setattr(copies, "quantize_encoder_int8", lambda *a: pytest.fail("the chunk copy was made"))
     assert cli.main(["models", "quantize", "--questions"]) == 0
     assert made == [tmp_path / "model"] and "made it" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="--questions belongs"):

@@ -151,7 +151,7 @@ def test_the_group_handed_over_per_lock_turn_follows_the_encoder(monkeypatch):
 
 
 def test_calibration_passages_are_overlapping_windows_in_the_document_format(tmp_path):
-    from qa.models import calibration_passages
+    from qa.copies import calibration_passages
 
     (tmp_path / "one.txt").write_text("A title line\n\n" + "word " * 400, encoding="utf-8")
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
@@ -255,19 +255,19 @@ def test_an_int8_encoder_auto_chose_falls_back_to_pytorch_when_it_cannot_load(tm
 def test_models_pull_makes_the_int8_copy_only_where_auto_uses_it(tmp_path, monkeypatch):
     import importlib.util
 
-    from qa import models
+    from qa import copies
     from qa.settings import Settings
 
     model = tmp_path / "model"
-    line = models.int8_encoder_for_auto(model, Settings(embedding_dtype="float32"))
+    line = copies.int8_encoder_for_auto(model, Settings(embedding_dtype="float32"))
     assert "not used here" in line
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "nncf" else real_find_spec(name, *a))
-    line = models.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
+    line = copies.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
     assert "skipped" in line and "nncf" in line and ".[openvino]" in line
     _fake_copy(model)
-    assert "already made" in models.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
+    assert "already made" in copies.int8_encoder_for_auto(model, Settings(embedding_dtype="bfloat16"))
 
 
 @pytest.mark.real_models
@@ -277,7 +277,7 @@ def test_int8_copy_keeps_the_vectors_and_the_french_seed_ranking(real_embeddings
     model folder that links the real one), then chunks through it against PyTorch float32, and a whole ingest of
     the seeds into real Chroma ranked like PyTorch's."""
     from conftest import SAMPLE_DIR
-    from qa.models import calibration_passages
+    from qa.copies import calibration_passages
     from qa.settings import Settings, cpu_has_int8_dot
     from test_real_models import cosines_to_float32, seed_ranks_against_torch
     from vectorstore.onnx_encoder import exported_folder

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_DIR
-from qa.dates import parse_as_of
 from qa.service import QAService
 from qa.settings import Settings
 
