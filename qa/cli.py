@@ -98,16 +98,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(copies.quantize_encoder_int8(folder, settings, args.calibrate))
         return 0
     rows = models.status(settings.model_dir)
-    copies = derived_copies(settings.model_dir)
+    derived = derived_copies(settings.model_dir)
     if args.json:
-        print(json.dumps(rows + [{"kind": "copy", **row} for row in copies], indent=2))
+        print(json.dumps(rows + [{"kind": "copy", **row} for row in derived], indent=2))
         return 0
     print(f"model folder: {settings.model_dir}")
     for row in rows:
         mark = "present" if row["present"] else "missing (run `newsqa models pull`)"
         print(f"  {row['kind']:<9} {row['name']:<44} {row['size'] / 1e9:.2f} GB  {row['license']:<20} {mark}")
     print("copies made from them on this machine:")
-    for row in copies:
+    for row in derived:
         mark = f"{row['size'] / 1e9:.2f} GB" if row["present"] else "not made"
         print(f"  {row['name']:<30} {mark:<9} {row['used_by']}")
     return 0
