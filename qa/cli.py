@@ -45,7 +45,7 @@ def _service(args: argparse.Namespace, progress: bool = False):
 
 def cmd_models(args: argparse.Namespace) -> int:
     from qa import copies, models
-    from qa.copies import derived_copies, question_copy_line
+    from qa.copies import derived_copies
     from qa.settings import Settings
 
     settings = Settings()
@@ -67,7 +67,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             if spec.kind == "embedding":
                 print(copies.export_encoder_onnx(path, settings))
                 print(copies.int8_encoder_for_auto(path, settings))
-                print(question_copy_line(path))
+                print(copies.question_int8_for_auto(path))
             elif spec.kind == "llm":
                 print(copies.llm_int8_for_auto(path, settings))
         return 0
@@ -257,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("models", help="pull or list the default offline models, or make their int8 copies",
-                       description="pull: assemble and verify the default models and export the embedder to ONNX. "
+                       description="pull: assemble and verify the default models, export the embedder to ONNX and make its int8 "
+                       "copy for questions. "
                        "list: what is present. quantize: make the int8 copy of the embedder that "
                        "document_backend=openvino-int8 runs (needs `pip install -e '.[openvino]'`; calibrated on "
                        "the bundled sample articles, or on --calibrate PATH: a few of your own articles); with --questions instead, "
-                       "the int8 copy that questions go through (ONNX Runtime, no extra needed; query_backend="
-                       "onnx-int8, and auto once it exists). "
+                       "the int8 copy that questions go through, again (ONNX Runtime, no extra needed; query_backend="
+                       "onnx-int8 and auto). "
                        "quantize-llm: make the int8 OpenVINO copy of the default LLM that the openvino runtime "
                        "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
                        "with --w8a8, the copy with int8 activations too (NEWSQA_LLM_OPENVINO_WEIGHTS=w8a8 loads it): "
@@ -275,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w8a8", action="store_true",
                    help="quantize-llm: make the copy with int8 weights and activations (llm_openvino_weights=w8a8)")
     p.add_argument("--questions", action="store_true",
-                   help="quantize: make the int8 copy of the embedder for questions instead (ONNX Runtime, no "
-                   "calibration, under a minute; query_backend=auto then uses it): one question ~0.6-0.7x the "
+                   help="quantize: make the int8 copy of the embedder for questions again instead (`pull` makes it; "
+                   "ONNX Runtime, no calibration, about a minute; query_backend=auto uses it): one question ~0.6-0.7x the "
                    "float32 time on AVX2 CPUs, vectors at cosine ~0.997")
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_models)

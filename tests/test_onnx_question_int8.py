@@ -252,19 +252,24 @@ def test_a_copy_made_from_an_earlier_export_is_not_used(tmp_path, capsys):
     assert not is_stale(model)
 
 
-def test_models_pull_names_the_optional_question_copy_or_says_it_is_used(tmp_path):
-    from qa.copies import question_copy_line
+def test_models_pull_makes_the_question_copy_once_and_again_after_a_new_export(tmp_path, monkeypatch):
+    from qa import copies
+    from vectorstore.onnx_encoder import MARKER, exported_folder
+    from vectorstore.onnx_question_int8 import auto_uses_copy
 
     model = tmp_path / "model"
-    line = question_copy_line(model)
-    assert "not made" in line and "newsqa models quantize --questions" in line
+    assert "skipped (no ONNX export" in copies.question_int8_for_auto(model) and not auto_uses_copy(model)
     _graph_folder(model)
-    from vectorstore.onnx_question_int8 import quantize_question_encoder
-
-    quantize_question_encoder(model)
-    assert "present" in question_copy_line(model) and "model.onnx-q8" in question_copy_line(model)
-    from vectorstore.onnx_encoder import MARKER, exported_folder
-
+    assert "quantized in" in copies.question_int8_for_auto(model) and auto_uses_copy(model)
+    assert "already made" in copies.question_int8_for_auto(model)
     (exported_folder(model) / MARKER).write_text('{"torch": "a later export"}')
-    stale = question_copy_line(model)
-    assert "earlier export, not used" in stale and "quantize --questions" in stale
+    assert not auto_uses_copy(model)
+    assert "quantized in" in copies.question_int8_for_auto(model) and auto_uses_copy(model)
+
+    def broken(folder):
+        raise RuntimeError("quantizer fell over")
+
+    monkeypatch.setattr(copies, "quantize_question_int8", broken)
+    (exported_folder(model) / MARKER).write_text('{"torch": "yet another export"}')
+    line = copies.question_int8_for_auto(model)
+    assert "not made (RuntimeError: quantizer fell over)" in line and "through the export" in line
