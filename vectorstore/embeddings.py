@@ -74,8 +74,8 @@ def missing_files(model_path: str | os.PathLike, backend: str) -> str | None:
 
 
 def load_question_encoder(model_path: str | os.PathLike, tokenizer: Any, threads: int, backend: str):
-    """(encoder, runtime) for questions: under `auto` the int8 question copy where it exists (`newsqa models
-    quantize --questions`), else the float32 export, else None (PyTorch); `onnx` and `onnx-int8` ask for one."""
+    """(encoder, runtime) for questions: under `auto` the int8 question copy where it exists (made by `newsqa models
+    pull`), else the float32 export, else None (PyTorch); `onnx` and `onnx-int8` ask for one."""
     from vectorstore.onnx_encoder import OnnxEncoder, load_encoder
     from vectorstore.onnx_question_int8 import is_question_quantized, is_stale, question_int8_folder
 

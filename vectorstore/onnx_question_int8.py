@@ -40,7 +40,7 @@ def export_identity(model_folder: str | Path) -> dict[str, Any]:
     folder = exported_folder(model_folder)
     marker = folder / MARKER
     return {"marker": marker.read_text() if marker.is_file() else "",
-            "sizes": sorted((f.name, f.stat().st_size) for f in folder.glob("model.onnx*") if f.is_file())}
+            "sizes": sorted([f.name, f.stat().st_size] for f in folder.glob("model.onnx*") if f.is_file())}
 
 
 def is_stale(model_folder: str | Path) -> bool:
@@ -53,8 +53,7 @@ def is_stale(model_folder: str | Path) -> bool:
         return False
     if made_from is None:
         return False
-    current = export_identity(model_folder)
-    return made_from != {"marker": current["marker"], "sizes": [list(p) for p in current["sizes"]]}
+    return made_from != export_identity(model_folder)  # lists, as the marker's JSON reads back
 
 
 def auto_uses_copy(model_folder: str | Path) -> bool:
