@@ -4,7 +4,8 @@ Each loader yields Articles, or a LoadError for a unit that cannot be used (a fi
 lines file), so one bad input never stops the rest of the batch.
 
 Libraries: trafilatura extracts the main text, title and date of HTML pages; py3langid detects the
-language; dates in records are ISO 8601, other written forms go through dateparser.
+language; dates in records are ISO 8601, other written forms go through dateparser. An untitled article is
+named by its URL's slug or its first line (`qa.titles`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from qa.errors import LoadError
+from qa.titles import guess_title
 from qa.types import Article
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
@@ -90,14 +92,6 @@ def strip_boilerplate(text: str) -> tuple[str, date | None]:
             break
         text = text[match.end():]
     return text.strip(), marker_date
-
-
-def _guess_title(text: str) -> str:
-    first = text.strip().split("\n", 1)[0].strip()
-    if 0 < len(first) <= 140 and not first.endswith((".", "!", "?", "»", '"')):
-        return first.lstrip("# ").strip()
-    words = first[:90].rsplit(" ", 1)[0] if len(first) > 90 else first
-    return words + ("…" if len(first) > 90 else "")
 
 
 def _source(path: Path) -> str:
@@ -199,7 +193,7 @@ def _make_article(
         raise ValueError("no article text after cleaning")
     return Article(
         article_id=article_id,
-        title=(title or "").strip() or _guess_title(body),
+        title=(title or "").strip() or guess_title(body, url),
         text=body,
         source=source,
         published=published or marker_date,

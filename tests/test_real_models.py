@@ -150,6 +150,28 @@ def test_titled_chunks_use_embeddinggemma_document_format(fp32_embeddings):
     assert 0.5 < sum(a * b for a, b in zip(own, titled)) < 0.9999
 
 
+def test_an_untitled_record_is_found_by_its_url_slug_with_real_models(tmp_path_factory, real_embeddings):
+    """Two untitled records with the same wire text, opening with a dateline: only their URLs say what each is
+    about. The slug becomes the title the encoder and BM25 read, so each question finds its own article."""
+    svc = _service(tmp_path_factory, "untitled", real_embeddings)
+    text = ("CNN —\n\nOfficials said on Tuesday that the closure could last for a substantial length of time "
+            "while crews repair the damage, and visitors were told to change their plans.")
+    records = [
+        {"url": "https://example.com/2022/06/14/us/yellowstone-national-park-flooding-closed/index.html",
+         "text": text, "published": "2022-06-14"},
+        {"url": "https://example.com/2022/06/14/travel/heathrow-airport-runway-fire-closure/index.html",
+         "text": text, "published": "2022-06-14"},
+    ]
+    path = tmp_path_factory.mktemp("untitled-records") / "untitled.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    report = svc.ingest([path])
+    assert (report.added, report.failed) == (2, 0)
+    for question, slug_word in [("Why was the national park in Wyoming closed?", "Yellowstone"),
+                                ("Which London airport shut its runway?", "Heathrow")]:
+        top = svc.chain.retriever.retrieve(question, None, 2)[0]
+        assert top.chunk.title.startswith(slug_word), (question, top.chunk.title)
+
+
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
     assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())
