@@ -31,13 +31,14 @@ def test_no_slug_title_without_words(url):
     assert slug_title(url) is None
 
 
-@pytest.mark.parametrize("line", ["CNN —", "Washington CNN —", "New York CNN Business —", "PARIS (Reuters) -", "AP"])
+@pytest.mark.parametrize("line", ["CNN —", "Washington CNN —", "New York CNN Business —", "PARIS (Reuters) -", "AP",
+                                  "BRUSSELS --", "(CNN)"])
 def test_datelines_are_recognised(line):
     assert is_dateline(line)
 
 
 @pytest.mark.parametrize("line", ["Rates held at 4%", "The ECB kept rates unchanged on Thursday — again.",
-                                  "Inflation slows in June"])
+                                  "Inflation slows in June", "Breaking news -", "Ukraine war -", "Editor's note -"])
 def test_headings_and_sentences_are_not_datelines(line):
     assert not is_dateline(line)
 
@@ -49,6 +50,19 @@ def test_first_line_title_passes_over_a_dateline():
     long = "A " + "very " * 40 + "long opening sentence."
     cut = first_line_title(long)
     assert cut.endswith("…") and len(cut) <= 92 and long.startswith(cut[:-1])
+
+
+def test_first_line_title_drops_an_inline_dateline_with_its_outlet_only():
+    assert first_line_title("WASHINGTON (AP) — The Senate voted on Tuesday.") == "The Senate voted on Tuesday."
+    assert first_line_title("The Senate — after weeks — voted.") == "The Senate — after weeks — voted."
+    assert first_line_title("###\n# Rates held\nThe bank kept its rates.") == "Rates held"
+
+
+def test_slug_titles_are_bounded_and_lose_file_suffixes():
+    long = slug_title("https://example.com/" + "-".join(["word"] * 200))
+    assert long is not None and len(long) <= 100 and long.endswith("word")
+    assert slug_title("https://example.com/uploads/my-photo-file.jpg") == "My photo file"
+    assert slug_title("https://example.de/ß-straße-über") == "ß straße über"  # "ß".upper() is two letters
 
 
 def test_guess_title_prefers_the_slug():
