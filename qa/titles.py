@@ -21,13 +21,14 @@ _LETTER = re.compile(r"[^\W\d_]")
 # A dateline opening a wire story: capitalised words (a place, an outlet) closed by a dash ("CNN —", "New York CNN
 # Business —", "PARIS (Reuters) -", "BRUSSELS --"), an outlet in brackets ("(CNN)"), or an agency's name alone.
 # "Breaking news -" or "Ukraine war -" are headings: a word in lower case is not part of a dateline.
-_DATELINE_WORDS = r"(?:[^\W\d_][\w.'’&]*\s+){0,6}(?:\([^)]{1,30}\)\s*)?"
+_WORD = r"[^\W\d_][\w.'’&]*\s+"
+_OUTLET = r"\([^)]{1,30}\)"
 _DATELINE = re.compile(
-    rf"^{_DATELINE_WORDS}(?:[—–]|--?)$|^\([^)]{{1,30}}\)$|^(?:AP|AFP|Reuters|Associated Press)$"
+    rf"^(?:{_WORD}){{0,6}}(?:{_OUTLET}\s*)?(?:[—–]|--?)$|^{_OUTLET}$|^(?:AP|AFP|Reuters|Associated Press)$"
 )
 # The same dateline opening a longer line, with its outlet in brackets: "WASHINGTON (AP) — The Senate voted…" (an
 # em or en dash, or "--"; without the brackets "The Senate — after weeks — voted" would lose its subject).
-_DATELINE_PREFIX = re.compile(r"^(?:[^\W\d_][\w.'’&]*\s+){0,4}\([^)]{1,30}\)\s*(?:[—–]|--)\s+(?=\S)")
+_DATELINE_PREFIX = re.compile(rf"^(?:{_WORD}){{0,4}}{_OUTLET}\s*(?:[—–]|--)\s+(?=\S)")
 _HEADING_MAX = 140
 _SLUG_MAX = 100
 _SENTENCE_CUT = 90
