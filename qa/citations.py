@@ -95,16 +95,29 @@ def _starts_lower(piece: str) -> bool:
     return first.islower()
 
 
+# A full stop that ends an abbreviation ends no sentence: initials and dotted acronyms ("J. Smith", "U.S. Senate",
+# "M. Macron", "J.-C."), titles, and months ("Jan. 24", "3 févr. 2026", "Sept. 30") in English, French, Spanish.
+# (sentencex, a multilingual segmenter, was tried: it needs the text's language and split "M. Macron" and
+# "3 févr. 2026" as well.)
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(\"“«'-])(?:\w\.(?:-?\w\.)*"
+    r"|(?:Mr|Mrs|Ms|Dr|St|Sen|Rep|Gov|Gen|Lt|Col|Sgt|Prof|Jr|Sr|Sra|Mme|Mlle|Mgr|Inc|Corp|Ltd|vs|Ave"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[Jj]anv|[Ff]évr|[Aa]vr|[Jj]uil|sept|oct|nov|déc"
+    r"|ene|abr|ago|dic)\.)$"
+)
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences: a break after . ! ? or » unless what follows starts in lower case ("e.g. the", "p.m. on");
-    any script's capitals, digits and opening quotes start a sentence."""
+    """Sentences: a break after . ! ? or » unless what follows starts in lower case ("e.g. the", "p.m. on") or
+    what precedes ends with an abbreviation ("Jan. 24", "U.S. Senate"); any script's capitals, digits and
+    opening quotes start a sentence."""
     out: list[str] = []
     for piece in _SENTENCE_BREAK.split(" ".join(text.split())):
         piece = piece.strip()
         if not piece:
             continue
-        if out and (_starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1])):
-            out[-1] = f"{out[-1]} {piece}"  # a lower-case continuation, or a list number's item
+        if out and (_starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1]) or _ABBREVIATION.search(out[-1])):
+            out[-1] = f"{out[-1]} {piece}"  # a continuation, or a list number's item
         else:
             out.append(piece)
     return out

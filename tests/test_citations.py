@@ -246,3 +246,28 @@ def test_a_short_reply_is_repointed_to_the_passage_the_question_finds():
     # Lexically "Snake" matches nothing; read with the question, passage 3 is the one to check.
     text, moved = verify_citations("Snake [1]", passages, lexical_scorer, question=REPTILE)
     assert text == "Snake [3]" and moved == [(1, 3)]
+
+
+def test_a_full_stop_after_an_abbreviation_ends_no_sentence():
+    from qa.citations import split_sentences
+
+    assert split_sentences("The U.S. Senate voted on Jan. 24. Mr. Smith voted no. It was 5 p.m. Monday.") == [
+        "The U.S. Senate voted on Jan. 24.", "Mr. Smith voted no.", "It was 5 p.m. Monday."]
+    assert split_sentences("M. Macron parlera le 3 févr. 2026 à Paris. Fin de la réunion.") == [
+        "M. Macron parlera le 3 févr. 2026 à Paris.", "Fin de la réunion."]
+    # ordinary words before a full stop still end sentences, "no." and "48." included
+    assert split_sentences("The vote was 52 to 48. The bill passed. She said no. Then she left.") == [
+        "The vote was 52 to 48.", "The bill passed.", "She said no.", "Then she left."]
+
+
+def test_an_answer_with_an_abbreviation_keeps_its_words_and_its_one_citation():
+    """Split at "Jan." the answer came out as "... as soon as Jan [5]. 24. [5]" (realtimeqa, the IRS question)."""
+    from qa.chain import finalize
+
+    passages = [_passage(1, "The IRS will start processing 2021 tax returns as soon as Jan. 24, it said. "
+                            "Staff were hired.")]
+    answer = finalize("When will the IRS start?", None, passages,
+                      "The IRS will start processing 2021 tax returns as soon as Jan. 24. [1]", lexical_scorer)
+    assert answer.text == "The IRS will start processing 2021 tax returns as soon as Jan. 24. [1]"
+    assert [c.n for c in answer.citations] == [1]
+    assert answer.citations[0].quote == "The IRS will start processing 2021 tax returns as soon as Jan. 24, it said."
