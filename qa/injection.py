@@ -63,7 +63,7 @@ def defang(text: str) -> tuple[str, int]:
     """The text with each instruction-like sentence replaced by REMOVED, and how many were replaced. Control
     tokens, fence markers and `##` headers also end a sentence, so a planted line glued to a real sentence is
     cut off on its own."""
-    sentences = [s for piece in _BREAK.split(text) for s in split_sentences(piece)]
+    sentences = [s for piece in _BREAK.split(text) for s in split_sentences(piece, abbreviations=False)]
     flagged = [is_instruction(s) for s in sentences]
     if not any(flagged):
         return text, 0
