@@ -103,12 +103,14 @@ def _starts_lower(piece: str) -> bool:
 # was tried first: it needs the text's language and still split "M. Macron" and "3 févr. 2026".
 _LETTER = r"[^\W\d_]"
 _TITLE = re.compile(r"(?:^|[\s(\"“«'-])(?:Mr|Mrs|Ms|Dr|St|Sen|Rep|Gov|Gen|Lt|Col|Sgt|Prof|Sra|Mlle|Mgr|vs|v)\.$")
-_BEFORE_NUMBER = re.compile(r"(?:^|[\s(\"“«'-])(?:No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[Jj]anv|[Ff]évr|[Aa]vr"
-                    r"|[Jj]uil|sept|oct|nov|déc|ene|abr|dic)\.$")
+_BEFORE_NUMBER = re.compile(
+    r"(?:^|[\s(\"“«'-])(?:No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+    r"|[Jj]anv|[Ff]évr|[Aa]vr|[Jj]uil|sept|oct|nov|déc|ene|abr|dic)\.$"
+)
 _INITIALS = re.compile(rf"(?:^|[\s(\"“«'])(?:{_LETTER}\.-?)+$")
 _OPENERS = frozenset(
     "The A An It Its He She They We I You This That These Those There Here But And Or So Yet In On At As For If When "
-    "While After Before Since Then Now Le La Les L Il Elle Ils Elles On Un Une Des Ce Cette Ces Mais Et Puis Alors "
+    "While After Before Since Then Now Le La Les L Il Elle Ils Elles Un Une Des Ce Cette Ces Mais Et Puis Alors "
     "El Los Las Una Pero".split()
 )
 
