@@ -102,12 +102,13 @@ def _starts_lower(piece: str) -> bool:
 # the full stop ("U.S. [1] Trump…") shows the model ended its sentence there. sentencex, a multilingual segmenter,
 # was tried first: it needs the text's language and still split "M. Macron" and "3 févr. 2026".
 _LETTER = r"[^\W\d_]"
-_TITLE = re.compile(r"(?:^|[\s(\"“«'-])(?:Mr|Mrs|Ms|Dr|St|Sen|Rep|Gov|Gen|Lt|Col|Sgt|Prof|Sra|Mlle|Mgr|vs|v)\.$")
+_AFTER = r"(?:^|(?<=[\s(\"“«'-]))"  # the abbreviation is a word of its own: "St." but not "Best."
+_TITLE = re.compile(_AFTER + r"(?:Mr|Mrs|Ms|Dr|St|Sen|Rep|Gov|Gen|Lt|Col|Sgt|Prof|Sra|Mlle|Mgr|vs|v)\.$")
 _BEFORE_NUMBER = re.compile(
-    r"(?:^|[\s(\"“«'-])(?:No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+    _AFTER + r"(?:No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
     r"|[Jj]anv|[Ff]évr|[Aa]vr|[Jj]uil|sept|oct|nov|déc|ene|abr|dic)\.$"
 )
-_INITIALS = re.compile(rf"(?:^|[\s(\"“«'])(?:{_LETTER}\.-?)+$")
+_INITIALS = re.compile(_AFTER + rf"(?:{_LETTER}\.-?)+$")  # "J.", "U.S.", "p.m.", "J.-C."
 _OPENERS = frozenset(
     "The A An It Its He She They We I You This That These Those There Here But And Or So Yet In On At As For If When "
     "While After Before Since Then Now Le La Les L Il Elle Ils Elles Un Une Des Ce Cette Ces Mais Et Puis Alors "
@@ -124,7 +125,7 @@ def _continues(previous: str, piece: str) -> bool:
     if _BEFORE_NUMBER.search(previous):
         return piece[:1].isdigit()
     initials = _INITIALS.search(previous)
-    if initials and initials.group(0).strip(" (\"“«'").replace(".", "").replace("-", "").isupper():
+    if initials and initials.group(0).isupper():  # capitals only: "p.m." is followed by a new sentence
         first = re.match(r"[\"“«']?(\w+)", piece)
         return bool(first) and first.group(1)[:1].isupper() and first.group(1) not in _OPENERS
     return False
