@@ -132,7 +132,9 @@ def build_retriever(settings: Settings, store, embeddings, keyword, *, translato
     s = settings
     fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight,
                     recency_prior=s.recency_prior, recency_pool=s.recency_pool, recency_margin=s.recency_margin,
-                    rrf_k=s.rrf_k, period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin)
+                    rrf_k=s.rrf_k, period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin,
+                    period_search=s.period_search_weight,
+                    recent_search=s.recent_search_weight, recent_days=s.recent_days)
     return Retriever(store, embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates, keyword=keyword,
                      fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
                      screen_instructions=s.screen_instructions, translator=translator,

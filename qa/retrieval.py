@@ -5,91 +5,25 @@ them and shown with planted instructions removed and dates resolved."""
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
 from qa.context import collapse_duplicates, needs_after, needs_before, widen
-from qa.dates import annotate_dates, parse_as_of
+from qa.dates import annotate_dates
 from qa.errors import ConfigError
 from qa.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
 from qa.injection import defang
 from qa.periods import question_period
 from qa.rerank import Reranker
+from qa.scope import Filters, as_of_filter, published_between, question_language, wants_recent
 from qa.translate import QueryTranslator
 from qa.types import Chunk, Passage
 from vectorstore.base import DimensionMismatch, VectorStore
 from vectorstore.keyword import KeywordIndex, analyze
-
-
-def _day(d: date) -> int:
-    return int(d.strftime("%Y%m%d"))
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Optional limits on what may be retrieved, besides the as-of date."""
-
-    date_from: date | None = None
-    date_to: date | None = None
-    sources: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "Filters":
-        data = data or {}
-        return cls(
-            date_from=parse_as_of(data.get("date_from")),
-            date_to=parse_as_of(data.get("date_to")),
-            sources=tuple(data.get("sources") or ()),
-            languages=tuple(data.get("languages") or ()),
-        )
-
-
-def as_of_filter(as_of: date | None, filters: Filters | None = None) -> dict | None:
-    """Chroma `where` clause: published on or before `as_of` (undated articles too), plus the filters."""
-    clauses: list[dict] = []
-    upper = min([d for d in (as_of, filters.date_to if filters else None) if d], default=None)
-    if upper is not None:
-        clauses.append({"published_int": {"$lte": _day(upper)}})
-    if filters is not None:
-        if filters.date_from is not None:
-            clauses.append({"published_int": {"$gte": _day(filters.date_from)}})
-        if filters.sources:
-            clauses.append({"source": {"$in": list(filters.sources)}})
-        if filters.languages:
-            clauses.append({"language": {"$in": list(filters.languages)}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-RECENCY_CUES = re.compile(
-    r"\b(latest|last|most recent|recent(ly)?|newest|current(ly)?|this week|now|"
-    r"derni[eè]re?s?|r[ée]cemment|plus r[ée]cente?s?|actuellement|cette semaine|"
-    r"[úu]ltim[oa]s?|recientes?|recientemente|actualmente|esta semana)\b",
-    re.IGNORECASE,
-)
-
-
-def wants_recent(question: str) -> bool:
-    """Whether the question asks for the latest/last/most recent state of things (en, fr, es cues)."""
-    return bool(RECENCY_CUES.search(question))
-
-
-def question_language(question: str, among: Sequence[str]) -> str | None:
-    """The question's language among the corpus languages (py3langid), None when it cannot tell."""
-    if len(question.strip()) < 8 or not among:
-        return None
-    import py3langid
-
-    scores = dict(py3langid.rank(question))
-    known = [lang for lang in among if lang in scores]
-    return max(known, key=lambda lang: scores[lang]) if known else None
 
 
 # Languages under 1% of the chunks are not translated into (each target costs an LLM call per new question).
@@ -99,6 +33,28 @@ TRANSLATE_MIN_SHARE = 0.01
 def _published(record) -> date | None:
     value = int(record.metadata.get("published_int") or 0)
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
+
+
+@dataclass
+class _Found:
+    """What one question's searches have found so far: the records, each chunk's best dense similarity, the
+    question's vectors (embedded once, searched in several scopes) and the ids keyword search returned."""
+
+    language: str | None
+    translations: dict[str, str]
+    stages: dict[str, float]
+    records: dict = field(default_factory=dict)
+    similarity: dict[str, float] = field(default_factory=dict)
+    vectors: dict[str, list[float]] = field(default_factory=dict)
+    keyword_ids: set[str] = field(default_factory=set)
+
+    def language_of(self, i: str) -> str | None:
+        return self.records[i].metadata.get("language") or self.language
+
+    @property
+    def covered(self) -> set[str]:
+        """The languages keyword search matched the question in: its own and its translations'."""
+        return ({self.language} | set(self.translations)) if self.language else set()
 
 
 class Retriever:
@@ -202,22 +158,73 @@ class Retriever:
         stages["translate_ms"] = (time.perf_counter() - clock) * 1000
         return found
 
-    def _dense(self, text: str, where, stages) -> list:
+    def _dense(self, text: str, where, stages, vectors: dict[str, list[float]]) -> list:
+        """Dense hits for `text` under `where`; `vectors` keeps each text's embedding for a second search."""
         clock = time.perf_counter()
-        vector = self.embeddings.embed_query(text)
+        if (vector := vectors.get(text)) is None:
+            vector = vectors[text] = self.embeddings.embed_query(text)
         stages["embed_ms"] = stages.get("embed_ms", 0.0) + (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        keep = None
+        keep = among = None
         if self.keyword is not None and where is not None and len(self.keyword):
             # the keyword index holds the filter's columns in memory: the store need not read candidates' metadata
             keep = lambda ids: self.keyword.matching(ids, where)  # noqa: E731
+            # every matching id, for a narrow filter: only while the keyword index holds all the store's chunks
+            among = lambda: self.keyword.ids_where(where) if len(self.keyword) == self.store.count() else None
         try:  # `keep` only when there is one: stores written before it existed take three arguments
-            hits = (self.store.search(vector, k=self.fetch_k, where=where, keep=keep) if keep is not None
-                    else self.store.search(vector, k=self.fetch_k, where=where))
+            hits = (self.store.search(vector, k=self.fetch_k, where=where, keep=keep, among=among)
+                    if keep is not None else self.store.search(vector, k=self.fetch_k, where=where))
         except DimensionMismatch as exc:
             raise ConfigError(str(exc)) from exc
         stages["dense_ms"] = stages.get("dense_ms", 0.0) + (time.perf_counter() - clock) * 1000
         return hits
+
+    def _ranked_lists(self, question: str, where, found: _Found, dense_weight: float, keyword_weight: float,
+                      *, timed: bool = True) -> tuple[list[tuple[float, list[str]]], list[Callable[[str], bool] | None]]:
+        """The ranked lists to fuse for one scope of articles (`where`), each with the chunks it applies to:
+        dense search for the question and for each translation, BM25 for all of them together. `timed`: the
+        searches' times go into the stage timings."""
+        stages = found.stages if timed else {}
+        lists: list[tuple[float, list[str]]] = []
+        applies: list[Callable[[str], bool] | None] = []
+        translations = found.translations
+        for target, text in {None: question, **translations}.items():
+            hits = self._dense(text, where, stages, found.vectors)
+            for h in hits:  # a chunk's similarity: the best any version of the question gives it
+                found.records.setdefault(h.record.id, h.record)
+                found.similarity[h.record.id] = max(h.score, found.similarity.get(h.record.id, h.score))
+            lists.append((dense_weight, [h.record.id for h in hits]))
+            # A chunk is judged by the question in its own language: the translation's dense ranking for chunks
+            # in that language, the question's for the rest (an English question ranked the French passage
+            # that answers "What did Beijing agree to postpone?" 5th, its French translation 1st).
+            if not translations:
+                applies.append(None)
+            elif target is None:
+                applies.append(lambda i: found.language_of(i) not in translations)
+            else:
+                applies.append(lambda i, target=target: found.language_of(i) == target)
+        keyword_ids = self._keyword_side([question, *translations.values()], where, found.records, stages)
+        if keyword_ids:
+            found.keyword_ids.update(keyword_ids)
+            lists.append((keyword_weight, keyword_ids))
+            # Keyword search only matches text in the languages the question was searched in (its own and any
+            # translation): for chunks in other languages it is no signal, not a miss.
+            covered = found.covered
+            applies.append((lambda i: found.language_of(i) in covered) if covered else None)
+        return lists, applies
+
+    def _window(self, period, as_of: date | None) -> tuple[float, date, date] | None:
+        """(weight, first day, last day) of the second, date-scoped search: the question's period (and the
+        grace days after it), or, when it names none, the `recent_days` up to the as-of date; None: no second
+        search."""
+        if period is not None:
+            if self.fusion.period_search <= 0:
+                return None
+            return self.fusion.period_search, period.start, period.end + timedelta(days=self.fusion.period_grace_days)
+        if self.fusion.recent_search <= 0 or self.fusion.recent_days < 1:
+            return None
+        last = as_of or date.today()
+        return self.fusion.recent_search, last - timedelta(days=self.fusion.recent_days - 1), last
 
     def _keyword_side(self, texts, where, records, stages) -> list[str]:
         """BM25 ids (best first) for the question and its translations; the records of ids dense search did
@@ -246,38 +253,35 @@ class Retriever:
         where = as_of_filter(as_of, filters)
         if self.keyword is not None:
             self.keyword.refresh()  # another process may have ingested since: dense search reads its columns
-        dense = self._dense(question, where, stages)
-        records = {h.record.id: h.record for h in dense}
-        similarity = {h.record.id: h.score for h in dense}
         corpus_languages = self.keyword.languages() if self.keyword is not None else []
         language = question_language(question, corpus_languages) if corpus_languages else None
         translations = self._translations(question, language, stages)
-
-        def language_of(i: str) -> str | None:
-            return records[i].metadata.get("language") or language
-
-        lists: list[tuple[float, Sequence[str]]] = [(self.fusion.dense, [h.record.id for h in dense])]
-        applies: list[Callable[[str], bool] | None] = [None]
-        if translations:
-            # A chunk is judged by the question in its own language: the translation's dense ranking for chunks
-            # in that language, the question's for the rest (an English question ranked the French passage
-            # that answers "What did Beijing agree to postpone?" 5th, its French translation 1st).
-            applies[0] = lambda i: language_of(i) not in translations
-            for target, text in translations.items():
-                hits = self._dense(text, where, stages)
-                for h in hits:  # a chunk's similarity: the best any version of the question gives it
-                    records.setdefault(h.record.id, h.record)
-                    similarity[h.record.id] = max(h.score, similarity.get(h.record.id, h.score))
-                lists.append((self.fusion.dense, [h.record.id for h in hits]))
-                applies.append(lambda i, target=target: language_of(i) == target)
-        keyword_ids = self._keyword_side([question, *translations.values()], where, records, stages)
-        covered = ({language} | set(translations)) if language else set()
+        found = _Found(language, translations, stages)
+        lists, applies = self._ranked_lists(question, where, found, self.fusion.dense, self.fusion.keyword)
+        period = None
+        if self.fusion.period > 0 or self.fusion.period_search > 0:
+            clock = time.perf_counter()
+            period = question_period(question, as_of, language)
+            stages["period_ms"] = (time.perf_counter() - clock) * 1000
+        window = self._window(period, as_of)
+        if window is not None:
+            # The same searches again among the articles of the question's period (or, when it names none, of
+            # the last days up to the as-of date), as extra lists: an article of that week that the whole
+            # corpus's best `fetch_k` leave out becomes a candidate (the boosts below only reorder candidates).
+            clock = time.perf_counter()
+            weight, start, end = window
+            inside = published_between(start, end)
+            scoped = inside if where is None else {"$and": [where, inside]}
+            more, more_applies = self._ranked_lists(question, scoped, found, weight, weight, timed=False)
+            # Like the period boost, only for chunks close to the question: within `period_margin` of the best
+            # similarity any search found (an unrelated article of the same week ranks high in a small window).
+            floor = max(found.similarity.values(), default=0.0) - self.fusion.period_margin
+            more = [(w, [i for i in ids if found.similarity.get(i, floor - 1.0) >= floor]) for w, ids in more]
+            lists += more
+            applies += more_applies
+            stages["window_search_ms"] = (time.perf_counter() - clock) * 1000
+        records, similarity = found.records, found.similarity
         clock = time.perf_counter()
-        if keyword_ids:
-            lists.append((self.fusion.keyword, keyword_ids))
-            # Keyword search only matches text in the languages the question was searched in (its own and any
-            # translation): for chunks in other languages it is no signal, not a miss.
-            applies.append((lambda i: language_of(i) in covered) if covered else None)
         fused = reciprocal_rank_fusion(lists, self.fusion.rrf_k, applies)
         recency = self.fusion.recency_prior
         if wants_recent(question):
@@ -288,15 +292,13 @@ class Retriever:
             newest = sorted(pool, key=lambda i: -((_published(records[i]) or date.min).toordinal() // 7))
             self._boost(fused, newest, recency)
         stages["fusion_ms"] = (time.perf_counter() - clock) * 1000
-        if self.fusion.period > 0:
+        if self.fusion.period > 0 and period is not None:
             clock = time.perf_counter()
-            period = question_period(question, as_of, language)
-            if period is not None:
-                grace = self.fusion.period_grace_days
-                inside = [i for i in self._pool(fused, similarity, self.fusion.period_pool, self.fusion.period_margin)
-                          if (day := _published(records[i])) and period.contains(day, grace)]
-                self._boost(fused, inside, self.fusion.period)
-            stages["period_ms"] = (time.perf_counter() - clock) * 1000
+            grace = self.fusion.period_grace_days
+            inside = [i for i in self._pool(fused, similarity, self.fusion.period_pool, self.fusion.period_margin)
+                      if (day := _published(records[i])) and period.contains(day, grace)]
+            self._boost(fused, inside, self.fusion.period)
+            stages["period_ms"] += (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
         order = sorted((i for i in fused if i in records), key=lambda i: -fused[i])
         stages["fusion_ms"] += (time.perf_counter() - clock) * 1000
@@ -314,7 +316,7 @@ class Retriever:
             floor = max((similarity[i] for i in fused if i in similarity), default=0.0) - self.fusion.recency_margin
             order = cap_per_article(order, records, self.max_per_article, k,
                                     lambda i: similarity.get(i, floor - 1.0) >= floor)
-        keyword_set = set(keyword_ids)
+        keyword_set = found.keyword_ids
         neighbours: dict[tuple[str, str, int], str] = {}
         if self.sentence_window > 0:
             clock = time.perf_counter()

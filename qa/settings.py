@@ -191,6 +191,17 @@ class Settings(BaseSettings):
         description="A candidate gets the period boost only when its dense similarity is within this of the "
         "best candidate's (keeps a same-week but unrelated article from jumping ahead).",
     )
+    period_search_weight: float = Field(
+        default=1.0, ge=0.0,
+        description="Weight of a second dense and keyword search restricted to the period the question names "
+        "(0: off); brings that period's articles in as candidates even when the whole corpus's best miss them.",
+    )
+    recent_search_weight: float = Field(
+        default=0.5, ge=0.0,
+        description="Weight of a second search restricted to the recent_days up to the as-of date, for questions "
+        "that name no period (0: off).",
+    )
+    recent_days: int = Field(default=7, ge=1, description="The window of that recent search, in days.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher: flatter).")
     max_per_article: int = Field(
         default=2, ge=0,

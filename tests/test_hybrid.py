@@ -76,6 +76,19 @@ def test_filters_on_columns_agree_with_row_by_row_evaluation():
         assert 0 < expected.sum() < len(rows)
 
 
+def test_ids_where_lists_every_held_chunk_that_matches_or_cannot_tell():
+    records = [Record(f"r{i}", f"text {i}", {"article_id": f"a{i % 3}", "language": "fr" if i % 4 else "en",
+                                             "published_int": 20250101 + i}) for i in range(20)]
+    index = KeywordIndex()
+    index.build(records)
+    for where in ({"language": "en"}, {"$and": [{"published_int": {"$gte": 20250105}},
+                                                {"published_int": {"$lte": 20250110}}]},
+                  {"$or": [{"article_id": "a1"}, {"language": "en"}]}, {"published_int": {"$gt": 20300101}}):
+        assert index.ids_where(where) == [r.id for r in records if matches(r.metadata, where)], where
+    assert index.ids_where({"title": "x"}) is None  # a key not kept here
+    assert index.ids_where({"language": {"$like": "e%"}}) is None  # an operator it cannot evaluate
+
+
 def test_saved_index_loads_in_another_instance(tmp_path):
     first = KeywordIndex(tmp_path / "kw")
     first.build(RECORDS)
@@ -164,6 +177,31 @@ def test_as_of_date_applies_to_the_keyword_side_too():
     assert "c1" not in [p.chunk.chunk_id for p in passages]
     filtered = _retriever(store).retrieve("ECB rate", filters=Filters(languages=("fr",)), k=5)
     assert {p.chunk.language for p in filtered} == {"fr"}
+
+
+def test_matching_ids_are_offered_to_the_store_only_while_the_keyword_index_holds_every_chunk():
+    from datetime import date
+
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS)
+    offered = []
+    search = store.search
+
+    def spying(vector, k, where=None, *, keep=None, among=None):
+        offered.append(among() if among is not None else "no list")
+        return search(vector, k, where, keep=keep, among=among)
+
+    store.search = spying
+    retriever = _retriever(store)
+    retriever.retrieve("ECB rate", as_of=date(2025, 7, 1))
+    assert offered[0] == ["a2", "c1"]  # published by July 1, from the keyword index's columns
+    store.upsert([Record("e1", "The ECB spoke on rates.", _meta("ecb-may", 20250502))])  # not synced yet
+    offered.clear()
+    retriever.retrieve("ECB rate", as_of=date(2025, 7, 1))
+    assert offered[0] is None  # it cannot list e1: the store filters by itself
+    offered.clear()
+    retriever.retrieve("ECB rate")  # no as-of date: no filter, no list (then the recent days' search, filtered)
+    assert offered[0] == "no list"
 
 
 def test_recency_prefers_the_newest_relevant_article_when_asked_and_as_a_prior():

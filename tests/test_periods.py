@@ -57,7 +57,7 @@ def test_articles_published_in_the_named_period_move_up(month, expected):
     retriever = Retriever(store, store.embeddings, k=2)
     passages = retriever.retrieve(f"What was the ECB rate decision in {month} 2025?", AS_OF, timings=(t := {}))
     assert passages[0].chunk.chunk_id == expected and "period_ms" in t
-    off = Retriever(store, store.embeddings, k=2, fusion=Fusion(period=0.0, recency_prior=0.0))
+    off = Retriever(store, store.embeddings, k=2, fusion=Fusion(period=0.0, period_search=0.0, recency_prior=0.0))
     assert off.retrieve(f"What was the ECB rate decision in {month} 2025?", AS_OF)[0].chunk.chunk_id == "june"
 
 
@@ -96,3 +96,62 @@ def test_this_week_lifts_a_less_similar_report_of_that_week_but_not_an_unrelated
     narrow = Retriever(store, embeddings, k=5, fusion=Fusion(period_pool=10, period_margin=0.05, recency=0.0,
                                                                  recency_prior=0.0))
     assert "new" not in [p.chunk.chunk_id for p in narrow.retrieve(question, AS_OF)]
+
+
+def _crowded_store(week_day: int):
+    """Ten older reports on the topic (similarity 0.90-0.95), one report published on `week_day` that is less
+    similar (0.85) and one unrelated article of the as-of week (0.30)."""
+    similarity = {f"older report {i}": 0.95 - 0.005 * i for i in range(10)}
+    similarity |= {"the week's report": 0.85, "unrelated this week": 0.30}
+    embeddings = _AngleEmbeddings(similarity)
+    store = MemoryStore(embeddings)
+    store.upsert([Record(f"old{i}", f"older report {i}", _meta(f"old{i}", 20250601 + i)) for i in range(10)])
+    store.upsert([Record("new", "the week's report", _meta("new", week_day)),
+                  Record("other", "unrelated this week", _meta("other", 20251104))])
+    return store, embeddings
+
+
+@pytest.mark.parametrize("question", ["Which agency announced a recall this week?",  # the period it names
+                                      "Which agency announced a recall?"])  # none: the recent days
+def test_a_second_search_in_the_period_brings_in_a_report_the_whole_corpus_search_leaves_out(question):
+    store, embeddings = _crowded_store(20251103)
+    # fetch_k 4: the whole corpus's 4 nearest are older reports; recency and the period boost can only reorder
+    # the candidates they are given, so without the second search the week's report is not among the passages.
+    no_boosts = {"recency": 0.0, "recency_prior": 0.0, "period": 0.0}
+    off = Retriever(store, embeddings, k=4, fetch_k=4,
+                    fusion=Fusion(**no_boosts, period_search=0.0, recent_search=0.0))
+    assert "new" not in [p.chunk.chunk_id for p in off.retrieve(question, AS_OF)]
+    on = Retriever(store, embeddings, k=4, fetch_k=4,
+                   fusion=Fusion(**no_boosts, period_search=1.0, recent_search=1.0, recent_days=7))
+    t: dict[str, float] = {}
+    ids = [p.chunk.chunk_id for p in on.retrieve(question, AS_OF, timings=t)]
+    # the week's report comes in (1st in the window, absent from the whole corpus's list); the unrelated article
+    # of the week, 2nd in the window, is left out of it: its similarity is not within the margin of the best
+    assert "new" in ids and "other" not in ids and "window_search_ms" in t
+    wide_margin = Retriever(store, embeddings, k=4, fetch_k=4,
+                           fusion=Fusion(**no_boosts, period_search=1.0, recent_search=1.0, period_margin=1.0))
+    assert "other" in [p.chunk.chunk_id for p in wide_margin.retrieve(question, AS_OF)]
+
+
+def test_the_recent_window_is_the_days_up_to_the_as_of_date_and_a_named_period_replaces_it():
+    fusion = Fusion(recency=0.0, recency_prior=0.0, period=0.0, period_search=1.0, recent_search=1.0,
+                    recent_days=7)
+    # published 8 days before the as-of date: outside the 7 recent days
+    store, embeddings = _crowded_store(20251028)
+    retriever = Retriever(store, embeddings, k=4, fetch_k=4, fusion=fusion)
+    assert "new" not in [p.chunk.chunk_id for p in retriever.retrieve("Which agency announced a recall?", AS_OF)]
+    # ... but inside "last week" (October 23-29): the named period is searched instead
+    ids = [p.chunk.chunk_id for p in retriever.retrieve("Which agency announced a recall last week?", AS_OF)]
+    assert "new" in ids
+    # an as-of date in the past moves the window with it
+    early = date(2025, 10, 30)
+    assert "new" in [p.chunk.chunk_id for p in retriever.retrieve("Which agency announced a recall?", early)]
+
+
+def test_the_window_search_embeds_the_question_once():
+    store, embeddings = _crowded_store(20251103)
+    asked = []
+    embeddings.embed_query = lambda text: asked.append(text) or [1.0, 0.0]
+    retriever = Retriever(store, embeddings, k=4, fusion=Fusion(period_search=1.0))
+    assert retriever.retrieve("Which agency announced a recall this week?", AS_OF)
+    assert asked == ["Which agency announced a recall this week?"]

@@ -172,6 +172,41 @@ def test_an_untitled_record_is_found_by_its_url_slug_with_real_models(tmp_path_f
         assert top.chunk.title.startswith(slug_word), (question, top.chunk.title)
 
 
+def test_the_weeks_report_comes_in_through_the_date_scoped_search_with_real_models(tmp_path_factory,
+                                                                                 real_embeddings):
+    """Five June reports on record gas prices and one August report of the as-of week: with only the two
+    nearest fetched, the whole corpus's searches return June reports only; the second search, scoped to the
+    recent days (no period named) or to the week the question names, brings the August report in."""
+    from datetime import date
+
+    from qa.factory import build_retriever
+
+    svc = _service(tmp_path_factory, "window", real_embeddings)
+    june = ["Gas prices hit a record high of $5.02 a gallon, the motor club said.",
+            "Drivers paid a record $5 a gallon for gas on average across the country.",
+            "The national average price of gas set a new record above $5 a gallon.",
+            "Record gas prices of $5 a gallon are squeezing family budgets this summer.",
+            "Gas at $5 a gallon: the average price reached another record on Saturday."]
+    records = [{"title": f"Gas price record {n}", "text": text, "published": f"2022-06-{11 + n:02d}",
+                "url": f"https://example.com/june-{n}"} for n, text in enumerate(june)]
+    records.append({"title": "Fuel keeps getting cheaper", "published": "2022-08-03", "url": "https://example.com/aug",
+                    "text": "Gasoline has become cheaper for the 50th day in a row, the motor club said; drivers "
+                            "now pay $4.16."})
+    path = tmp_path_factory.mktemp("window-records") / "gas.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    assert svc.ingest([path]).added == 6
+    as_of = date(2022, 8, 4)
+
+    def found(question, **weights):
+        settings = svc.settings.model_copy(update={"k": 3, "fetch_k": 2, **weights})
+        retriever = build_retriever(settings, svc.store, svc.embeddings, svc.keyword)
+        return [p.chunk.source for p in retriever.retrieve(question, as_of)]
+
+    for question in ("What is the average gas price a gallon?", "What is the average gas price a gallon this week?"):
+        assert "https://example.com/aug" not in found(question, period_search_weight=0.0, recent_search_weight=0.0)
+        assert "https://example.com/aug" in found(question), question
+
+
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
     assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())

@@ -14,6 +14,7 @@ from load_askers import free_port
 
 from fakes import DesignedEmbeddings, MemoryStore
 from vectorstore.base import Record, VectorStore
+from vectorstore.chroma import ChromaVectorStore
 from vectorstore.filters import matches
 
 
@@ -147,6 +148,21 @@ class TestVectorStoreConformance:
                     if judge is None:
                         reference = scores
                     assert max(abs(a - b) for a, b in zip(scores, reference)) < 1e-6
+                # the caller's list of every matching id: searched among when the wide candidates fall short
+                listed = []
+                among = lambda where=where, listed=listed: listed.append(where) or keyword.ids_where(where)
+                hits = store.search(query.tolist(), k=10, where=where,
+                                    keep=lambda ids, where=where: keyword.matching(ids, where), among=among)
+                assert [h.record.id for h in hits] == [f"r{i}" for i in exact]
+                assert max(abs(h.score - r) for h, r in zip(hits, reference)) < 1e-6
+                assert all(h.record.text == f"text {h.record.id[1:]}" for h in hits)
+                if isinstance(store, ChromaVectorStore) and store.wide_search_from == 0:
+                    # a tenth are French: too few among the 40 nearest, so the list is asked for; most records
+                    # pass the date: enough among the wide candidates, no list needed
+                    if where == {"language": "fr"}:
+                        assert listed == [where]
+                    elif where == {"published_int": {"$lte": 20250125}}:
+                        assert listed == []
 
     def test_search_with_keep_on_an_empty_or_small_collection(self, store):
         from vectorstore.keyword import KeywordIndex

@@ -43,10 +43,13 @@ class VectorStore(Protocol):
         """Embed and write records; an id that exists is overwritten."""
 
     def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None,
-               *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None) -> list[Hit]:
+               *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None,
+               among: Callable[[], Sequence[str] | None] | None = None) -> list[Hit]:
         """The k nearest records to the query vector, closest first, optionally filtered by metadata. `keep`, when
         given, answers the filter for a list of ids (True: the record matches `where`; None: cannot tell) from
-        the caller's own copy of the metadata; a store may use it instead of reading metadata for candidates."""
+        the caller's own copy of the metadata; a store may use it instead of reading metadata for candidates.
+        `among`, when given, lists every id that matches `where` (None: cannot tell), from the same copy; a
+        store may search among those ids instead of filtering."""
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
         """Ids of the stored records that match the metadata filter (all when None)."""

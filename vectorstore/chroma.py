@@ -116,11 +116,13 @@ class ChromaVectorStore:
         return vectors  # type: ignore[return-value]
 
     def _query(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None,
-               documents: bool = True) -> list[Hit]:
+               documents: bool = True, ids: Sequence[str] | None = None) -> list[Hit]:
         include = ["metadatas", "distances"] + (["documents"] if documents else [])
+        if ids is not None and not ids:
+            return []
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=k, where=where,
-                                             include=include)
+                                             include=include, ids=list(ids) if ids is not None else None)
         except Exception as exc:
             _raise_if_dimensions(exc, len(query_vector), "Search")
             raise
@@ -129,14 +131,17 @@ class ChromaVectorStore:
                 for i, t, m, d in zip(got["ids"][0], texts, got["metadatas"][0], got["distances"][0])]
 
     def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None,
-               *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None) -> list[Hit]:
+               *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None,
+               among: Callable[[], Sequence[str] | None] | None = None) -> list[Hit]:
         """The k nearest records that match `where`. A filter that lets most records through (an as-of date)
         is applied to an unfiltered search of `overfetch` x k, without texts: Chroma's own filtered search
         first lists every matching id from SQLite, which grows with the index (72 ms at 10k chunks against
         28 ms, bench/query.py). With `keep` (the caller's copy of the metadata: the keyword index's) those
         candidates are searched for ids alone, at any index size, and judged by it, and only the k kept are read:
-        at 100k chunks reading the candidates' metadata cost ~18 ms of ~25. When fewer than k candidates match,
-        Chroma filters instead. All ways give the same k nearest."""
+        at 100k chunks reading the candidates' metadata cost ~18 ms of ~25. When fewer than k candidates match
+        (a narrow filter: one week of articles), the search runs among the ids `among` gives (the caller's list
+        of every id that matches; 10 ms against Chroma's 105 ms for 643 of 38k chunks), else Chroma filters.
+        All ways give the same k nearest."""
         if keep is not None and where is not None:
             # No count first (14 ms at 100k chunks): fewer candidates than asked for means all were seen.
             wide = k * self.overfetch
@@ -145,6 +150,9 @@ class ChromaVectorStore:
             if flags is not None:
                 chosen = [(i, score) for (i, score), ok in zip(nearest, flags) if ok][:k]
                 if len(chosen) < k and len(nearest) == wide:
+                    listed = among() if among is not None else None
+                    if listed is not None:
+                        return self._query(query_vector, min(k, len(listed)), None, ids=listed)
                     return self._query(query_vector, k, where)
                 records = {r.id: r for r in self.get([i for i, _ in chosen])}
                 return [Hit(records[i], score) for i, score in chosen if i in records]

@@ -229,6 +229,20 @@ class KeywordIndex:
         except (TypeError, ValueError):
             return None
 
+    def ids_where(self, where: dict[str, Any]) -> list[str] | None:
+        """Every id held here whose chunk matches `where`, from the columns in memory; None when `where` names a
+        key not kept here or cannot be evaluated on these columns (as for `matching`). Chunks the store has and
+        this index has not been synced with yet are not listed."""
+        if not _keys(where) <= set(KEPT_KEYS):
+            return None
+        with self._lock:
+            ids, columns = self._ids, self._columns
+        try:
+            mask = column_mask(columns, len(ids), where)
+        except (TypeError, ValueError):
+            return None
+        return [ids[n] for n in np.flatnonzero(mask)]
+
     def chunk_at(self, article_id: str, article_hash: str, position: int) -> str | None:
         """The id of the chunk at `position` of that version of the article, None if the index holds none."""
         with self._lock:
