@@ -194,7 +194,8 @@ class Settings(BaseSettings):
     period_search_weight: float = Field(
         default=1.0, ge=0.0,
         description="Weight of a second dense and keyword search restricted to the period the question names "
-        "(0: off); brings that period's articles in as candidates even when the whole corpus's best miss them.",
+        "(0: off): that period's articles become candidates even when the whole corpus's best leave them out "
+        "(only chunks within period_margin of the best similarity).",
     )
     recent_search_weight: float = Field(
         default=0.5, ge=0.0,
