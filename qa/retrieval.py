@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense search in the VectorStore and BM25 in the KeywordIndex, fused by reciprocal rank,
-with the as-of date and filters applied to both; recency and periods named in the question as ranking signals;
+with the as-of date and filters applied to both, and run again among the articles of the question's period (or
+of the last days); recency and periods named in the question as ranking signals;
 syndicated copies collapsed; an optional reranker; passages widened with the neighbouring sentences that complete
 them and shown with planted instructions removed and dates resolved."""
 
@@ -59,8 +60,8 @@ class _Found:
 
 class Retriever:
     """Dense search (and BM25 when a keyword index is given) over chunks published by the as-of date, fused by
-    reciprocal rank, with recency as an extra ranked list (stronger for questions about the latest events); the best k
-    are numbered 1..k."""
+    reciprocal rank with the same searches scoped to the question's period (or the last days), with recency as an
+    extra ranked list (stronger for questions about the latest events); the best k are numbered 1..k."""
 
     def __init__(
         self,
