@@ -104,8 +104,10 @@ class AnswerChain:
         check_coverage: bool = True,
         check_figures: bool = True,
         focus_chars: int = 0,
+        best_last: bool = False,
     ) -> None:
         self.retriever = retriever
+        self.best_last = best_last
         self.passage_budget = passage_budget
         self.llm = llm
         self.scorer = scorer
@@ -124,10 +126,9 @@ class AnswerChain:
             AIMessage(content=raw), HumanMessage(content=WORDS_PLEASE)]
         return str(self.llm.invoke(messages).content)
 
-    @staticmethod
-    def _prompt_inputs(state: dict[str, Any]) -> dict[str, Any]:
+    def _prompt_inputs(self, state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
-        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]),
+        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"], self.best_last),
                 "question": neutralize(state["question"])}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:

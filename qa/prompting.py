@@ -68,7 +68,10 @@ def format_passage(n: int, text: str, published: date | None, title: str) -> str
     return f"[{n}] (published {when}; {short})\n{flat}"
 
 
-def format_passages(passages) -> str:
+def format_passages(passages, best_last: bool = False) -> str:
+    """The numbered passages, best first; `best_last`: the same numbers in reverse, so [1] stands next to
+    the question."""
+    shown = list(passages)[::-1] if best_last else passages
     return "\n\n".join(
-        format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.chunk.title) for p in passages
+        format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.chunk.title) for p in shown
     )

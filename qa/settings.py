@@ -240,6 +240,11 @@ class Settings(BaseSettings):
         default="cited",
         description="cited: numbered passages and [n] citations; plain: a tutorial-style prompt (the baseline).",
     )
+    passage_order: Literal["best_first", "best_last"] = Field(
+        default="best_first",
+        description="Order the numbered passages are shown in: best_first ([1] on top), or best_last (the same "
+        "numbers, [1] shown last, next to the question).",
+    )
     api_token: str | None = Field(
         default=None, description="Bearer token the REST API requires (none: open, for loopback use)."
     )

@@ -214,3 +214,42 @@ def test_the_instructions_end_with_the_citation_rule_not_the_abstention_rule():
     rule = next(i for i, s in enumerate(sentences) if NOT_FOUND_MARKER in s)
     assert rule == 1, sentences
     assert "cite its passage number" in sentences[-1]
+
+
+def test_best_last_shows_the_same_numbers_in_reverse_with_1_next_to_the_question(tmp_path):
+    """passage_order=best_last: the prompt lists [k] ... [1], so the best passage stands next to the question;
+    the numbers, the citations and the Answer's passages keep the retrieval order."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    from qa.prompting import FENCE_CLOSE, FENCE_OPEN
+
+    class Recording(BaseChatModel):
+        prompts: list = []
+
+        @property
+        def _llm_type(self) -> str:
+            return "recording"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            self.prompts.append(str(messages[-1].content))
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="In Malaysia in October [1]."))])
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "bessent.txt").write_text(BESSENT_FR, encoding="utf-8")
+    (folder / "louvre.txt").write_text(LOUVRE, encoding="utf-8")
+    emb = DesignedEmbeddings()
+    shown = {}
+    for order in ("best_first", "best_last"):
+        llm = Recording(prompts=[])
+        svc = QAService(settings=Settings(index_dir=tmp_path / order, k=2, translate_queries=False,
+                                          passage_order=order), embeddings=emb, store=MemoryStore(emb), llm=llm)
+        svc.ingest([folder])
+        answer = svc.ask("When did Bessent last meet He Lifeng?", as_of="2026-02-11")
+        block = llm.prompts[0].split(FENCE_OPEN, 1)[1].split(FENCE_CLOSE, 1)[0]
+        shown[order] = [line[:3] for line in block.splitlines() if line.startswith("[")]
+        assert [p.n for p in answer.passages] == [1, 2] and answer.passages[0].chunk.language == "fr"
+        (citation,) = answer.citations
+        assert citation.passage.n == 1 and "Malaisie" in citation.quote
+    assert shown == {"best_first": ["[1]", "[2]"], "best_last": ["[2]", "[1]"]}

@@ -307,6 +307,12 @@ def test_config_files_and_the_baseline(tmp_path):
     assert (name, baseline.chunk_size, baseline.chunk_overlap, baseline.splitter, baseline.k) == (
         "baseline", 1000, 200, "tutorial", 4)
     assert baseline.collection != base.collection and baseline.embedding_dimensions is None
+    # the tutorial pipeline ranks by dense similarity alone: every other ranking signal of ours is off in it,
+    # including any added later (a new `*_weight` setting defaults to on in ours)
+    signals = [f for f in Settings.model_fields if f.endswith("_weight") and f != "dense_weight"]
+    assert len(signals) >= 5 and all(getattr(baseline, f) == 0 for f in signals), signals
+    assert baseline.recency_prior == 0
+    assert baseline.passage_order == "best_first" and baseline.prompt_style == "plain"
     good = tmp_path / "k8.json"
     good.write_text('{"name": "k8", "settings": {"k": 8}}')
     assert resolve_config(str(good), base)[1].k == 8
