@@ -163,6 +163,12 @@ class TestVectorStoreConformance:
                         assert listed == [where]
                     elif where == {"published_int": {"$lte": 20250125}}:
                         assert listed == []
+                if isinstance(store, ChromaVectorStore):  # a longer list than it takes: Chroma filters, same hits
+                    store.among_limit, limit = 5, store.among_limit
+                    again = store.search(query.tolist(), k=10, where=where,
+                                         keep=lambda ids, where=where: keyword.matching(ids, where), among=among)
+                    store.among_limit = limit
+                    assert [h.record.id for h in again] == [f"r{i}" for i in exact]
 
     def test_search_with_keep_on_an_empty_or_small_collection(self, store):
         from vectorstore.keyword import KeywordIndex

@@ -66,6 +66,9 @@ class ChromaVectorStore:
     overfetch = 4
     # Below this many records Chroma's own filter is faster (1k chunks: 13 ms against 26 ms; 10k: 80 against 33).
     wide_search_from = 5000
+    # At most this many listed ids go to one search among ids (`among`); more: Chroma's filter (SQLite caps the
+    # variables of one statement at ~32k).
+    among_limit = 5000
 
     def __init__(self, client: Any, embeddings: Embeddings, collection: str = "newsqa") -> None:
         from langchain_chroma import Chroma
@@ -151,7 +154,7 @@ class ChromaVectorStore:
                 chosen = [(i, score) for (i, score), ok in zip(nearest, flags) if ok][:k]
                 if len(chosen) < k and len(nearest) == wide:
                     listed = among() if among is not None else None
-                    if listed is not None:
+                    if listed is not None and len(listed) <= self.among_limit:
                         return self._query(query_vector, min(k, len(listed)), None, ids=listed)
                     return self._query(query_vector, k, where)
                 records = {r.id: r for r in self.get([i for i, _ in chosen])}
