@@ -119,13 +119,11 @@ class ChromaVectorStore:
         return vectors  # type: ignore[return-value]
 
     def _query(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None,
-               documents: bool = True, ids: Sequence[str] | None = None) -> list[Hit]:
+               documents: bool = True) -> list[Hit]:
         include = ["metadatas", "distances"] + (["documents"] if documents else [])
-        if ids is not None and not ids:
-            return []
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=k, where=where,
-                                             include=include, ids=list(ids) if ids is not None else None)
+                                             include=include)
         except Exception as exc:
             _raise_if_dimensions(exc, len(query_vector), "Search")
             raise
@@ -154,9 +152,9 @@ class ChromaVectorStore:
                 chosen = [(i, score) for (i, score), ok in zip(nearest, flags) if ok][:k]
                 if len(chosen) < k and len(nearest) == wide:
                     listed = among() if among is not None else None
-                    if listed is not None and len(listed) <= self.among_limit:
-                        return self._query(query_vector, min(k, len(listed)), None, ids=listed)
-                    return self._query(query_vector, k, where)
+                    if listed is None or len(listed) > self.among_limit:
+                        return self._query(query_vector, k, where)
+                    chosen = self._nearest(query_vector, min(k, len(listed)), listed) if listed else []
                 records = {r.id: r for r in self.get([i for i, _ in chosen])}
                 return [Hit(records[i], score) for i, score in chosen if i in records]
         n = self.count()
@@ -173,11 +171,12 @@ class ChromaVectorStore:
         texts = dict(zip(got["ids"], got["documents"]))
         return [Hit(Record(h.record.id, texts.get(h.record.id) or "", h.record.metadata), h.score) for h in hits]
 
-    def _nearest(self, query_vector: Sequence[float], n: int) -> list[tuple[str, float]]:
-        """(id, cosine similarity) of the n nearest records, unfiltered, nothing else read."""
+    def _nearest(self, query_vector: Sequence[float], n: int,
+                 among: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity) of the n nearest records (among these ids, when given), nothing else read."""
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=n,
-                                             include=["distances"])
+                                             include=["distances"], ids=list(among) if among is not None else None)
         except Exception as exc:
             _raise_if_dimensions(exc, len(query_vector), "Search")
             raise
