@@ -83,7 +83,7 @@ class MemoryStore:
         for record, vector in zip(records, vectors):
             self.rows[record.id] = (record, vector)
 
-    def search(self, query_vector, k, where=None, *, keep=None, among=None):
+    def search(self, query_vector, k, where=None, *, keep=None, among=None, partial=False):
         scored = [
             Hit(rec, sum(a * b for a, b in zip(query_vector, vec)))
             for rec, vec in self.rows.values()

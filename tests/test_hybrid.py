@@ -187,9 +187,9 @@ def test_matching_ids_are_offered_to_the_store_only_while_the_keyword_index_hold
     offered = []
     search = store.search
 
-    def spying(vector, k, where=None, *, keep=None, among=None):
+    def spying(vector, k, where=None, *, keep=None, among=None, partial=False):
         offered.append(among() if among is not None else "no list")
-        return search(vector, k, where, keep=keep, among=among)
+        return search(vector, k, where, keep=keep, among=among, partial=partial)
 
     store.search = spying
     retriever = _retriever(store)

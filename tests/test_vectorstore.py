@@ -163,6 +163,12 @@ class TestVectorStoreConformance:
                         assert listed == [where]
                     elif where == {"published_int": {"$lte": 20250125}}:
                         assert listed == []
+                # partial: the matching ones among the wider unfiltered candidates, nearest first, however few
+                some = store.search(query.tolist(), k=10, where=where, partial=True,
+                                    keep=lambda ids, where=where: keyword.matching(ids, where))
+                assert [h.record.id for h in some] == [f"r{i}" for i in exact][: len(some)] and len(some) <= 10
+                if where == {"published_int": {"$lte": 20250125}}:
+                    assert len(some) == 10
                 if isinstance(store, ChromaVectorStore):  # a longer list than it takes: Chroma filters, same hits
                     store.among_limit, limit = 5, store.among_limit
                     again = store.search(query.tolist(), k=10, where=where,

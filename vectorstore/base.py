@@ -44,12 +44,13 @@ class VectorStore(Protocol):
 
     def search(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None,
                *, keep: Callable[[Sequence[str]], list[bool] | None] | None = None,
-               among: Callable[[], Sequence[str] | None] | None = None) -> list[Hit]:
+               among: Callable[[], Sequence[str] | None] | None = None, partial: bool = False) -> list[Hit]:
         """The k nearest records to the query vector, closest first, optionally filtered by metadata. `keep`, when
         given, answers the filter for a list of ids (True: the record matches `where`; None: cannot tell) from
         the caller's own copy of the metadata; a store may use it instead of reading metadata for candidates.
         `among`, when given, lists every id that matches `where` (None: cannot tell), from the same copy; a
-        store may search among those ids instead of filtering."""
+        store may search among those ids instead of filtering. `partial`: with `keep`, fewer than k may come back
+        (the matching ones among a store's wider unfiltered candidates), when a filtered search would be slow."""
 
     def ids(self, where: dict[str, Any] | None = None) -> list[str]:
         """Ids of the stored records that match the metadata filter (all when None)."""
