@@ -143,7 +143,8 @@ class ChromaVectorStore:
         candidates are searched for ids alone, at any index size, and judged by it, and only the k kept are read:
         at 100k chunks reading the candidates' metadata cost ~18 ms of ~25. When fewer than k candidates match
         (a narrow filter: one week of articles), the search runs among the ids `among` gives (the caller's list
-        of every id that matches; 10 ms against Chroma's 105 ms for 643 of 38k chunks), else Chroma filters.
+        of every id that matches; 10 ms against Chroma's 105 ms for 643 of 38k chunks, but ~100 ms for a few hundred
+        ids at 100k), else Chroma filters.
         All ways give the same k nearest. `partial`: those of the nearest k x `partial_overfetch` that match, however
         few, and no filtered search after (a second, date-scoped search: ~10 ms at 100k chunks where a search among
         one week's ids took ~100)."""
