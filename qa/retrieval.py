@@ -169,18 +169,19 @@ class Retriever:
             vector = vectors[text] = self.embeddings.embed_query(text)
         stages["embed_ms"] = stages.get("embed_ms", 0.0) + (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        keep = among = None
-        if self.keyword is not None and where is not None and len(self.keyword):
-            # the keyword index holds the filter's columns in memory: the store need not read candidates' metadata
-            keep = lambda ids: self.keyword.matching(ids, where)  # noqa: E731
-            # every matching id, for a narrow filter: only while the keyword index holds all the store's chunks
-            among = lambda: self.keyword.ids_where(where) if len(self.keyword) == self.store.count() else None
-        try:  # `keep` only when there is one: stores written before it existed take three arguments
-            if keep is not None and not exact:
-                hits = self.store.search(vector, k=self.fetch_k, where=where, keep=keep, partial=True)
+        try:
+            if self.keyword is None or where is None or not len(self.keyword):
+                hits = self.store.search(vector, k=self.fetch_k, where=where)
             else:
-                hits = (self.store.search(vector, k=self.fetch_k, where=where, keep=keep, among=among)
-                        if keep is not None else self.store.search(vector, k=self.fetch_k, where=where))
+                # the keyword index holds the filter's columns in memory: the store need not read candidates'
+                # metadata; for a narrow filter it lists every matching id, while it holds all the store's chunks
+                keep = lambda ids: self.keyword.matching(ids, where)  # noqa: E731
+                if exact:
+                    complete = lambda: len(self.keyword) == self.store.count()  # noqa: E731
+                    among = lambda: self.keyword.ids_where(where) if complete() else None  # noqa: E731
+                    hits = self.store.search(vector, k=self.fetch_k, where=where, keep=keep, among=among)
+                else:
+                    hits = self.store.search(vector, k=self.fetch_k, where=where, keep=keep, partial=True)
         except DimensionMismatch as exc:
             raise ConfigError(str(exc)) from exc
         stages["dense_ms"] = stages.get("dense_ms", 0.0) + (time.perf_counter() - clock) * 1000
@@ -210,7 +211,9 @@ class Retriever:
                 applies.append(lambda i: found.language_of(i) not in translations)
             else:
                 applies.append(lambda i, target=target: found.language_of(i) == target)
-        keyword_ids = self._keyword_side([question, *translations.values()], where, found.records, stages)
+        # scoped: only chunks with a dense similarity can pass the margin below, so no others are fetched
+        keyword_ids = self._keyword_side([question, *translations.values()], where, found.records, stages,
+                                         among=None if main else found.similarity)
         if keyword_ids:
             found.keyword_ids.update(keyword_ids)
             lists.append((keyword_weight, keyword_ids))
@@ -233,14 +236,14 @@ class Retriever:
         last = as_of or date.today()
         return self.fusion.recent_search, last - timedelta(days=self.fusion.recent_days - 1), last
 
-    def _keyword_side(self, texts, where, records, stages) -> list[str]:
+    def _keyword_side(self, texts, where, records, stages, among=None) -> list[str]:
         """BM25 ids (best first) for the question and its translations; the records of ids dense search did
-        not return are fetched into `records`."""
+        not return are fetched into `records`. `among`: only ids in it are kept, and nothing is fetched."""
         if self.keyword is None or self.fusion.keyword <= 0:
             return []
         clock = time.perf_counter()
         found = self.keyword.search(self._keyword_tokens(texts), self.fetch_k, where)
-        keyword_ids = [i for i, _ in found]
+        keyword_ids = [i for i, _ in found if among is None or i in among]
         missing = [i for i in keyword_ids if i not in records]
         records.update({r.id: r for r in self.store.get(missing)})
         stages["keyword_ms"] = (time.perf_counter() - clock) * 1000
