@@ -90,7 +90,8 @@ def _plain_markers(text: str) -> str:
     return _WORDY.sub(lambda m: f"[{m.group(1)}]", text)
 
 
-def _starts_lower(piece: str) -> bool:
+def starts_lower(piece: str) -> bool:
+    """Whether the first letter of `piece` is a lower-case one (it goes on a sentence)."""
     first = next((c for c in piece if c.isalpha()), "")
     return first.islower()
 
@@ -116,7 +117,7 @@ _OPENERS = frozenset(
 )
 
 
-def _continues(previous: str, piece: str) -> bool:
+def continues(previous: str, piece: str) -> bool:
     """Whether `piece` goes on the sentence `previous` (which ends with a full stop) began."""
     if not previous.endswith(".") or _LEADING_CITES.match(piece):
         return False
@@ -141,8 +142,8 @@ def split_sentences(text: str, abbreviations: bool = True) -> list[str]:
         piece = piece.strip()
         if not piece:
             continue
-        if out and (_starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1])
-                    or (abbreviations and _continues(out[-1], piece))):
+        if out and (starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1])
+                    or (abbreviations and continues(out[-1], piece))):
             out[-1] = f"{out[-1]} {piece}"  # a continuation, or a list number's item
         else:
             out.append(piece)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
+from qa.citations import continues, starts_lower
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -55,14 +57,26 @@ _ENDS_SENTENCE = re.compile(r"[.!?…。][\"'”»)\]]*\s*$")
 
 
 def sentences(text: str) -> list[str]:
-    """Sentence-sized pieces of `text` (a light splitter: sentence punctuation followed by a space, or a newline)."""
-    pieces, start = [], 0
+    """Sentence-sized pieces of `text`: a break at sentence punctuation followed by a space, or at a newline,
+    except where the rest of the line goes on the sentence (a lower-case word, or a name after an abbreviation:
+    "the U.S. Senate", "Mr. Smith"; the citation checker's rules)."""
+    pieces, start, line_ends = [], 0, []
     for match in _SENTENCE_BREAK.finditer(text):
         cut = match.start(1) if match.group(1) is not None else match.start(2)
         pieces.append(text[start:cut])
+        line_ends.append(match.group(2) is not None)
         start = match.end()
     pieces.append(text[start:])
-    return [piece.strip() for piece in pieces if piece.strip()]
+    out: list[str] = []
+    after_line = False
+    for piece, line_end in zip(pieces, line_ends + [False]):
+        piece = piece.strip()
+        if piece and out and not after_line and (starts_lower(piece) or continues(out[-1], piece)):
+            out[-1] = f"{out[-1]} {piece}"
+        elif piece:
+            out.append(piece)
+        after_line = line_end if piece else after_line or line_end
+    return out
 
 
 def needs_before(text: str) -> bool:

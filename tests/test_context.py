@@ -90,6 +90,14 @@ def test_sentences_split_on_sentence_ends_and_lines():
     assert sentences("He said: \"No.\" Then left.") == ["He said: \"No.\"", "Then left."]
 
 
+def test_sentences_go_on_after_an_abbreviation_or_before_a_lower_case_word():
+    assert sentences("Aid reached the U.S. Senate on Monday. Mr. Smith voted no. The U.S. The end") == [
+        "Aid reached the U.S. Senate on Monday.", "Mr. Smith voted no.", "The U.S.", "The end"]
+    assert sentences("It closed at 9 p.m. on Sunday. Fin") == ["It closed at 9 p.m. on Sunday.", "Fin"]
+    # a line break still ends a sentence, whatever the next line starts with
+    assert sentences("Headline\nlower-case line. Next") == ["Headline", "lower-case line.", "Next"]
+
+
 def test_window_adds_the_sentences_that_complete_a_passage_without_repeating_the_overlap():
     widened = widen(MIDDLE, FIRST, LAST, 1)
     assert widened == ("Its governor, Ana Ruiz, said rates would stay at 3%. She added that inflation was falling "
