@@ -70,6 +70,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(copies.question_int8_for_auto(path))
             elif spec.kind == "llm":
                 print(copies.llm_int8_for_auto(path, settings))
+                print(copies.native_llm_for_auto(settings))
         return 0
     if args.action == "quantize-llm":
         spec = models.DEFAULT_MODELS.get(settings.llm_model)

@@ -19,7 +19,9 @@ def _size(folder: Path) -> int:
 
 def derived_copies(model_dir: Path) -> list[dict[str, object]]:
     """One row per copy the default models can have: name, made from, present, path, size (bytes), used by."""
+    from qa import native_llm
     from qa.llm_ir import ir_folder, is_converted
+    from qa.settings import cpu_flags
     from vectorstore.onnx_encoder import exported_folder, is_exported
     from vectorstore.onnx_question_int8 import is_question_quantized, question_int8_folder
     from vectorstore.openvino_int8 import int8_folder, is_quantized
@@ -38,9 +40,18 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
         ("w8a8 LLM copy (OpenVINO)", gguf, ir_folder(gguf, "w8a8"), is_converted(gguf, "w8a8"),
          "llm_openvino_weights w8a8 only (`newsqa models quantize-llm --w8a8`)"),
     ]
-    return [{"name": name, "made_from": source.name, "present": present, "path": str(path),
+    rows = [{"name": name, "made_from": source.name, "present": present, "path": str(path),
              "size": _size(path) if present else 0, "used_by": used}
             for name, source, path, present, used in copies]
+    version = native_llm.installed_version()
+    if version:
+        library = native_llm.native_library(model_dir, version=version)
+        folder = native_llm.build_folder(model_dir, version, cpu_flags())
+        rows.append({"name": "ik_llama.cpp built for this CPU", "made_from": f"{native_llm.PACKAGE} {version}",
+                     "present": library is not None, "path": str(folder), "size": _size(folder) if library else 0,
+                     "used_by": "the ik LLM runtime (llm_native_build; `newsqa models pull` makes it on AVX-512 "
+                                "VNNI CPUs)"})
+    return rows
 
 
 def question_int8_for_auto(folder: Path) -> str:
@@ -261,6 +272,16 @@ def check_memory_for_w8a8(memory: float | None = None) -> None:
         raise ModelError(f"the w8a8 copy of the LLM needs ~{W8A8_MEMORY_GIB} GiB of RAM and swap for a moment; this "
                          f"machine has {memory:.1f}. Add swap (e.g. fallocate -l 12G /swapfile && chmod 600 "
                          "/swapfile && mkswap /swapfile && swapon /swapfile) and run it again")
+
+
+def native_llm_for_auto(settings) -> str:
+    """Compile ik_llama.cpp for this CPU where the ik runtime would load it (qa/native_llm.py), once; a line
+    saying what happened."""
+    from qa import native_llm
+
+    if settings.resolved_llm_runtime() != "ik" or not settings.llm_native_build:
+        return "native LLM build: not used here (the LLM runtime is not ik, or llm_native_build is off)"
+    return native_llm.build(settings.model_dir)
 
 
 def llm_int8_for_auto(gguf: Path, settings) -> str:

@@ -97,6 +97,11 @@ def build_llm(settings: Settings):
         weights = resolved_openvino_weights(settings, path)
         extra = {"draft_tokens": settings.llm_draft_tokens,
                  "ir_path": None if weights == "gguf" else str(ir_folder(path, weights))}
+    elif runtime == "ik" and settings.llm_native_build:
+        from qa.native_llm import native_library
+
+        library = native_library(settings.model_dir)
+        extra = {"library": str(library) if library else None}
     return Chat(
         model_path=path,
         n_ctx=settings.llm_context,

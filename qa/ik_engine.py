@@ -8,6 +8,8 @@ own wrapper leaves out (cache trimming, model metadata, the log hook).
 from __future__ import annotations
 
 import ctypes
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,12 @@ class IkEngine:
     """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions of a sequence (one of
     `seqs`, sharing the cache's `n_ctx` cells), reads the logits of the last token evaluated."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4,
+                 library: Path | None = None):
+        # `library`: ik_llama.cpp built for this CPU (qa/native_llm.py), loaded instead of the wheel's when the
+        # bindings are first imported; an IK_LLAMA_CPP_LIB_PATH set by the user wins.
+        if library is not None and "ik_llama_cpp._ctypes_api" not in sys.modules:
+            os.environ.setdefault("IK_LLAMA_CPP_LIB_PATH", str(library))
         try:
             from ik_llama_cpp import _ctypes_api as C
         except (ImportError, OSError) as exc:
@@ -37,6 +44,7 @@ class IkEngine:
                              "or set NEWSQA_LLM_RUNTIME=xllamacpp") from exc
         self._C = C
         lib = C._lib
+        self.library = str(getattr(lib, "_name", "") or "")  # the libllama file loaded
         self._seq_rm = _bind(lib, "llama_kv_cache_seq_rm",
                              [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32], ctypes.c_bool)
         meta = _bind(lib, "llama_model_meta_val_str",

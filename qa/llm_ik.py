@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import functools
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
@@ -138,6 +139,9 @@ class ChatIkLlama(PiecedGGUFChat):
     # prompts kept in the cache at once (they share its n_ctx cells): answers, and the translation prompt of each
     # of the corpus's other languages (data/sample: French and Spanish), each keep their instructions evaluated
     slots: int = 4
+    # libllama built for this CPU (qa/native_llm.py; `newsqa models pull` makes it on AVX-512 VNNI CPUs), loaded
+    # instead of the prebuilt wheel's AVX2 one; None: the wheel's
+    library: str | None = None
 
     _engine: Any = PrivateAttr(default=None)
     _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds
@@ -154,7 +158,7 @@ class ChatIkLlama(PiecedGGUFChat):
             from qa.ik_engine import IkEngine
 
             self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,
-                                    seqs=self.slots)
+                                    seqs=self.slots, library=Path(self.library) if self.library else None)
         if len(self._slots) != self.slots:
             self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
         return self._engine

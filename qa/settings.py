@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         "AMX CPUs, ~2.4 points less accurate on realtimeqa) or auto (int8 when it exists, else the GGUF; never "
         "w8a8).",
     )
+    llm_native_build: bool = Field(
+        default=True,
+        description="On x86 CPUs with AVX-512 VNNI, `newsqa models pull` compiles ik_llama.cpp for this CPU (about 5 "
+        "minutes once; needs cmake and g++) and the ik runtime loads it instead of the prebuilt AVX2 wheel: prompts "
+        "are read faster. false: always the wheel's library.",
+    )
     llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")
     llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")

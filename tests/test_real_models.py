@@ -446,6 +446,43 @@ def test_the_int8_openvino_copy_answers_like_the_gguf_read_directly(real_setting
         assert "Kuala Lumpur" in reply and "October" in reply, replies
 
 
+NATIVE_ASK = """
+import json, sys
+from langchain_core.messages import HumanMessage, SystemMessage
+from qa.factory import build_llm
+from qa.settings import Settings
+llm = build_llm(Settings(llm_runtime="ik", llm_native_build=sys.argv[1] == "on"))
+reply = llm.invoke([SystemMessage(content="Answer in a few words, only from the passage."),
+                    HumanMessage(content="Passage: The summit was held in Kuala Lumpur on 26 October 2025.\\n"
+                                         "Question: Where was the summit held?")])
+print(json.dumps({"reply": reply.content, "library": llm._engine.library}))
+"""
+
+
+def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_settings):
+    """Where `newsqa models pull` compiled ik_llama.cpp for this CPU (AVX-512 VNNI), the ik runtime loads that
+    library, and with the setting off the wheel's; both answer. Each in its own process: a process keeps the
+    first libllama it loads."""
+    import subprocess
+    import sys
+
+    from qa.native_llm import native_library
+
+    library = native_library(real_settings.model_dir)
+    if library is None:
+        pytest.skip("no ik_llama.cpp build for this CPU here (`newsqa models pull` makes it on AVX-512 VNNI CPUs)")
+    runs = {}
+    for switch in ("on", "off"):
+        proc = subprocess.run([sys.executable, "-c", NATIVE_ASK, switch], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[switch] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(runs["on"]["library"]) == library
+    assert "site-packages" in runs["off"]["library"] and Path(runs["off"]["library"]) != library
+    for run in runs.values():
+        assert "Kuala Lumpur" in run["reply"], runs
+
+
 CHUNK_TEXTS = ["Le secrétaire au Trésor a rencontré He Lifeng à Kuala Lumpur pour des discussions commerciales.",
                "Heavy rain is expected over the weekend in Paris, with flooding possible along the Seine.",
                "Short."]
