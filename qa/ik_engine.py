@@ -27,21 +27,45 @@ def _bind(lib, name: str, argtypes: list, restype):
     return func
 
 
+LIBRARY_VARIABLE = "IK_LLAMA_CPP_LIB_PATH"  # read by the wheel's loader when its bindings are first imported
+
+
+def _bindings(library: Path | None):
+    """The wheel's ctypes bindings, over `library` (ik_llama.cpp built for this CPU, qa/native_llm.py) or, when
+    None, the wheel's own libllama; an IK_LLAMA_CPP_LIB_PATH the user set wins over both. A process keeps the
+    first libllama it loads: asking for the other one later is an error that says so, not a silent swap (an
+    evaluation comparing the two in one process would compare one library with itself)."""
+    chosen = os.environ.get(LIBRARY_VARIABLE)
+    try:
+        if chosen is None and library is not None and "ik_llama_cpp._ctypes_api" not in sys.modules:
+            os.environ[LIBRARY_VARIABLE] = str(library)  # for this import only: child processes choose their own
+        try:
+            import ik_llama_cpp
+            from ik_llama_cpp import _ctypes_api as C
+        finally:
+            if chosen is None:
+                os.environ.pop(LIBRARY_VARIABLE, None)
+    except (ImportError, OSError) as exc:
+        raise ModelError(f"the ik_llama.cpp runtime is not usable here ({exc}); reinstall with `make setup` "
+                         "or set NEWSQA_LLM_RUNTIME=xllamacpp") from exc
+    if chosen is None:
+        loaded = Path(str(getattr(C._lib, "_name", "") or "")).resolve()
+        wanted = Path(library).resolve() if library is not None else None
+        from_wheel = loaded.parent == (Path(ik_llama_cpp.__file__).parent / "lib").resolve()
+        if (wanted is not None and loaded != wanted) or (wanted is None and not from_wheel):
+            other = wanted or "the wheel's"
+            raise ModelError(f"this process already runs ik_llama.cpp from {loaded} and cannot load a second "
+                             f"library ({other}): ask in a process of its own, or with the same llm_native_build")
+    return C
+
+
 class IkEngine:
     """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions of a sequence (one of
     `seqs`, sharing the cache's `n_ctx` cells), reads the logits of the last token evaluated."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4,
                  library: Path | None = None):
-        # `library`: ik_llama.cpp built for this CPU (qa/native_llm.py), loaded instead of the wheel's when the
-        # bindings are first imported; an IK_LLAMA_CPP_LIB_PATH set by the user wins.
-        if library is not None and "ik_llama_cpp._ctypes_api" not in sys.modules:
-            os.environ.setdefault("IK_LLAMA_CPP_LIB_PATH", str(library))
-        try:
-            from ik_llama_cpp import _ctypes_api as C
-        except (ImportError, OSError) as exc:
-            raise ModelError(f"the ik_llama.cpp runtime is not usable here ({exc}); reinstall with `make setup` "
-                             "or set NEWSQA_LLM_RUNTIME=xllamacpp") from exc
+        C = _bindings(library)
         self._C = C
         lib = C._lib
         self.library = str(getattr(lib, "_name", "") or "")  # the libllama file loaded

@@ -455,14 +455,20 @@ llm = build_llm(Settings(llm_runtime="ik", llm_native_build=sys.argv[1] == "on")
 reply = llm.invoke([SystemMessage(content="Answer in a few words, only from the passage."),
                     HumanMessage(content="Passage: The summit was held in Kuala Lumpur on 26 October 2025.\\n"
                                          "Question: Where was the summit held?")])
-print(json.dumps({"reply": reply.content, "library": llm._engine.library}))
+other = build_llm(Settings(llm_runtime="ik", llm_native_build=sys.argv[1] != "on"))
+try:
+    other.load()
+    refused = ""
+except Exception as exc:  # the process already runs the first library
+    refused = str(exc)
+print(json.dumps({"reply": reply.content, "library": llm._engine.library, "refused": refused}))
 """
 
 
 def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_settings):
     """Where `newsqa models pull` compiled ik_llama.cpp for this CPU (AVX-512 VNNI), the ik runtime loads that
     library, and with the setting off the wheel's; both answer. Each in its own process: a process keeps the
-    first libllama it loads."""
+    first libllama it loads, and refuses to load the other one."""
     import subprocess
     import sys
 
@@ -479,6 +485,9 @@ def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_setting
         runs[switch] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert Path(runs["on"]["library"]) == library
     assert "site-packages" in runs["off"]["library"] and Path(runs["off"]["library"]) != library
+    # the other library is refused in a process that runs one, not swapped in silently
+    for run in runs.values():
+        assert "cannot load a second library" in run["refused"], runs
     for run in runs.values():
         assert "Kuala Lumpur" in run["reply"], runs
 
