@@ -5,8 +5,8 @@
 A process keeps the first libllama it loads, so each side runs `bench/llm_runtime.py --runtimes ik` in its own
 process (`NEWSQA_LLM_NATIVE_BUILD` true / false), taking turns for `--rounds` rounds so that a slow spell of the
 host hits both. Prints the medians of first token, whole answer and prompt reading rate of each side and the
-build's ratio to the wheel (the baseline, measured in the same run). Needs the build: `newsqa models pull` makes
-it on CPUs with AVX-512 VNNI.
+build's ratio to the wheel (the baseline, measured in the same run). Needs the build:
+`NEWSQA_LLM_NATIVE_BUILD=true newsqa models pull` makes it on CPUs with AVX-512 VNNI.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
     library = native_library(Settings().model_dir)
     if library is None:
-        raise SystemExit("no ik_llama.cpp build for this CPU: run `newsqa models pull` on a CPU with AVX-512 VNNI")
+        raise SystemExit("no ik_llama.cpp build for this CPU: run `NEWSQA_LLM_NATIVE_BUILD=true newsqa models pull` "
+                         "on a CPU with AVX-512 VNNI")
     print(f"machine: {machine()}\nbuild: {library}")
     rows: dict[str, list[dict]] = {"wheel": [], "native": []}
     for _ in range(args.rounds):

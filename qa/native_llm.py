@@ -1,12 +1,14 @@
 """ik_llama.cpp compiled for this CPU.
 
 The prebuilt `ik-llama-cpp-python` wheel is an AVX2 build (as is every prebuilt llama.cpp wheel on PyPI: tenth
-session), so on CPUs with AVX-512 VNNI its matrix kernels leave half of each vector register idle. There,
-`newsqa models pull` compiles the same version's sources (its sdist on PyPI) once, with `-march=native`, into the
-model folder, and the ik runtime loads that library instead of the wheel's (`IK_LLAMA_CPP_LIB_PATH`, which the
-wheel's loader reads). Same C API, same weights, same replies; prompts are read faster (bench/RESULTS.md,
-twenty-second session). The folder's name carries the version and a digest of the CPU's flags, so a model
-folder copied to another machine does not load code built for a different CPU.
+session), so on CPUs with AVX-512 VNNI its matrix kernels leave half of each vector register idle. There, with
+`llm_native_build` on, `newsqa models pull` compiles the same version's sources (its sdist on PyPI) once, with
+`-march=native`, into the model folder, and the ik runtime loads that library instead of the wheel's
+(`IK_LLAMA_CPP_LIB_PATH`, which the wheel's loader reads). Same C API and weights; prompts are read faster, and
+the other rounding changes a few near-tie replies (bench/RESULTS.md, twenty-second session: one of them an
+unanswerable question turned into a guess, which is why the setting is off by default). The folder's name
+carries the version and a digest of the CPU's flags, so a model folder copied to another machine does not load
+code built for a different CPU.
 """
 
 from __future__ import annotations

@@ -471,9 +471,9 @@ print(json.dumps({"reply": reply.content, "library": llm._engine.library, "refus
 
 
 def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_settings):
-    """Where `newsqa models pull` compiled ik_llama.cpp for this CPU (AVX-512 VNNI), the ik runtime loads that
-    library, and with the setting off the wheel's; both answer. Each in its own process: a process keeps the
-    first libllama it loads, and refuses to load the other one."""
+    """Where `models pull` compiled ik_llama.cpp for this CPU (AVX-512 VNNI, llm_native_build), the ik runtime
+    loads that library with the setting on, and with it off the wheel's; both answer. Each in its own process: a
+    process keeps the first libllama it loads, and refuses to load the other one."""
     import subprocess
     import sys
 
@@ -481,7 +481,8 @@ def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_setting
 
     library = native_library(real_settings.model_dir)
     if library is None:
-        pytest.skip("no ik_llama.cpp build for this CPU here (`newsqa models pull` makes it on AVX-512 VNNI CPUs)")
+        pytest.skip("no ik_llama.cpp build for this CPU here (`NEWSQA_LLM_NATIVE_BUILD=true newsqa models pull` "
+                    "makes it on AVX-512 VNNI CPUs)")
     runs = {}
     for switch in ("on", "off"):
         proc = subprocess.run([sys.executable, "-c", NATIVE_ASK, switch], capture_output=True, text=True,
