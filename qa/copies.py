@@ -47,7 +47,7 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
     if version:
         library = native_llm.native_library(model_dir, version=version)
         folder = native_llm.build_folder(model_dir, version, cpu_flags())
-        rows.append({"name": "ik_llama.cpp built for this CPU", "made_from": f"{native_llm.PACKAGE} {version}",
+        rows.append({"name": "ik_llama.cpp for this CPU", "made_from": f"{native_llm.PACKAGE} {version}",
                      "present": library is not None, "path": str(folder), "size": _size(folder) if library else 0,
                      "used_by": "the ik LLM runtime with llm_native_build (`NEWSQA_LLM_NATIVE_BUILD=true newsqa "
                                 "models pull` makes it on AVX-512 VNNI CPUs)"})

@@ -46,7 +46,7 @@ def test_models_list_json(capsys, tmp_path, monkeypatch):
     assert not any(r["present"] for r in rows)
     copies = {r["name"]: r for r in rows if r["kind"] == "copy"}
     assert set(copies) == {"ONNX export", "int8 question encoder", "int8 chunk encoder (OpenVINO)",
-                           "int8 LLM copy (OpenVINO)", "w8a8 LLM copy (OpenVINO)", "ik_llama.cpp built for this CPU"}
+                           "int8 LLM copy (OpenVINO)", "w8a8 LLM copy (OpenVINO)", "ik_llama.cpp for this CPU"}
     assert copies["int8 question encoder"]["path"] == str(tmp_path / "embeddinggemma-300m.onnx-q8")
     assert "quantize --questions" in copies["int8 question encoder"]["used_by"]
     # a copy that exists is shown with its size on disk
