@@ -44,8 +44,8 @@ def collapse_duplicates(order: Sequence[str], texts: Mapping[str, str], threshol
     return kept
 
 
-# A sentence ends at . ! ? … or 。 (optionally followed by a closing quote or bracket) before a space or newline.
-_SENTENCE_BREAK = re.compile(r"[.!?…。][\"'”»)\]]*(\s+)|(\n+)")
+# A sentence ends at . ! ? … or 。 (optionally followed by a closing quote or bracket) before a space.
+_SENTENCE_BREAK = re.compile(r"[.!?…。][\"'”»)\]]*(\s+)")
 # A passage that opens with one of these words leans on the sentence before it for its subject (en/fr/es).
 _REFERRING = re.compile(
     r"^[\"“«(]*\s*(he|she|it|they|this|that|these|those|his|her|its|their|there|but|however|also|then|"
@@ -57,25 +57,21 @@ _ENDS_SENTENCE = re.compile(r"[.!?…。][\"'”»)\]]*\s*$")
 
 
 def sentences(text: str) -> list[str]:
-    """Sentence-sized pieces of `text`: a break at sentence punctuation followed by a space, or at a newline,
-    except where the rest of the line goes on the sentence (a lower-case word, or a name after an abbreviation:
-    "the U.S. Senate", "Mr. Smith"; the citation checker's rules)."""
-    pieces, start, line_ends = [], 0, []
-    for match in _SENTENCE_BREAK.finditer(text):
-        cut = match.start(1) if match.group(1) is not None else match.start(2)
-        pieces.append(text[start:cut])
-        line_ends.append(match.group(2) is not None)
-        start = match.end()
-    pieces.append(text[start:])
+    """Sentence-sized pieces of `text`, line by line: a break at sentence punctuation followed by a space, except
+    where the rest of the line goes on the sentence (a lower-case word, or a name after an abbreviation: "the
+    U.S. Senate", "Mr. Smith"; the citation checker's rules). A line break always ends a sentence."""
     out: list[str] = []
-    after_line = False
-    for piece, line_end in zip(pieces, line_ends + [False]):
-        piece = piece.strip()
-        if piece and out and not after_line and (starts_lower(piece) or continues(out[-1], piece)):
-            out[-1] = f"{out[-1]} {piece}"
-        elif piece:
-            out.append(piece)
-        after_line = line_end if piece else after_line or line_end
+    for line in text.split("\n"):
+        first, start = len(out), 0
+        for end in [m.start(1) for m in _SENTENCE_BREAK.finditer(line)] + [len(line)]:
+            piece = line[start:end].strip()
+            start = end
+            if not piece:
+                continue
+            if len(out) > first and (starts_lower(piece) or continues(out[-1], piece)):
+                out[-1] = f"{out[-1]} {piece}"
+            else:
+                out.append(piece)
     return out
 
 
