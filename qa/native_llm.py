@@ -76,14 +76,9 @@ def native_library(model_dir: Path, flags: set[str] | None = None, version: str 
 
 
 def _download_sdist(version: str, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", str(dest),
-           f"{PACKAGE}=={version}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(dest.glob("*.tar.gz"))
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"pip could not download the sources of {PACKAGE}=={version}: "
-                           f"{proc.stderr.strip()[-300:]}")
-    return found[0]
+    from qa.models import pip_download
+
+    return pip_download(f"{PACKAGE}=={version}", dest, sources=True)
 
 
 def _compile(sdist: Path, work: Path, log: Path) -> Path:
