@@ -20,6 +20,7 @@ from qa.citations import (
     lexical_scorer,
     attach_missing_citations,
     parse_citations,
+    uncite,
     verify_citations,
 )
 from qa.context import estimated_tokens, fit_budget
@@ -28,6 +29,7 @@ from qa.focus import focus_passages
 from qa.figures import drop_unsupported_figures, invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
+from qa.terms import answer_language, known_terms, ungrounded
 from qa.types import Answer, Passage
 
 
@@ -42,6 +44,7 @@ def finalize(
     verify: bool = True,
     reason: str | None = None,
     figures: bool = True,
+    terms: bool = True,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
     the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention."""
@@ -69,6 +72,21 @@ def finalize(
             return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
         if flagged:
             text, removed = drop_unsupported_figures(text, sentences, known)
+            repointed += [(n, None) for n in removed]
+            _text, numbers, _ = parse_citations(text, len(passages))
+    if verify and terms and numbers:
+        # Sentences whose own words are mostly in no passage are the model's (qa/terms.py): the same treatment.
+        language = answer_language(text, passages)
+        known = known_terms(passages, question, language)
+        sentences = answer_sentences(text) or [text]
+        missing = {s: ungrounded(s, question, known, language, passages) for s in sentences}
+        flagged = [s for s in sentences if missing[s]]
+        if flagged and 2 * len(flagged) >= len(sentences):
+            words = ", ".join(dict.fromkeys(w for s in flagged for w in missing[s]))
+            note = f"{ABSTAIN_TEXT} (A draft answer used words found in none of them: {words}.)"
+            return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
+        if flagged:
+            text, removed = uncite(text, sentences, lambda s: bool(missing[s]))
             repointed += [(n, None) for n in removed]
             _text, numbers, _ = parse_citations(text, len(passages))
     if verify and not numbers:
@@ -103,6 +121,7 @@ class AnswerChain:
         passage_budget: int = 3000,
         check_coverage: bool = True,
         check_figures: bool = True,
+        check_terms: bool = True,
         focus_chars: int = 0,
         best_last: bool = False,
     ) -> None:
@@ -115,6 +134,7 @@ class AnswerChain:
         self.verify = verify
         self.check_coverage = check_coverage
         self.check_figures = check_figures
+        self.check_terms = check_terms
         self.focus_chars = focus_chars
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
@@ -178,7 +198,7 @@ class AnswerChain:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
                           models=self.models, verify=self.verify, reason=state.get("reason"),
-                          figures=self.check_figures)
+                          figures=self.check_figures, terms=self.check_terms)
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],

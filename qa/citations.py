@@ -385,3 +385,20 @@ def build_citations(
     context = _reply_context(text, question)
     return [Citation(n=n, passage=by_n[n], quote=_support(claims_for(text, n), by_n[n], scorer, context)[1])
             for n in numbers]
+
+
+def uncite(text: str, sentences: Sequence[str], flagged: Callable[[str], bool]) -> tuple[str, list[int]]:
+    """Remove the citation markers of the `flagged` sentences of `text` (its `answer_sentences`), in place (line
+    breaks and lists kept); returns the text and the numbers of the citations removed."""
+    removed: list[int] = []
+    rebuilt, missed = [], False
+    for sentence in sentences:
+        if flagged(sentence):
+            removed += [int(n) for marker in CITATION.findall(sentence) for n in re.findall(r"\d+", marker)]
+            plain = re.sub(r"\s+([.,;:!?])", r"\1", CITATION.sub("", sentence)).strip()
+            missed = missed or sentence not in text
+            text = text.replace(sentence, plain, 1)
+            sentence = plain
+        rebuilt.append(sentence)
+    # a sentence that is not in the text verbatim (its whitespace was normalised): rebuild from the sentences
+    return (" ".join(rebuilt) if missed else text), removed

@@ -15,6 +15,7 @@ import re
 from datetime import date
 from typing import Iterable, Sequence
 
+from qa.citations import uncite
 from qa.types import Passage
 
 # A space joins digits only before a group of exactly three ("1 000 personnes"), not "June 5 2025".
@@ -85,18 +86,7 @@ def known_numbers(passages: Sequence[Passage], question: str, as_of: date | None
 def drop_unsupported_figures(text: str, sentences: Sequence[str], known: set[str]) -> tuple[str, list[int]]:
     """Remove the citation markers of the sentences that state an invented number, in place (line breaks and
     lists kept); returns the text and the numbers of the citations removed."""
-    removed: list[int] = []
-    rebuilt, missed = [], False
-    for sentence in sentences:
-        if invented(sentence, known):
-            removed += [int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)]
-            plain = re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", sentence)).strip()
-            missed = missed or sentence not in text
-            text = text.replace(sentence, plain, 1)
-            sentence = plain
-        rebuilt.append(sentence)
-    # a sentence that is not in the text verbatim (its whitespace was normalised): rebuild from the sentences
-    return (" ".join(rebuilt) if missed else text), removed
+    return uncite(text, sentences, lambda sentence: bool(invented(sentence, known)))
 
 
 def invented(sentence: str, known: set[str]) -> list[str]:

@@ -274,6 +274,12 @@ class Settings(BaseSettings):
         description="Take the citations off answer sentences that state a number no passage or the question holds; "
         "abstain when such sentences are half the answer or more (needs verify_citations).",
     )
+    check_terms: bool = Field(
+        default=True,
+        description="Take the citations off answer sentences whose own words (those not in the question) are "
+        "mostly in no passage, as for figures (needs verify_citations; sentences citing a passage in another "
+        "language are not judged).",
+    )
     check_coverage: bool = Field(
         default=True,
         description="Answer 'not in the articles' without asking the LLM when the question names a period "

@@ -212,6 +212,27 @@ def test_the_weeks_report_comes_in_through_the_date_scoped_search_with_real_mode
         assert "https://example.com/aug" in found(question, k), question
 
 
+def test_a_guess_over_the_real_notre_dame_passages_is_not_given(sample_service):
+    """The reply a native build of the LLM once gave to a question the sample articles cannot answer (its
+    similarity to the reopening passage let the citation stand): checked over the passages the real retriever
+    finds, its words are in none of them, so the answer is an abstention; a reply drawn from them stands."""
+    from datetime import date
+
+    question = "Who caused the fire that damaged Notre-Dame in 2019?"
+    as_of = date(2024, 12, 10)
+    chain = sample_service.chain
+    passages = chain.retriever.retrieve(question, as_of, sample_service.settings.k)
+    assert any("Notre-Dame" in p.chunk.text for p in passages[:2])
+    guess = ("The fire that damaged Notre-Dame in 2019 was caused by a combination of factors, including a "
+             "lightning strike and a faulty electrical system. [1]")
+    answer = chain.answer_from_reply(question, as_of, passages, guess)
+    assert answer.abstained and "lightning" in answer.text and answer.citations == []
+    n = next(p.n for p in passages if "Notre-Dame" in p.chunk.text)
+    drawn = next(s for s in passages[n - 1].display_text.split(". ") if "Notre-Dame" in s and len(s.split()) > 6)
+    kept = chain.answer_from_reply("What happened at Notre-Dame?", as_of, passages, f"{drawn} [{n}].")
+    assert not kept.abstained and [c.n for c in kept.citations] == [n]
+
+
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
     assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())

@@ -1,0 +1,82 @@
+"""Words of an answer that no passage holds: what the model added from its own memory.
+
+The citation check scores similarity, and a made-up claim on the passage's topic scores like a true one: asked
+"Who caused the fire that damaged Notre-Dame in 2019?", which the sample articles do not say, the model once
+replied "caused by a combination of factors, including a lightning strike and a faulty electrical system [1]"
+over a passage about the cathedral's reopening, and the citation stood. None of the words it added to the
+question ("combination", "factors", "lightning", "strike", "faulty", "electrical", "system") is in any passage.
+A sentence whose own content words (those not already in the question) are mostly found in no passage is not
+grounded in them, and loses its citations like a sentence with an invented figure (qa/figures.py).
+
+Words are compared as the keyword index reads them (stopwords out, stemmed, accents folded), in the answer's
+language and in each passage's. A sentence is only judged when every passage it cites is in the answer's
+language: an English sentence drawn from a French passage translates it, and its words need not be there.
+Figures are left to qa/figures.py. A short reply ("Snake [1]", "Supply chain issues [4]") adds too few words
+to judge: it is left to the similarity check, which reads it with the question.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from qa.types import Passage
+from vectorstore.keyword import analyze
+
+_CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+# Words an answer uses about its sources rather than about the news ("according to passage [1]").
+_FRAMING = "according passage passages article articles report reports reported source sources mentioned stated"
+
+# A sentence adding fewer content words than this to the question is not judged.
+MIN_NEW_TERMS = 4
+# A judged sentence needs at least this share of its new words in the passages.
+MIN_FOUND_SHARE = 0.34
+
+
+def terms(text: str, language: str | None) -> set[str]:
+    """Content words of a text as the keyword index reads them; numbers left out (qa/figures.py). A passage's
+    resolved dates, "(= Thursday 30 October 2025)", count: the model is told to use them."""
+    return {t for t in analyze(_CITE.sub(" ", text), language) if not any(ch.isdigit() for ch in t)}
+
+
+def _framing(language: str | None) -> set[str]:
+    return set(analyze(_FRAMING, language))
+
+
+def answer_language(text: str, passages: Sequence[Passage]) -> str | None:
+    """The language of an answer among its passages' languages (py3langid), None when it cannot tell."""
+    from qa.scope import question_language
+
+    among = sorted({p.chunk.language for p in passages if p.chunk.language})
+    return question_language(_CITE.sub(" ", text), among)
+
+
+def known_terms(passages: Sequence[Passage], question: str, language: str | None) -> set[str]:
+    """Words an answer may use: each passage as shown and its title, read in the passage's language and in the
+    answer's, and the question's."""
+    known = terms(question, language)
+    for p in passages:
+        shown = f"{p.chunk.title or ''}\n{p.display_text or p.chunk.text}"
+        for lang in {p.chunk.language, language}:
+            known |= terms(shown, lang)
+    return known
+
+
+def ungrounded(sentence: str, question: str, known: set[str], language: str | None,
+               passages: Sequence[Passage]) -> list[str]:
+    """The sentence's new words (not in the question) that no passage holds, as written, when they are most of
+    them; [] when the sentence is grounded or not judged (few new words, no citation, a cited passage in another
+    language, the answer's language unknown)."""
+    cited = {int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)}
+    by_n = {p.n: p for p in passages}
+    if language is None or not cited or any(n in by_n and by_n[n].chunk.language != language for n in cited):
+        return []
+    new = terms(sentence, language) - terms(question, language) - _framing(language)
+    if len(new) < MIN_NEW_TERMS:
+        return []
+    missing = new - known
+    if (len(new) - len(missing)) / len(new) >= MIN_FOUND_SHARE:
+        return []
+    # shown as written ("lightning", not the stem "lightn"), in the sentence's order
+    words = re.findall(r"[^\W\d_]+", _CITE.sub(" ", sentence))
+    return list(dict.fromkeys(w for w in words if set(analyze(w, language)) & missing))
