@@ -49,8 +49,8 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
         folder = native_llm.build_folder(model_dir, version, cpu_flags())
         rows.append({"name": "ik_llama.cpp for this CPU", "made_from": f"{native_llm.PACKAGE} {version}",
                      "present": library is not None, "path": str(folder), "size": _size(folder) if library else 0,
-                     "used_by": "the ik LLM runtime with llm_native_build (`NEWSQA_LLM_NATIVE_BUILD=true newsqa "
-                                "models pull` makes it on AVX-512 VNNI CPUs)"})
+                     "used_by": "the ik LLM runtime unless llm_native_build is false (`newsqa models pull` makes "
+                                "it on AVX-512 VNNI CPUs)"})
     return rows
 
 
@@ -282,8 +282,7 @@ def native_llm_for_auto(settings) -> str:
     if settings.resolved_llm_runtime() != "ik":
         return "native LLM build: not used here (the LLM runtime is not ik)"
     if not settings.llm_native_build:
-        return ("native LLM build: off (llm_native_build; `NEWSQA_LLM_NATIVE_BUILD=true newsqa models pull` "
-                "compiles ik_llama.cpp for this CPU where it has AVX-512 VNNI)")
+        return "native LLM build: off (llm_native_build is false; the prebuilt wheel is used)"
     return native_llm.build(settings.model_dir)
 
 

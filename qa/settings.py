@@ -140,11 +140,11 @@ class Settings(BaseSettings):
         "w8a8).",
     )
     llm_native_build: bool = Field(
-        default=False,
+        default=True,
         description="On x86 CPUs with AVX-512 VNNI, make `newsqa models pull` compile ik_llama.cpp for this CPU (about "
-        "5 minutes once; needs cmake and g++) and the ik runtime load it instead of the prebuilt AVX2 wheel: answers "
-        "~0.8x the time, but its other rounding turned one unanswerable sample question into a guess "
-        "(bench/RESULTS.md, twenty-second session), so it is off by default.",
+        "5 minutes once; needs cmake and g++, skipped with a note without them) and the ik runtime load it instead "
+        "of the prebuilt AVX2 wheel: answers in ~0.8x the time at the same realtimeqa accuracy (bench/RESULTS.md, "
+        "twenty-second and twenty-third sessions). Other CPUs: no effect. false: always the wheel.",
     )
     llm_context: int = Field(default=4096, ge=512, description="LLM context window in tokens.")
     llm_max_tokens: int = Field(default=160, ge=8, description="Most tokens the LLM may generate per answer.")

@@ -93,7 +93,7 @@ def test_a_missing_compiler_is_named(tmp_path, monkeypatch):
     assert "cmake not found" in line and "apt-get install" in line and tools.fetched == []
 
 
-def test_the_factory_hands_the_build_to_the_ik_runtime_when_turned_on(tmp_path, monkeypatch):
+def test_the_factory_hands_the_build_to_the_ik_runtime_unless_turned_off(tmp_path, monkeypatch):
     from qa.factory import build_llm
     from qa.settings import Settings
 
@@ -104,8 +104,7 @@ def test_the_factory_hands_the_build_to_the_ik_runtime_when_turned_on(tmp_path, 
     monkeypatch.setattr(native_llm, "cpu_flags", lambda: ZEN4)
     monkeypatch.setattr(native_llm, "installed_version", lambda: version)
     build(tmp_path, flags=ZEN4, version=version, fetch=tools.fetch, compile_=tools.compile)
-    assert build_llm(Settings(model_dir=tmp_path, llm_model=str(gguf), llm_runtime="ik")).library is None  # off
-    settings = Settings(model_dir=tmp_path, llm_model=str(gguf), llm_runtime="ik", llm_native_build=True)
+    settings = Settings(model_dir=tmp_path, llm_model=str(gguf), llm_runtime="ik")  # on by default
     assert build_llm(settings).library == str(build_folder(tmp_path, version, ZEN4) / "libllama.so")
     assert build_llm(settings.model_copy(update={"llm_native_build": False})).library is None
     monkeypatch.setattr(native_llm, "cpu_flags", lambda: AVX2)

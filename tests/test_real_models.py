@@ -502,8 +502,8 @@ def test_ik_built_for_this_cpu_is_loaded_and_answers_like_the_wheel(real_setting
 
     library = native_library(real_settings.model_dir)
     if library is None:
-        pytest.skip("no ik_llama.cpp build for this CPU here (`NEWSQA_LLM_NATIVE_BUILD=true newsqa models pull` "
-                    "makes it on AVX-512 VNNI CPUs)")
+        pytest.skip("no ik_llama.cpp build for this CPU here (`newsqa models pull` makes it on AVX-512 VNNI "
+                    "CPUs with cmake and g++)")
     runs = {}
     for switch in ("on", "off"):
         proc = subprocess.run([sys.executable, "-c", NATIVE_ASK, switch], capture_output=True, text=True,

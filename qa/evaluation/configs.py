@@ -48,6 +48,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "verify_citations": False,
         "check_coverage": False,
         "check_figures": False,
+        "check_terms": False,
         "sentence_window": 0,
         "focus_chars": 0,
         "collection": f"{base.collection}-baseline",
