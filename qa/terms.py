@@ -13,6 +13,10 @@ language and in each passage's. A sentence is only judged when every passage it 
 language: an English sentence drawn from a French passage translates it, and its words need not be there.
 Figures are left to qa/figures.py. A short reply ("Snake [1]", "Supply chain issues [4]") adds too few words
 to judge: it is left to the similarity check, which reads it with the question.
+
+The check is lexical: a right sentence that says most of its new things in other words than the passages' would
+lose its citation too. Over the stored replies of the twenty-second session's runs, the judged sentences of right
+answers had 0.67-1.00 of their new words in the passages, the Notre-Dame guess 0.12 (bench/RESULTS.md).
 """
 
 from __future__ import annotations
