@@ -60,6 +60,7 @@ def finalize(
         text, repointed = verify_citations(text, passages, scorer, question=question)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
+    own = 0  # sentences found to be the model's own by the figures check (uncited, so the terms check skips them)
     if verify and figures and numbers:
         # Figures no passage holds are the model's own (qa/figures.py): their sentences lose their citations,
         # and an answer made mostly of them is not given.
@@ -71,17 +72,18 @@ def finalize(
             note = f"{ABSTAIN_TEXT} (A draft answer stated figures found in none of them: {figures}.)"
             return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
         if flagged:
+            own = len(flagged)
             text, removed = drop_unsupported_figures(text, sentences, known)
             repointed += [(n, None) for n in removed]
             _text, numbers, _ = parse_citations(text, len(passages))
     if verify and terms and numbers:
         # Sentences whose own words are mostly in no passage are the model's (qa/terms.py): the same treatment.
-        language = answer_language(text, passages)
+        language = answer_language(text)
         known = known_terms(passages, question, language)
         sentences = answer_sentences(text) or [text]
         missing = {s: ungrounded(s, question, known, language, passages) for s in sentences}
         flagged = [s for s in sentences if missing[s]]
-        if flagged and 2 * len(flagged) >= len(sentences):
+        if flagged and 2 * (len(flagged) + own) >= len(sentences):
             words = ", ".join(dict.fromkeys(w for s in flagged for w in missing[s]))
             note = f"{ABSTAIN_TEXT} (A draft answer used words found in none of them: {words}.)"
             return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)

@@ -10,8 +10,10 @@ grounded in them, and loses its citations like a sentence with an invented figur
 
 Words are compared as the keyword index reads them (stopwords out, stemmed, accents folded), in the answer's
 language and in each passage's. A sentence is only judged when every passage it cites is in the answer's
-language: an English sentence drawn from a French passage translates it, and its words need not be there.
-Figures are left to qa/figures.py. A short reply ("Snake [1]", "Supply chain issues [4]") adds too few words
+language (the answer's language is detected among all languages, not only the passages'): an English sentence
+drawn from a French passage translates it, and its words need not be there. Nor are languages the keyword index
+does not stem (Chinese or Japanese, written without spaces, would be read a clause at a time). Figures, written
+in digits or words ("thirty-five thousand"), are left to qa/figures.py. A short reply ("Snake [1]", "Supply chain issues [4]") adds too few words
 to judge: it is left to the similarity check, which reads it with the question.
 
 The check is lexical: a right sentence that says most of its new things in other words than the passages' would
@@ -24,12 +26,18 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from qa.figures import numbers_in
 from qa.types import Passage
-from vectorstore.keyword import analyze
+from vectorstore.keyword import analyze, has_stemmer
 
 _CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 # Words an answer uses about its sources rather than about the news ("according to passage [1]").
 _FRAMING = "according passage passages article articles report reports reported source sources mentioned stated"
+
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+# Number words numbers_in does not read on their own ("thirty-five thousand").
+_SCALES = frozenset("hundred hundreds thousand thousands million millions billion billions trillion cent cents mille "
+                    "milliers million millions milliard milliards mil millón millones".split())
 
 # A sentence adding fewer content words than this to the question is not judged.
 MIN_NEW_TERMS = 4
@@ -40,19 +48,24 @@ MIN_FOUND_SHARE = 0.34
 def terms(text: str, language: str | None) -> set[str]:
     """Content words of a text as the keyword index reads them; numbers left out (qa/figures.py). A passage's
     resolved dates, "(= Thursday 30 October 2025)", count: the model is told to use them."""
-    return {t for t in analyze(_CITE.sub(" ", text), language) if not any(ch.isdigit() for ch in t)}
+    text = _WORD.sub(lambda m: " " if m.group(0).lower() in _SCALES or numbers_in(m.group(0)) else m.group(0),
+                     _CITE.sub(" ", text))
+    return {t for t in analyze(text, language) if not any(ch.isdigit() for ch in t)}
 
 
 def _framing(language: str | None) -> set[str]:
     return set(analyze(_FRAMING, language))
 
 
-def answer_language(text: str, passages: Sequence[Passage]) -> str | None:
-    """The language of an answer among its passages' languages (py3langid), None when it cannot tell."""
-    from qa.scope import question_language
+def answer_language(text: str) -> str | None:
+    """The language of an answer (py3langid over all the languages it knows), None for a text too short to tell.
+    Not chosen among the passages' languages: an English answer over French passages is English."""
+    text = _CITE.sub(" ", text)
+    if len(text.strip()) < 8:
+        return None
+    import py3langid
 
-    among = sorted({p.chunk.language for p in passages if p.chunk.language})
-    return question_language(_CITE.sub(" ", text), among)
+    return py3langid.classify(text)[0]
 
 
 def known_terms(passages: Sequence[Passage], question: str, language: str | None) -> set[str]:
@@ -73,7 +86,8 @@ def ungrounded(sentence: str, question: str, known: set[str], language: str | No
     language, the answer's language unknown)."""
     cited = {int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)}
     by_n = {p.n: p for p in passages}
-    if language is None or not cited or any(n in by_n and by_n[n].chunk.language != language for n in cited):
+    if not has_stemmer(language) or not cited or any(n in by_n and by_n[n].chunk.language != language
+                                                      for n in cited):
         return []
     new = terms(sentence, language) - terms(question, language) - _framing(language)
     if len(new) < MIN_NEW_TERMS:

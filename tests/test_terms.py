@@ -8,7 +8,7 @@ from datetime import date
 from qa.chain import finalize
 from qa.citations import lexical_scorer
 from qa.prompting import ABSTAIN_TEXT
-from qa.terms import MIN_NEW_TERMS, known_terms, terms, ungrounded
+from qa.terms import MIN_NEW_TERMS, answer_language, known_terms, terms, ungrounded
 from qa.types import Chunk, Passage
 
 REOPENING = ("Notre-Dame de Paris reopened on Saturday 7 December 2024 (= Saturday 7 December 2024), five years "
@@ -75,3 +75,37 @@ def test_finalize_abstains_on_an_ungrounded_answer_and_uncites_an_ungrounded_sen
     assert (1, None) in mixed.repointed_citations
     off = finalize(QUESTION, as_of, passages, GUESS, lexical_scorer, terms=False)
     assert not off.abstained  # the setting check_terms turns it off
+
+
+def test_an_english_answer_over_french_passages_only_is_not_judged():
+    """The answer's language is its own, not the passages' best match: over French passages alone, an English
+    sentence that translates them keeps its citation."""
+    french = _passages(REOUVERTURE + " La toiture et la charpente ont été reconstruites.", language="fr")
+    reply = "Notre-Dame reopened its doors on Saturday, five years after the blaze that destroyed its spire and roof [1]."
+    assert answer_language(reply) == "en"
+    def agree(claim, sentences):  # a cross-lingual scorer that finds the support (the real one: embeddings)
+        return [1.0] * len(sentences)
+
+    answer = finalize("When did Notre-Dame reopen?", date(2024, 12, 10), french, reply, agree)
+    assert not answer.abstained and [c.n for c in answer.citations] == [1]
+    assert finalize("When did Notre-Dame reopen?", date(2024, 12, 10), french, GUESS, agree).citations  # not judged
+
+
+def test_numbers_written_in_words_are_left_to_the_figures_check():
+    assert terms("Volkswagen will cut thirty-five thousand jobs across three plants [1].", "en") == {
+        "volkswagen", "cut", "job", "across", "plant"}
+
+
+def test_languages_without_a_stemmer_are_not_judged():
+    passage = _passages("巴黎圣母院在2024年12月7日重新开放。", language="zh")
+    reply = "巴黎圣母院在火灾五年后重新开放，大火曾烧毁尖塔，也烧毁了屋顶，约有两千名工匠参与重建 [1]。"
+    known = known_terms(passage, QUESTION, "zh")
+    assert ungrounded(reply, QUESTION, known, "zh", passage) == []
+
+
+def test_sentences_uncited_by_the_figures_check_count_towards_abstaining():
+    passages = _passages(REOPENING)
+    fine = "Notre-Dame reopened on Saturday 7 December 2024, five years after the fire destroyed its spire [1]."
+    figure = "The fire started on April 15 and burned for 15 hours [1]."
+    answer = finalize(QUESTION, date(2024, 12, 10), passages, f"{fine} {figure} {GUESS}", lexical_scorer)
+    assert answer.abstained and "lightning" in answer.text  # two of three sentences are the model's own

@@ -35,6 +35,12 @@ _STEMMERS = {"en": "english", "fr": "french", "es": "spanish", "de": "german", "
              "ru": "russian", "fi": "finnish", "ro": "romanian", "ca": "catalan", "tr": "turkish"}
 
 
+def has_stemmer(language: str | None) -> bool:
+    """Whether `analyze` stems words of this language (the languages written with spaces between words that
+    Snowball covers)."""
+    return isinstance(language, str) and language.split("-")[0].lower() in _STEMMERS
+
+
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
     from bm25s import stopwords as sw
