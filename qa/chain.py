@@ -26,11 +26,24 @@ from qa.citations import (
 from qa.context import estimated_tokens, fit_budget
 from qa.coverage import not_covered_text, uncovered_period
 from qa.focus import focus_passages
-from qa.figures import drop_unsupported_figures, invented, known_numbers
+from qa.figures import invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.terms import answer_language, known_terms, ungrounded
 from qa.types import Answer, Passage
+
+
+def _invented_figures(text, sentences, passages, question, as_of) -> dict[str, list[str]]:
+    """{sentence: the numbers in it that no passage, the question or the as-of year holds}."""
+    known = known_numbers(passages, question, as_of)
+    return {s: invented(s, known) for s in sentences}
+
+
+def _ungrounded_words(text, sentences, passages, question, as_of) -> dict[str, list[str]]:
+    """{sentence: its new words, when most of them are in no passage}."""
+    language = answer_language(text)
+    known = known_terms(passages, question, language)
+    return {s: ungrounded(s, question, known, language, passages) for s in sentences}
 
 
 def finalize(
@@ -60,35 +73,24 @@ def finalize(
         text, repointed = verify_citations(text, passages, scorer, question=question)
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
-    own = 0  # sentences found to be the model's own by the figures check (uncited, so the terms check skips them)
-    if verify and figures and numbers:
-        # Figures no passage holds are the model's own (qa/figures.py): their sentences lose their citations,
-        # and an answer made mostly of them is not given.
-        known = known_numbers(passages, question, as_of)
+    own = 0  # sentences found to be the model's own so far (their citations gone, so later checks skip them)
+    checks = ((figures and _invented_figures, "stated figures"), (terms and _ungrounded_words, "used words"))
+    for check, label in checks:
+        if not (verify and check and numbers):
+            continue
+        # Figures no passage holds (qa/figures.py), sentences whose own words are mostly in no passage
+        # (qa/terms.py): such sentences are the model's own and lose their citations; an answer made mostly of
+        # them is not given.
         sentences = answer_sentences(text) or [text]
-        flagged = [s for s in sentences if invented(s, known)]
-        if flagged and 2 * len(flagged) >= len(sentences):
-            figures = ", ".join(dict.fromkeys(x for s in flagged for x in invented(s, known)))
-            note = f"{ABSTAIN_TEXT} (A draft answer stated figures found in none of them: {figures}.)"
-            return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
-        if flagged:
-            own = len(flagged)
-            text, removed = drop_unsupported_figures(text, sentences, known)
-            repointed += [(n, None) for n in removed]
-            _text, numbers, _ = parse_citations(text, len(passages))
-    if verify and terms and numbers:
-        # Sentences whose own words are mostly in no passage are the model's (qa/terms.py): the same treatment.
-        language = answer_language(text)
-        known = known_terms(passages, question, language)
-        sentences = answer_sentences(text) or [text]
-        missing = {s: ungrounded(s, question, known, language, passages) for s in sentences}
-        flagged = [s for s in sentences if missing[s]]
+        found = check(text, sentences, passages, question, as_of)
+        flagged = [s for s in sentences if found[s]]
         if flagged and 2 * (len(flagged) + own) >= len(sentences):
-            words = ", ".join(dict.fromkeys(w for s in flagged for w in missing[s]))
-            note = f"{ABSTAIN_TEXT} (A draft answer used words found in none of them: {words}.)"
+            items = ", ".join(dict.fromkeys(x for s in flagged for x in found[s]))
+            note = f"{ABSTAIN_TEXT} (A draft answer {label} found in none of them: {items}.)"
             return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
         if flagged:
-            text, removed = uncite(text, sentences, lambda s: bool(missing[s]))
+            own += len(flagged)
+            text, removed = uncite(text, sentences, lambda s: bool(found[s]))
             repointed += [(n, None) for n in removed]
             _text, numbers, _ = parse_citations(text, len(passages))
     if verify and not numbers:

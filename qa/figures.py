@@ -15,12 +15,11 @@ import re
 from datetime import date
 from typing import Iterable, Sequence
 
-from qa.citations import uncite
+from qa.citations import CITATION, uncite
 from qa.types import Passage
 
 # A space joins digits only before a group of exactly three ("1 000 personnes"), not "June 5 2025".
 _NUMBER = re.compile(r"\d+(?:[.,]\d+|[\u202f\u00a0 ]\d{3}(?!\d))*")
-_CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 
 # Small numbers written as words in articles, so "7 minutes" in an answer matches "seven minutes" in a passage.
 _WORDS = {
@@ -92,7 +91,7 @@ def drop_unsupported_figures(text: str, sentences: Sequence[str], known: set[str
 def invented(sentence: str, known: set[str]) -> list[str]:
     """The numbers of a sentence (citation markers aside) that no reading of any known number matches."""
     out = []
-    for token in _NUMBER.findall(_CITE.sub(" ", sentence)):
+    for token in _NUMBER.findall(CITATION.sub(" ", sentence)):
         if not _readings(token.strip()) & known:
             out.append(token.strip())
     return out

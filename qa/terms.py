@@ -13,8 +13,9 @@ language and in each passage's. A sentence is only judged when every passage it 
 language (the answer's language is detected among all languages, not only the passages'): an English sentence
 drawn from a French passage translates it, and its words need not be there. Nor are languages the keyword index
 does not stem (Chinese or Japanese, written without spaces, would be read a clause at a time). Figures, written
-in digits or words ("thirty-five thousand"), are left to qa/figures.py. A short reply ("Snake [1]", "Supply chain issues [4]") adds too few words
-to judge: it is left to the similarity check, which reads it with the question.
+in digits or words ("thirty-five thousand"), are left to qa/figures.py. A short reply ("Snake [1]", "Supply
+chain issues [4]") adds too few words to judge: it is left to the similarity check, which reads it with the
+question.
 
 The check is lexical: a right sentence that says most of its new things in other words than the passages' would
 lose its citation too. Over the stored replies of the twenty-second session's runs, the judged sentences of right
@@ -24,13 +25,14 @@ answers had 0.67-1.00 of their new words in the passages, the Notre-Dame guess 0
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Sequence
 
+from qa.citations import CITATION
 from qa.figures import numbers_in
 from qa.types import Passage
 from vectorstore.keyword import analyze, has_stemmer
 
-_CITE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
 # Words an answer uses about its sources rather than about the news ("according to passage [1]").
 _FRAMING = "according passage passages article articles report reports reported source sources mentioned stated"
 
@@ -49,10 +51,11 @@ def terms(text: str, language: str | None) -> set[str]:
     """Content words of a text as the keyword index reads them; numbers left out (qa/figures.py). A passage's
     resolved dates, "(= Thursday 30 October 2025)", count: the model is told to use them."""
     text = _WORD.sub(lambda m: " " if m.group(0).lower() in _SCALES or numbers_in(m.group(0)) else m.group(0),
-                     _CITE.sub(" ", text))
+                     CITATION.sub(" ", text))
     return {t for t in analyze(text, language) if not any(ch.isdigit() for ch in t)}
 
 
+@lru_cache(maxsize=32)
 def _framing(language: str | None) -> set[str]:
     return set(analyze(_FRAMING, language))
 
@@ -60,7 +63,7 @@ def _framing(language: str | None) -> set[str]:
 def answer_language(text: str) -> str | None:
     """The language of an answer (py3langid over all the languages it knows), None for a text too short to tell.
     Not chosen among the passages' languages: an English answer over French passages is English."""
-    text = _CITE.sub(" ", text)
+    text = CITATION.sub(" ", text)
     if len(text.strip()) < 8:
         return None
     import py3langid
@@ -84,7 +87,7 @@ def ungrounded(sentence: str, question: str, known: set[str], language: str | No
     """The sentence's new words (not in the question) that no passage holds, as written, when they are most of
     them; [] when the sentence is grounded or not judged (few new words, no citation, a cited passage in another
     language, the answer's language unknown)."""
-    cited = {int(n) for marker in _CITE.findall(sentence) for n in re.findall(r"\d+", marker)}
+    cited = {int(n) for marker in CITATION.findall(sentence) for n in re.findall(r"\d+", marker)}
     by_n = {p.n: p for p in passages}
     if not has_stemmer(language) or not cited or any(n in by_n and by_n[n].chunk.language != language
                                                       for n in cited):
@@ -96,5 +99,5 @@ def ungrounded(sentence: str, question: str, known: set[str], language: str | No
     if (len(new) - len(missing)) / len(new) >= MIN_FOUND_SHARE:
         return []
     # shown as written ("lightning", not the stem "lightn"), in the sentence's order
-    words = re.findall(r"[^\W\d_]+", _CITE.sub(" ", sentence))
+    words = _WORD.findall(CITATION.sub(" ", sentence))
     return list(dict.fromkeys(w for w in words if set(analyze(w, language)) & missing))
