@@ -31,6 +31,12 @@ from vectorstore.keyword import KeywordIndex, analyze
 TRANSLATE_MIN_SHARE = 0.01
 
 
+def search_text(question: str, options: Sequence[str] = ()) -> str:
+    """What is searched for: the question, then a multiple-choice question's options on a line of their own
+    (the passage that answers names the right one). No label: "Options" is a word no article is about."""
+    return f"{question}\n" + "; ".join(options) if options else question
+
+
 def _published(record) -> date | None:
     value = int(record.metadata.get("published_int") or 0)
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
@@ -256,9 +262,11 @@ class Retriever:
         k: int | None = None,
         filters: Filters | None = None,
         *,
+        options: Sequence[str] = (),
         timings: dict[str, float] | None = None,
     ) -> list[Passage]:
         k = k or self.k
+        search = search_text(question, options)
         stages = timings if timings is not None else {}
         where = as_of_filter(as_of, filters)
         if self.keyword is not None:
@@ -267,7 +275,7 @@ class Retriever:
         language = question_language(question, corpus_languages) if corpus_languages else None
         translations = self._translations(question, language, stages)
         found = _Found(language, translations, stages)
-        lists, applies = self._ranked_lists(question, where, found, self.fusion.dense, self.fusion.keyword)
+        lists, applies = self._ranked_lists(search, where, found, self.fusion.dense, self.fusion.keyword)
         period = None
         if self.fusion.period > 0 or self.fusion.period_search > 0:
             clock = time.perf_counter()
@@ -282,7 +290,7 @@ class Retriever:
             weight, start, end = window
             inside = published_between(start, end)
             scoped = inside if where is None else {"$and": [where, inside]}
-            more, more_applies = self._ranked_lists(question, scoped, found, weight, weight, main=False)
+            more, more_applies = self._ranked_lists(search, scoped, found, weight, weight, main=False)
             # Like the period boost, only for chunks close to the question: within `period_margin` of the best
             # similarity any search found (an unrelated article of the same week ranks high in a small window).
             floor = max(found.similarity.values(), default=0.0) - self.fusion.period_margin
@@ -318,7 +326,7 @@ class Retriever:
         if self.reranker is not None and self.rerank_top > 1:
             clock = time.perf_counter()
             top = order[: self.rerank_top]
-            scores = self.reranker.score(question, [records[i].text for i in top])
+            scores = self.reranker.score(search, [records[i].text for i in top])
             order = [i for _, i in sorted(zip(scores, top), key=lambda p: -p[0])] + order[self.rerank_top:]
             stages["rerank_ms"] = (time.perf_counter() - clock) * 1000
         if self.max_per_article:

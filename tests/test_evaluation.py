@@ -325,7 +325,7 @@ def test_config_files_and_the_baseline(tmp_path):
             resolve_config(str(bad), base)
 
 
-def test_multiple_choice_items_are_asked_with_their_options_and_retrieved_without(tiny):
+def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
     from langchain_core.callbacks import BaseCallbackHandler
 
     from qa.evaluation.datasets import parse_item
@@ -345,6 +345,15 @@ def test_multiple_choice_items_are_asked_with_their_options_and_retrieved_withou
     svc = make("Jewels [1].")
     prompts = Prompts()
     svc.llm.callbacks = [prompts]
+    searched = []
+    retrieve = svc.chain.retriever.retrieve
+
+    def spying(question, *args, **kwargs):
+        searched.append((question, kwargs.get("options")))
+        return retrieve(question, *args, **kwargs)
+
+    svc.chain.retriever.retrieve = spying
     report = run_eval(svc, [item])
     assert report.results[0].correct and report.results[0].question == item.question
     assert "Options: Paintings; Jewels; Statues" in prompts.seen[0]
+    assert searched == [(item.question, ("Paintings", "Jewels", "Statues"))]

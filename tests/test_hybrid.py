@@ -434,3 +434,24 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
     only_a_and_b = cap_per_article(order, records, 2, 4, close={"a1", "a2", "a3", "b1"}.__contains__)
     assert only_a_and_b == ["a1", "a2", "b1", "a3", "c1", "d1"]
     assert cap_per_article(order, records, 1, 2, close=lambda i: False) == ["a1", "a2", "a3", "b1", "c1", "d1"]
+
+
+def test_a_multiple_choice_question_searches_its_options_but_reads_dates_from_the_question(monkeypatch):
+    import qa.retrieval as retrieval
+
+    store = MemoryStore(DesignedEmbeddings())
+    store.upsert(RECORDS)
+    question = "Which firm commented on the rate?"
+    options = ("Zorblax", "Acme", "September")
+    assert retrieval.search_text(question, options) == "Which firm commented on the rate?\nZorblax; Acme; September"
+    assert retrieval.search_text(question) == question
+    read = []
+    monkeypatch.setattr(retrieval, "question_period", lambda text, *a: read.append(text))
+    monkeypatch.setattr(retrieval, "wants_recent", lambda text: read.append(text) or False)
+    alone = _retriever(store, recency_prior=0.0).retrieve(question)
+    assert "c1" not in [p.chunk.chunk_id for p in alone]  # the question shares no word with the Zorblax chunk
+    read.clear()
+    with_options = _retriever(store, recency_prior=0.0).retrieve(question, options=options)
+    reached = next(p for p in with_options if p.chunk.chunk_id == "c1")  # the option "Zorblax" reached it
+    assert reached.matched_by == "dense+keyword"
+    assert read == [question, question]  # "September" among the options is not the question's period

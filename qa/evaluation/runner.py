@@ -63,7 +63,8 @@ def is_gold(item: EvalItem, passage: Passage) -> bool:
 def asked(item: EvalItem) -> str:
     """What the model is asked. A multiple-choice item (RealTimeQA) is asked with its options, as that
     benchmark is meant to be run, so "contains the right choice and no other" scores a choice rather than a
-    paraphrase ("European Union" for "Europe"); passages are still retrieved for the question alone."""
+    paraphrase ("European Union" for "Europe"). Passages are retrieved for the question and its options
+    (`Retriever.retrieve(options=...)`): dates and cues are read from the question alone."""
     if not item.choices:
         return item.question
     return f"{item.question}\nOptions: " + "; ".join(item.choices)
@@ -262,7 +263,8 @@ def run_eval(
             continue
         start = time.perf_counter()
         stages: dict[str, float] = {}
-        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS), timings=stages)
+        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS),
+                                           options=item.choices, timings=stages)
         retrieve_ms = (time.perf_counter() - start) * 1000
         answer, error = None, None
         if not retrieval_only:
