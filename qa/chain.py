@@ -24,7 +24,7 @@ from qa.citations import (
     verify_citations,
 )
 from qa.context import estimated_tokens, fit_budget
-from qa.coverage import not_covered_text, uncovered_period
+from qa.coverage import in_period, not_covered_text, uncovered_period
 from qa.focus import focus_passages
 from qa.figures import invented, known_numbers
 from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
@@ -128,8 +128,10 @@ class AnswerChain:
         check_terms: bool = True,
         focus_chars: int = 0,
         best_last: bool = False,
+        period_filter: bool = True,
     ) -> None:
         self.retriever = retriever
+        self.period_filter = period_filter
         self.best_last = best_last
         self.passage_budget = passage_budget
         self.llm = llm
@@ -164,6 +166,8 @@ class AnswerChain:
             elapsed = (time.perf_counter() - start) * 1000
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
+        if self.period_filter:  # the question without a multiple-choice item's options (no period there)
+            passages = in_period(state.get("focus_on") or state["question"], state.get("as_of"), passages)
         clock = time.perf_counter()
         focused = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
                                  self.focus_chars)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Sequence
 
@@ -96,3 +97,31 @@ def not_covered_text(period: Period, passages: Sequence[Passage]) -> str:
     newest = max((p.chunk.published for p in passages if p.chunk.published), default=None)
     tail = f" The newest passage found is from {newest.isoformat()}." if newest else ""
     return f"They do not reach {describe(period)}.{tail}"
+
+
+def reports_on(passage: Passage, period: Period) -> bool:
+    """Whether the passage can report on the period: published on or after its first day (or undated), or,
+    published up to a year before it, naming it ("the vote on June 21"). Older articles name the same days of
+    other years: a report of last year's July 4 fireworks does not speak of this year's."""
+    published = passage.chunk.published
+    if published is None or published >= period.start:
+        return True
+    return (period.start - published).days <= 366 and mentions(passage.display_text or passage.chunk.text, period,
+                                                               published)
+
+
+def in_period(question: str, as_of: date | None, passages: Sequence[Passage], least: int = 2) -> list[Passage]:
+    """The passages that can report on the period the question names, numbered again from 1, when at least
+    `least` of them can; otherwise all of them. An older article on the same topic ("IRS to stop sending
+    notices", February) beside this week's report ("IRS will get through the backlog", June) only gives the
+    model a wrong "this week" to quote; the prompt is shorter too."""
+    if not passages:
+        return list(passages)
+    among = sorted({p.chunk.language for p in passages if p.chunk.language} | {"en"})
+    period = question_period(question, as_of, question_language(question, among))
+    if period is None:
+        return list(passages)
+    kept = [p for p in passages if reports_on(p, period)]
+    if len(kept) == len(passages) or len(kept) < least:
+        return list(passages)
+    return [replace(p, n=i) for i, p in enumerate(kept, 1)]

@@ -124,7 +124,7 @@ class QAService:
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
                                       prompt_style=s.prompt_style, verify=s.verify_citations, passage_budget=budget,
                                       check_coverage=s.check_coverage, check_figures=s.check_figures,
-                                      check_terms=s.check_terms,
+                                      check_terms=s.check_terms, period_filter=s.period_filter,
                                       focus_chars=s.focus_chars, best_last=s.passage_order == "best_last")
         return self._chain
 

@@ -280,6 +280,11 @@ class Settings(BaseSettings):
         "mostly in no passage, as for figures (needs verify_citations; sentences citing a passage in another "
         "language are not judged).",
     )
+    period_filter: bool = Field(
+        default=True,
+        description="When the question names a period ('this week', 'in July 2022') and at least two passages "
+        "can report on it (published since it began, or naming its days), leave the others out of the prompt.",
+    )
     check_coverage: bool = Field(
         default=True,
         description="Answer 'not in the articles' without asking the LLM when the question names a period "

@@ -8,7 +8,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
 from fakes import DesignedEmbeddings, MemoryStore
-from qa.coverage import covers, describe, mentions, uncovered_period
+from qa.coverage import covers, describe, in_period, mentions, reports_on, uncovered_period
 from qa.dates import annotate_dates
 from qa.periods import Period
 from qa.prompting import ABSTAIN_TEXT
@@ -90,3 +90,62 @@ def test_the_chain_abstains_without_asking_the_model(tmp_path, check, asked):
     assert "December 2025" in answer.text and "2025-06-05" in answer.text
     streamed = list(svc.stream(question, as_of="2025-12-20"))
     assert streamed[-1].abstained and "December 2025" in streamed[-1].text
+
+
+WEEK = Period(date(2022, 6, 17), date(2022, 6, 23), "this week", "week")
+
+
+def test_a_passage_reports_on_a_period_by_date_or_by_naming_it_within_a_year():
+    assert reports_on(_passage("The IRS will clear the backlog.", date(2022, 6, 21)), WEEK)
+    assert reports_on(_passage("The IRS spoke.", None), WEEK)
+    assert reports_on(_passage("The vote is set for June 21.", date(2022, 6, 1)), WEEK)
+    assert not reports_on(_passage("The IRS will stop sending notices this week.", date(2022, 2, 11)), WEEK)
+    # the same days of another year: last year's article about "June 21" is not about this week
+    assert not reports_on(_passage("The vote is set for June 21.", date(2021, 6, 1)), WEEK)
+
+
+def test_passages_that_cannot_report_on_the_question_period_leave_the_prompt_when_two_can():
+    as_of = date(2022, 6, 23)
+    june = _passage("The IRS will get through the backlog of 2021 returns this week.", date(2022, 6, 21), 1)
+    feb = _passage("The IRS announced this week it will stop sending notices.", date(2022, 2, 11), 2)
+    june2 = _passage("The backlog should be cleared this week, the IRS said.", date(2022, 6, 22), 3)
+    question = "The IRS announced it will do what this week?"
+    kept = in_period(question, as_of, [june, feb, june2])
+    assert [(p.n, p.chunk.chunk_id) for p in kept] == [(1, "c1"), (2, "c3")]  # numbered again
+    # one passage in the period is not enough to leave the others out; none is the coverage check's case
+    assert in_period(question, as_of, [june, feb]) == [june, feb]
+    assert in_period(question, as_of, [feb]) == [feb]
+    # no period named: nothing is left out
+    assert in_period("What did the IRS announce?", as_of, [june, feb, june2]) == [june, feb, june2]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from fakes import scripted_llm
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    for name, day, text in (("june", "2022-06-21", "The ECB rate decision this week: the rate was held."),
+                            ("june2", "2022-06-22", "The ECB rate was held on Tuesday, the ECB said."),
+                            ("feb", "2022-02-10", "The ECB rate decision this week: the rate was cut.")):
+        (folder / f"{name}.txt").write_text(f"date {day}\nECB {name}\n\n{text}", encoding="utf-8")
+
+    class Prompts(BaseCallbackHandler):
+        seen: list = []
+
+        def on_chat_model_start(self, serialized, messages, **kwargs):
+            self.seen.append(messages[0][-1].content)
+
+    emb = DesignedEmbeddings()
+    llm = scripted_llm("The rate was held [1].")
+    prompts = Prompts()
+    llm.callbacks = [prompts]
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", period_filter=on, max_per_article=0),
+                    embeddings=emb, store=MemoryStore(emb), llm=llm)
+    svc.ingest([folder])
+    answer = svc.ask("What was the ECB rate decision this week?", as_of="2022-06-23")
+    assert not answer.abstained
+    assert ("the rate was cut" in prompts.seen[0]) is not on
+    assert "the rate was held" in prompts.seen[0]

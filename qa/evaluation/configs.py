@@ -47,6 +47,7 @@ def baseline_overrides(base: Settings) -> dict[str, Any]:
         "screen_instructions": False,
         "verify_citations": False,
         "check_coverage": False,
+        "period_filter": False,
         "check_figures": False,
         "check_terms": False,
         "sentence_window": 0,
