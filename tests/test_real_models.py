@@ -233,6 +233,45 @@ def test_a_guess_over_the_real_notre_dame_passages_is_not_given(sample_service):
     assert not kept.abstained and [c.n for c in kept.citations] == [n]
 
 
+def test_older_passages_leave_the_prompt_of_a_question_naming_a_period_with_real_models(sample_service):
+    """sample_qa s15: the real retriever's top 5 for an October 2025 question also holds passages of older
+    articles (the ECB in June and July); the prompt keeps only those that can report on October 2025, and the
+    Kuala Lumpur talks are among them."""
+    from datetime import date
+
+    from qa.coverage import in_period, reports_on
+    from qa.periods import question_period
+
+    question = "In which city did Bessent and He Lifeng hold trade talks in October 2025?"
+    as_of = date(2025, 10, 28)
+    passages = sample_service.chain.retriever.retrieve(question, as_of, sample_service.settings.k)
+    kept = in_period(question, as_of, passages)
+    period = question_period(question, as_of, "en")
+    print(f"\n[period] {[(str(p.chunk.published), p.chunk.title[:30]) for p in passages]} -> {len(kept)} kept")
+    assert 2 <= len(kept) < len(passages) and [p.n for p in kept] == list(range(1, len(kept) + 1))
+    assert all(reports_on(p, period) for p in kept)
+    assert all(p.chunk.published < period.start for p in passages if p.chunk.chunk_id not in
+               {k.chunk.chunk_id for k in kept})
+    assert any("Kuala Lumpur" in p.chunk.text for p in kept)
+
+
+def test_a_multiple_choice_question_is_searched_with_its_options_with_real_models(sample_service, monkeypatch):
+    """The options reach both searches: the passage naming the right one comes first, found by keyword search
+    too, and an option that is a month ("September") does not become the question's period."""
+    from datetime import date
+
+    import qa.retrieval as retrieval
+
+    periods = []
+    read = retrieval.question_period
+    monkeypatch.setattr(retrieval, "question_period", lambda text, *a: periods.append(read(text, *a)))
+    options = ("the Prado", "the Louvre", "the Uffizi", "September")
+    passages = sample_service.chain.retriever.retrieve("Which museum did thieves rob?", date(2025, 10, 20),
+                                                       sample_service.settings.k, options=options)
+    assert "Louvre" in passages[0].chunk.text and "keyword" in passages[0].matched_by
+    assert periods == [None]
+
+
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
     assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())
