@@ -8,6 +8,10 @@ check run after the model, so a change to them can be measured on the same repli
 again (minutes instead of an hour on 2 cores). Passages are retrieved again with the current settings (the
 script counts questions whose gold rank differs from the stored one: there should be none when retrieval did
 not change). Prints the two aggregates side by side and every question whose verdict changed.
+
+Runs stored before the twenty-fourth session searched a multiple-choice question without its options and showed
+the model every passage: re-check those with `--question-only` and a config file with `"period_filter": false`,
+or the replies' [n] point at other passages than the model saw.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def main() -> None:
     parser.add_argument("--results", required=True, help="results.jsonl of an answered run")
     parser.add_argument("--config", default="ours", help="the run's configuration (ours, baseline or a JSON file)")
     parser.add_argument("--out", help="write the re-checked results here (JSONL)")
+    parser.add_argument("--question-only", action="store_true",
+                        help="search without a multiple-choice item's options (runs stored before they were searched)")
     args = parser.parse_args()
 
     from qa.dates import parse_as_of
@@ -56,7 +62,8 @@ def main() -> None:
         if old.total_ms is not None and not old.raw_answer and old.prompt_tokens:
             sys.exit(f"{args.results}: {old.id} has no stored reply (raw_answer); this run is too old to re-check")
         as_of = parse_as_of(item.as_of)
-        ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS))
+        options = () if args.question_only else item.choices
+        ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS), options=options)
         answer = chain.answer_from_reply(asked(item), as_of, ranked[: settings.k], old.raw_answer,
                                          focus_on=item.question)
         answer.timings_ms["total"] = old.total_ms or 0.0

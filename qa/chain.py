@@ -166,7 +166,7 @@ class AnswerChain:
             elapsed = (time.perf_counter() - start) * 1000
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
-        if self.period_filter:  # the question without a multiple-choice item's options (no period there)
+        if self.period_filter:  # read from the question without a multiple-choice item's options ("September")
             passages = in_period(state.get("focus_on") or state["question"], state.get("as_of"), passages)
         clock = time.perf_counter()
         focused = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
@@ -187,7 +187,7 @@ class AnswerChain:
         if not self.check_coverage or not state["passages"]:
             return state
         whole = state.get("whole") or state["passages"]
-        period = uncovered_period(state["question"], state.get("as_of"), whole)
+        period = uncovered_period(state.get("focus_on") or state["question"], state.get("as_of"), whole)
         return {**state, "reason": not_covered_text(period, whole)} if period else state
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -236,8 +236,9 @@ class AnswerChain:
         filters: Filters | None = None,
         focus_on: str | None = None,
     ) -> Answer:
-        """`focus_on`: the text passages are focused on (qa/focus.py) when it is not the question itself
-        (evaluation asks a question with its answer options, and retrieves and focuses on the question alone)."""
+        """`focus_on`: the question itself when `question` is more than that (evaluation asks a multiple-choice
+        question with its options): passages are focused on it (qa/focus.py), and the period it names is read
+        from it, not from the options."""
         start = time.perf_counter()
         answer = self.as_runnable().invoke(
             {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters,

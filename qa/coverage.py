@@ -70,12 +70,17 @@ def covers(passage: Passage, period: Period) -> bool:
     return mentions(passage.display_text or passage.chunk.text, period, published)
 
 
+def named_period(question: str, as_of: date | None, passages: Sequence[Passage]) -> Period | None:
+    """The period the question names, read in its language (guessed among the passages' and English)."""
+    among = sorted({p.chunk.language for p in passages if p.chunk.language} | {"en"})
+    return question_period(question, as_of, question_language(question, among))
+
+
 def uncovered_period(question: str, as_of: date | None, passages: Sequence[Passage]) -> Period | None:
     """The period the question names when no passage can speak of it, else None."""
     if not passages:
         return None
-    among = sorted({p.chunk.language for p in passages if p.chunk.language} | {"en"})
-    period = question_period(question, as_of, question_language(question, among))
+    period = named_period(question, as_of, passages)
     if period is None or any(covers(p, period) for p in passages):
         return None
     return period
@@ -99,29 +104,33 @@ def not_covered_text(period: Period, passages: Sequence[Passage]) -> str:
     return f"They do not reach {describe(period)}.{tail}"
 
 
+# How long before a period an article naming its days (or month) is taken to speak of it: a preview comes weeks
+# (months) ahead, while an older article's "July 4" or "October" is most likely another year's. A year is named
+# with its number, so any age will do.
+_NAMED_AHEAD = {"day": 31, "week": 31, "month": 183}
+
+
 def reports_on(passage: Passage, period: Period) -> bool:
-    """Whether the passage can report on the period: published on or after its first day (or undated), or,
-    published up to a year before it, naming it ("the vote on June 21"). Older articles name the same days of
-    other years: a report of last year's July 4 fireworks does not speak of this year's."""
+    """Whether the passage can report on the period: `covers` it, and when published before it, no longer before
+    than `_NAMED_AHEAD` allows ("the vote on June 21" three weeks ahead, not last year's July 4 fireworks)."""
     published = passage.chunk.published
-    if published is None or published >= period.start:
-        return True
-    return (period.start - published).days <= 366 and mentions(passage.display_text or passage.chunk.text, period,
-                                                               published)
+    ahead = _NAMED_AHEAD.get(period.granularity)
+    if published is not None and published < period.start and ahead is not None \
+            and (period.start - published).days > ahead:
+        return False
+    return covers(passage, period)
 
 
 def in_period(question: str, as_of: date | None, passages: Sequence[Passage], least: int = 2) -> list[Passage]:
     """The passages that can report on the period the question names, numbered again from 1, when at least
-    `least` of them can; otherwise all of them. An older article on the same topic ("IRS to stop sending
-    notices", February) beside this week's report ("IRS will get through the backlog", June) only gives the
-    model a wrong "this week" to quote; the prompt is shorter too."""
-    if not passages:
-        return list(passages)
-    among = sorted({p.chunk.language for p in passages if p.chunk.language} | {"en"})
-    period = question_period(question, as_of, question_language(question, among))
+    `least` dated ones can; otherwise all of them. Undated passages stay (nothing rules them out) but do not
+    count. An older article on the same topic ("IRS to stop sending notices", February) beside this week's
+    report ("IRS will get through the backlog", June) only gives the model a wrong "this week" to quote; the
+    prompt is shorter too."""
+    period = named_period(question, as_of, passages) if passages else None
     if period is None:
         return list(passages)
     kept = [p for p in passages if reports_on(p, period)]
-    if len(kept) == len(passages) or len(kept) < least:
+    if len(kept) == len(passages) or sum(p.chunk.published is not None for p in kept) < least:
         return list(passages)
     return [replace(p, n=i) for i, p in enumerate(kept, 1)]

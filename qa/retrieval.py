@@ -274,7 +274,8 @@ class Retriever:
         corpus_languages = self.keyword.languages() if self.keyword is not None else []
         language = question_language(question, corpus_languages) if corpus_languages else None
         translations = self._translations(question, language, stages)
-        found = _Found(language, translations, stages)
+        # A translation is searched with the options too (mostly names, the same in every language).
+        found = _Found(language, {t: search_text(text, options) for t, text in translations.items()}, stages)
         lists, applies = self._ranked_lists(search, where, found, self.fusion.dense, self.fusion.keyword)
         period = None
         if self.fusion.period > 0 or self.fusion.period_search > 0:

@@ -282,8 +282,9 @@ class Settings(BaseSettings):
     )
     period_filter: bool = Field(
         default=True,
-        description="When the question names a period ('this week', 'in July 2022') and at least two passages "
-        "can report on it (published since it began, or naming its days), leave the others out of the prompt.",
+        description="When the question names a period ('this week', 'in July 2022') and at least two dated passages "
+        "can report on it (published since it began, or up to a month before naming one of its days; six months "
+        "for a month), leave the others out of the prompt.",
     )
     check_coverage: bool = Field(
         default=True,

@@ -100,8 +100,15 @@ def test_a_passage_reports_on_a_period_by_date_or_by_naming_it_within_a_year():
     assert reports_on(_passage("The IRS spoke.", None), WEEK)
     assert reports_on(_passage("The vote is set for June 21.", date(2022, 6, 1)), WEEK)
     assert not reports_on(_passage("The IRS will stop sending notices this week.", date(2022, 2, 11)), WEEK)
-    # the same days of another year: last year's article about "June 21" is not about this week
-    assert not reports_on(_passage("The vote is set for June 21.", date(2021, 6, 1)), WEEK)
+    # the same days of another year: last year's article about "June 21" is not about this week, nor is one
+    # written months before it
+    assert not reports_on(_passage("The vote is set for June 21.", date(2021, 6, 20)), WEEK)
+    assert not reports_on(_passage("The vote is set for June 21.", date(2022, 4, 1)), WEEK)
+    # a month: a preview up to six months ahead counts, last year's December does not; a year is named by number
+    assert reports_on(_passage("The council meets again in December.", date(2025, 6, 5)), DECEMBER)
+    assert not reports_on(_passage("The council met in December.", date(2024, 12, 15)), DECEMBER)
+    year = Period(date(2025, 1, 1), date(2025, 12, 31), "in 2025", "year")
+    assert reports_on(_passage("The plan runs until 2025.", date(2021, 3, 1)), year)
 
 
 def test_passages_that_cannot_report_on_the_question_period_leave_the_prompt_when_two_can():
@@ -117,6 +124,10 @@ def test_passages_that_cannot_report_on_the_question_period_leave_the_prompt_whe
     assert in_period(question, as_of, [feb]) == [feb]
     # no period named: nothing is left out
     assert in_period("What did the IRS announce?", as_of, [june, feb, june2]) == [june, feb, june2]
+    # undated passages stay but do not count: two of them do not push a dated one out
+    undated = [_passage("The IRS spoke.", None, 4), _passage("The IRS said more.", None, 5)]
+    assert in_period(question, as_of, [feb, *undated]) == [feb, *undated]
+    assert [p.chunk.chunk_id for p in in_period(question, as_of, [june, undated[0], feb, june2])] == ["c1", "c4", "c3"]
 
 
 @pytest.mark.parametrize("on", [True, False])
@@ -149,3 +160,7 @@ def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
     assert not answer.abstained
     assert ("the rate was cut" in prompts.seen[0]) is not on
     assert "the rate was held" in prompts.seen[0]
+    shown = [n for n in (1, 2, 3) if f"[{n}]" in prompts.seen[0]]
+    assert shown == ([1, 2] if on else [1, 2, 3])  # numbered again, no gap
+    assert [c.n for c in answer.citations] == [1] and answer.citations[0].passage.chunk.published.month == 6
+    assert len(answer.passages) == len(shown)

@@ -299,6 +299,12 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     # cached: the same question does not reach the model again (the fake has no second reply)
     assert translator.translate(question, "fr") == "Quelles vignes la grêle a-t-elle détruites ?"
     assert translator.translate(question, "xx") is None
+    # a multiple-choice question: its options go with the translation too (the question alone is translated)
+    searched = []
+    side = retriever._keyword_side
+    retriever._keyword_side = lambda texts, *a, **kw: searched.append(list(texts)) or side(texts, *a, **kw)
+    retriever.retrieve(question, options=("Saint-Aubrac", "Napa"))
+    assert searched[0] == [f"{question}\nSaint-Aubrac; Napa", "Quelles vignes la grêle a-t-elle détruites ?\nSaint-Aubrac; Napa"]
 
 
 class _TableEmbeddings(Embeddings):
@@ -448,10 +454,24 @@ def test_a_multiple_choice_question_searches_its_options_but_reads_dates_from_th
     read = []
     monkeypatch.setattr(retrieval, "question_period", lambda text, *a: read.append(text))
     monkeypatch.setattr(retrieval, "wants_recent", lambda text: read.append(text) or False)
+    language = retrieval.question_language
+    monkeypatch.setattr(retrieval, "question_language", lambda text, *a: read.append(text) or language(text, *a))
     alone = _retriever(store, recency_prior=0.0).retrieve(question)
     assert "c1" not in [p.chunk.chunk_id for p in alone]  # the question shares no word with the Zorblax chunk
     read.clear()
-    with_options = _retriever(store, recency_prior=0.0).retrieve(question, options=options)
+
+    class Reranker:
+        asked: list = []
+
+        def score(self, text, passages):
+            self.asked.append(text)
+            return [0.0] * len(passages)
+
+    retriever = _retriever(store, recency_prior=0.0)
+    retriever.reranker = Reranker()
+    with_options = retriever.retrieve(question, options=options)
     reached = next(p for p in with_options if p.chunk.chunk_id == "c1")  # the option "Zorblax" reached it
     assert reached.matched_by == "dense+keyword"
-    assert read == [question, question]  # "September" among the options is not the question's period
+    # language, period and cue from the question alone ("September" among the options is no period)
+    assert read == [question, question, question]
+    assert Reranker.asked == [retrieval.search_text(question, options)]  # the reranker reads the options

@@ -262,13 +262,20 @@ def test_a_multiple_choice_question_is_searched_with_its_options_with_real_model
 
     import qa.retrieval as retrieval
 
-    periods = []
+    periods, dense, keyword = [], [], []
     read = retrieval.question_period
     monkeypatch.setattr(retrieval, "question_period", lambda text, *a: periods.append(read(text, *a)))
+    retriever = sample_service.chain.retriever
+    search_dense, search_keyword = retriever._dense, retriever._keyword_side
+    monkeypatch.setattr(retriever, "_dense", lambda text, *a, **kw: dense.append(text) or search_dense(text, *a, **kw))
+    monkeypatch.setattr(retriever, "_keyword_side",
+                        lambda texts, *a, **kw: keyword.append(texts[0]) or search_keyword(texts, *a, **kw))
     options = ("the Prado", "the Louvre", "the Uffizi", "September")
-    passages = sample_service.chain.retriever.retrieve("Which museum did thieves rob?", date(2025, 10, 20),
-                                                       sample_service.settings.k, options=options)
+    passages = retriever.retrieve("Which museum did thieves rob?", date(2025, 10, 20), sample_service.settings.k,
+                                  options=options)
     assert "Louvre" in passages[0].chunk.text and "keyword" in passages[0].matched_by
+    searched = "Which museum did thieves rob?\nthe Prado; the Louvre; the Uffizi; September"
+    assert dense[0] == searched and keyword[0] == searched
     assert periods == [None]
 
 
