@@ -304,7 +304,8 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     side = retriever._keyword_side
     retriever._keyword_side = lambda texts, *a, **kw: searched.append(list(texts)) or side(texts, *a, **kw)
     retriever.retrieve(question, options=("Saint-Aubrac", "Napa"))
-    assert searched[0] == [f"{question}\nSaint-Aubrac; Napa", "Quelles vignes la grêle a-t-elle détruites ?\nSaint-Aubrac; Napa"]
+    assert searched[0] == [f"{question}\nSaint-Aubrac; Napa",
+                           "Quelles vignes la grêle a-t-elle détruites ?\nSaint-Aubrac; Napa"]
 
 
 class _TableEmbeddings(Embeddings):
@@ -443,7 +444,7 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
 
 
 def test_a_multiple_choice_question_searches_its_options_but_reads_dates_from_the_question(monkeypatch):
-    import qa.retrieval as retrieval
+    from qa import retrieval
 
     store = MemoryStore(DesignedEmbeddings())
     store.upsert(RECORDS)

@@ -260,7 +260,7 @@ def test_a_multiple_choice_question_is_searched_with_its_options_with_real_model
     too, and an option that is a month ("September") does not become the question's period."""
     from datetime import date
 
-    import qa.retrieval as retrieval
+    from qa import retrieval
 
     periods, dense, keyword = [], [], []
     read = retrieval.question_period
