@@ -105,6 +105,12 @@ _NOTHING_LEFT = re.compile(r"^[\s,.;:()-]*$")
 WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in words, then cite the passage like [1]."
 
 
+def _plain_question(state: dict[str, Any]) -> str:
+    """The question without a multiple-choice item's options (`focus_on`, see `invoke`): what passages are
+    focused on and the period is read from (an option "September" is no period)."""
+    return state.get("focus_on") or state["question"]
+
+
 def only_citations(raw: str) -> bool:
     """"[1]", "[2][3]." — but not "2 [1]." or "1,200 [1]", which answer "how many" questions."""
     return bool(CITATION.search(raw)) and bool(_NOTHING_LEFT.match(CITATION.sub("", raw)))
@@ -166,11 +172,10 @@ class AnswerChain:
             elapsed = (time.perf_counter() - start) * 1000
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
-        if self.period_filter:  # read from the question without a multiple-choice item's options ("September")
-            passages = in_period(state.get("focus_on") or state["question"], state.get("as_of"), passages)
+        if self.period_filter:
+            passages = in_period(_plain_question(state), state.get("as_of"), passages)
         clock = time.perf_counter()
-        focused = focus_passages(state.get("focus_on") or state["question"], passages, self.scorer,
-                                 self.focus_chars)
+        focused = focus_passages(_plain_question(state), passages, self.scorer, self.focus_chars)
         focus_ms = (time.perf_counter() - clock) * 1000
         # Passages beyond the token budget would push the prompt out of the model's context window.
         focused = fit_budget(focused, self._budget(state["question"]))
@@ -187,7 +192,7 @@ class AnswerChain:
         if not self.check_coverage or not state["passages"]:
             return state
         whole = state.get("whole") or state["passages"]
-        period = uncovered_period(state.get("focus_on") or state["question"], state.get("as_of"), whole)
+        period = uncovered_period(_plain_question(state), state.get("as_of"), whole)
         return {**state, "reason": not_covered_text(period, whole)} if period else state
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any, Sequence
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -59,6 +60,16 @@ class DesignedEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         self.calls["query"] += 1
         return self._vector(text)
+
+
+class PromptRecorder(BaseCallbackHandler):
+    """The last message of every prompt a chat model is given (`llm.callbacks = [recorder]`)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_chat_model_start(self, serialized, messages, **kwargs) -> None:
+        self.seen.append(messages[0][-1].content)
 
 
 def scripted_llm(*replies: str) -> GenericFakeChatModel:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from fakes import DesignedEmbeddings, MemoryStore
+from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder
 from qa.coverage import covers, describe, in_period, mentions, reports_on, uncovered_period
 from qa.dates import annotate_dates
 from qa.periods import Period
@@ -132,8 +132,6 @@ def test_passages_that_cannot_report_on_the_question_period_leave_the_prompt_whe
 
 @pytest.mark.parametrize("on", [True, False])
 def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
-    from langchain_core.callbacks import BaseCallbackHandler
-
     from fakes import scripted_llm
 
     folder = tmp_path / "a"
@@ -143,15 +141,9 @@ def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
                             ("feb", "2022-02-10", "The ECB rate decision this week: the rate was cut.")):
         (folder / f"{name}.txt").write_text(f"date {day}\nECB {name}\n\n{text}", encoding="utf-8")
 
-    class Prompts(BaseCallbackHandler):
-        seen: list = []
-
-        def on_chat_model_start(self, serialized, messages, **kwargs):
-            self.seen.append(messages[0][-1].content)
-
     emb = DesignedEmbeddings()
     llm = scripted_llm("The rate was held [1].")
-    prompts = Prompts()
+    prompts = PromptRecorder()
     llm.callbacks = [prompts]
     svc = QAService(settings=Settings(index_dir=tmp_path / "idx", period_filter=on, max_per_article=0),
                     embeddings=emb, store=MemoryStore(emb), llm=llm)

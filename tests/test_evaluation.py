@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder, scripted_llm
 from qa.errors import InputError
 from qa.evaluation import load_dataset, run_eval
 from qa.evaluation import metrics as m
@@ -326,8 +326,6 @@ def test_config_files_and_the_baseline(tmp_path):
 
 
 def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
-    from langchain_core.callbacks import BaseCallbackHandler
-
     from qa.evaluation.datasets import parse_item
     from qa.evaluation.runner import asked
 
@@ -336,14 +334,8 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
                        ["Paintings", "Jewels", "Statues"], "answer": "Jewels"}, "t:1")
     assert asked(item) == "What did thieves take from the Louvre?\nOptions: Paintings; Jewels; Statues"
 
-    class Prompts(BaseCallbackHandler):
-        seen: list = []
-
-        def on_chat_model_start(self, serialized, messages, **kwargs):
-            self.seen.append(messages[0][-1].content)
-
     svc = make("Jewels [1].")
-    prompts = Prompts()
+    prompts = PromptRecorder()
     svc.llm.callbacks = [prompts]
     searched = []
     retrieve = svc.chain.retriever.retrieve
