@@ -58,9 +58,12 @@ def finalize(
     reason: str | None = None,
     figures: bool = True,
     terms: bool = True,
+    plain_question: str | None = None,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
-    the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention."""
+    the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention.
+    `plain_question`: the question without a multiple-choice item's options, where it differs: an option is a
+    guess offered to the model, not a figure the answer may state unbacked."""
     timings_ms = dict(timings_ms or {})
     models = dict(models or {})
     if reason:
@@ -82,7 +85,8 @@ def finalize(
         # (qa/terms.py): such sentences are the model's own and lose their citations; an answer made mostly of
         # them is not given.
         sentences = answer_sentences(text) or [text]
-        found = check(text, sentences, passages, question, as_of)
+        asked = plain_question or question if check is _invented_figures else question
+        found = check(text, sentences, passages, asked, as_of)
         flagged = [s for s in sentences if found[s]]
         if flagged and 2 * (len(flagged) + own) >= len(sentences):
             items = ", ".join(dict.fromkeys(x for s in flagged for x in found[s]))
@@ -211,7 +215,8 @@ class AnswerChain:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
                           models=self.models, verify=self.verify, reason=state.get("reason"),
-                          figures=self.check_figures, terms=self.check_terms)
+                          figures=self.check_figures, terms=self.check_terms,
+                          plain_question=_plain_question(state))
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],

@@ -242,7 +242,13 @@ def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
     shown = shown_sentences(passage.display_text or passage.chunk.text)
     # The quote is the shown sentence without the "(= October 2025)" notes: lining sentences up with the raw
     # chunk by position goes wrong when the sentence window widened the chunk.
-    return shown, [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]
+    quotable = [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]
+    # The headline is shown with the passage and is the article's own claim ("Sprite green bottle" over a chunk
+    # that is a video player's feedback form): it may support a reply like any sentence of the text.
+    title = " ".join(passage.chunk.title.split())
+    if title and title not in shown:
+        shown, quotable = [*shown, title], [*quotable, title]
+    return shown, quotable
 
 
 # A claim of at most this many words ("Snake", "Distant galaxies", "$3 billion") is a reply, not a statement:

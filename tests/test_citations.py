@@ -283,3 +283,19 @@ def test_an_answer_with_an_abbreviation_keeps_its_words_and_its_one_citation():
     assert answer.text == "The IRS will start processing 2021 tax returns as soon as Jan. 24. [1]"
     assert [c.n for c in answer.citations] == [1]
     assert answer.citations[0].quote == "The IRS will start processing 2021 tax returns as soon as Jan. 24, it said."
+
+
+def test_the_headline_supports_a_reply_like_a_sentence_of_the_text():
+    from qa.chain import finalize
+
+    # A chunk whose text is a video player's feedback form, under a headline that answers the question.
+    form = "How relevant is this ad to you? Video content never loaded. Audio on ad was too loud."
+    chunk = Chunk("c1", "a1", form, 0, "Sprite green bottle", "s1", date(2022, 7, 27), "en", None, "h")
+    passages = [Passage(n=1, chunk=chunk, score=0.5, display_text=form)]
+    question = "After more than 60 years, which popular beverage is getting a new bottle design?"
+    answer = finalize(question + "\nOptions: Fanta; Sprite", None, passages, "Sprite [1]", lexical_scorer)
+    assert not answer.abstained and answer.citations[0].quote == "Sprite green bottle"
+    # The form's own words back nothing: without the headline the same reply loses its only citation.
+    untitled = [Passage(n=1, chunk=Chunk("c1", "a1", form, 0, "", "s1", date(2022, 7, 27), "en", None, "h"),
+                        score=0.5, display_text=form)]
+    assert finalize(question, None, untitled, "Sprite [1]", lexical_scorer).abstained

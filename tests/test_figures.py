@@ -55,3 +55,44 @@ def test_an_answer_made_mostly_of_invented_figures_abstains():
     mixed = fine + " Some 3,400 guests attended [1]. The works cost 700 million euros [1]."
     partly = finalize("When did Notre-Dame reopen?", date(2024, 12, 10), passages, mixed, lexical_scorer)
     assert not partly.abstained and "3,400 guests attended." in partly.text and (1, None) in partly.repointed_citations
+
+
+GAS = ("Much of the June increase was driven by gasoline prices, which were up nearly 60% over the year. "
+       "Electricity prices rose by 13.7 percent.")
+
+
+def test_shares_are_read_as_shares_with_symbols_words_and_number_words():
+    from qa.figures import shares_in
+
+    assert {"60%", "13.7%"} <= shares_in(GAS) and "40%" not in shares_in(GAS)
+    assert shares_in("le taux de 2,5 % et vingt pour cent; forty-five per cent") >= {"2.5%", "20%", "45%"}
+    assert shares_in("the fastest pace in 40 years") == set()
+
+
+def test_a_share_is_known_only_as_a_share():
+    known = known_numbers(_passages(GAS), "How much have gas prices increased?", None)
+    title_40 = Passage(2, Chunk("c2", "a2", "Prices rose.", 0, "Inflation at its fastest pace in 40 years", "s",
+                                date(2022, 6, 10), "en", None, "h2"), 0.9, "Prices rose.")
+    known |= known_numbers([title_40], "", None)
+    assert "40" in known
+    assert invented("Gas prices are up 40% [2].", known) == ["40%"]  # "40 years" backs no 40%
+    assert invented("Gas prices are up 60 % [1].", known) == []
+    assert invented("Electricity rose 13.7% and gas 60 percent [1].", known) == []
+    assert invented("It was the fastest pace in 40 years [2].", known) == []
+
+
+def test_multiple_choice_options_are_not_figures_the_answer_may_state():
+    passages = _passages("More than 7,100 monkeypox cases were confirmed in the US as of Thursday.")
+    question = "About how many monkeypox cases are in the US?"
+    asked = question + "\nOptions: 10,000; 500,000"
+
+    def on_topic(claim, sentences):  # the reply is on the passage's topic, as an embedding scorer would find
+        return [0.9] * len(sentences)
+
+    on_topic.min_support = 0.5
+    # The options alone would back the guess; the question without them does not.
+    assert not finalize(asked, None, passages, "500,000 [1]", on_topic).abstained
+    answer = finalize(asked, None, passages, "500,000 [1]", on_topic, plain_question=question)
+    assert answer.abstained and "500,000" in answer.text
+    kept = finalize(asked, None, passages, "More than 7,100 cases [1].", on_topic, plain_question=question)
+    assert not kept.abstained and kept.citations[0].n == 1
