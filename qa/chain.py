@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
@@ -27,7 +27,7 @@ from qa.context import estimated_tokens, fit_budget
 from qa.coverage import in_period, not_covered_text, uncovered_period
 from qa.focus import focus_passages
 from qa.figures import invented, known_numbers
-from qa.prompting import ABSTAIN_TEXT, answer_prompt, format_passages, neutralize
+from qa.prompting import ABSTAIN_TEXT, ANSWER_RULE, OPTION_RULE, answer_prompt, format_passages, neutralize
 from qa.retrieval import Filters, Retriever
 from qa.terms import answer_language, known_terms, ungrounded
 from qa.types import Answer, Passage
@@ -165,7 +165,8 @@ class AnswerChain:
     def _prompt_inputs(self, state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
         return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"], self.best_last),
-                "question": neutralize(state["question"])}
+                "question": neutralize(state["question"]),
+                "reply_rule": OPTION_RULE if state.get("options") else ANSWER_RULE}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -245,14 +246,16 @@ class AnswerChain:
         passages: list[Passage] | None = None,
         filters: Filters | None = None,
         focus_on: str | None = None,
+        options: Sequence[str] = (),
     ) -> Answer:
         """`focus_on`: the question itself when `question` is more than that (evaluation asks a multiple-choice
         question with its options): passages are focused on it (qa/focus.py), and the period it names is read
-        from it, not from the options."""
+        from it, not from the options. `options`: the choices `question` lists; the model is asked to reply with
+        one of them (the plain prompt style, a tutorial pipeline's, has no such rule)."""
         start = time.perf_counter()
         answer = self.as_runnable().invoke(
             {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters,
-             "focus_on": focus_on}
+             "focus_on": focus_on, "options": tuple(options)}
         )
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer

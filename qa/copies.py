@@ -209,7 +209,7 @@ def llm_calibration_chats(paths=None, *, count: int = 16, passages: int = 4,
     from datetime import date
     from math import gcd
 
-    from qa.prompting import HUMAN, SYSTEM, format_passage
+    from qa.prompting import ANSWER_RULE, HUMAN, SYSTEM, format_passage
 
     windows = [(text, article.published, article.title or "")
                for text, article in article_windows(paths or [BUNDLED_SAMPLE], width=width, stride=width // 2)]
@@ -223,7 +223,7 @@ def llm_calibration_chats(paths=None, *, count: int = 16, passages: int = 4,
         chosen = [windows[(i * passages + j) * step % len(windows)] for j in range(passages)]
         context = "\n\n".join(format_passage(j + 1, *window) for j, window in enumerate(chosen))
         human = HUMAN.format(as_of=date.today().isoformat(), context=context,
-                             question=CALIBRATION_QUESTIONS[i % len(CALIBRATION_QUESTIONS)])
+                             question=CALIBRATION_QUESTIONS[i % len(CALIBRATION_QUESTIONS)], reply_rule=ANSWER_RULE)
         chats.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": human}])
     return chats
 

@@ -1,9 +1,12 @@
 import json
+from datetime import date
 
 import pytest
 
 from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder, scripted_llm
 from qa.errors import InputError
+from qa.prompting import ANSWER_RULE, OPTION_RULE
+from qa.types import Chunk, Passage
 from qa.evaluation import load_dataset, run_eval
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import normalize_url
@@ -334,7 +337,7 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
                        ["Paintings", "Jewels", "Statues"], "answer": "Jewels"}, "t:1")
     assert asked(item) == "What did thieves take from the Louvre?\nOptions: Paintings; Jewels; Statues"
 
-    svc = make("Jewels [1].")
+    svc = make("Jewels [1].", "Thieves took jewels [1].")
     prompts = PromptRecorder()
     svc.llm.callbacks = [prompts]
     searched = []
@@ -349,3 +352,26 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
     assert report.results[0].correct and report.results[0].question == item.question
     assert "Options: Paintings; Jewels; Statues" in prompts.seen[0]
     assert searched == [(item.question, ("Paintings", "Jewels", "Statues"))]
+    # The model is asked for one option, not for sentences; a free-form item keeps the sentence rule.
+    assert prompts.seen[0].endswith(OPTION_RULE) and ANSWER_RULE not in prompts.seen[0]
+    free = parse_item({"id": "f1", "question": "What did thieves take from the Louvre?", "answers": ["Jewels"]},
+                      "t:2")
+    run_eval(svc, [free])
+    assert prompts.seen[-1].endswith(ANSWER_RULE) and OPTION_RULE not in prompts.seen[-1]
+
+
+def test_the_plain_baseline_prompt_has_no_reply_rule():
+    from qa.chain import AnswerChain
+    from qa.retrieval import Retriever
+
+    recorder = PromptRecorder()
+    llm = scripted_llm("Jewels.")
+    llm.callbacks = [recorder]
+    chain = AnswerChain(Retriever(MemoryStore(DesignedEmbeddings()), DesignedEmbeddings()), llm,
+                        prompt_style="plain", verify=False)
+    chunk = Chunk("c1", "a1", "Thieves took jewels.", 0, "Louvre", "s1", date(2025, 10, 20), "en", None, "h")
+    answer = chain.invoke("Which?\nOptions: Paintings; Jewels", passages=[Passage(1, chunk, 0.9, chunk.text)],
+                          options=("Paintings", "Jewels"))
+    assert answer.text == "Jewels."
+    assert recorder.seen == ["Context:\n[1] (published 2025-10-20; Louvre)\nThieves took jewels.\n\n"
+                             "Question: Which?\nOptions: Paintings; Jewels"]

@@ -270,7 +270,7 @@ def run_eval(
         if not retrieval_only:
             try:
                 answer = chain.invoke(asked(item), parse_as_of(item.as_of), passages=ranked[: service.settings.k],
-                                      focus_on=item.question)
+                                      focus_on=item.question, options=item.choices)
                 answer.timings_ms["retrieve"] = retrieve_ms
                 answer.timings_ms["total"] += retrieve_ms
             except NewsQAError as exc:
