@@ -71,6 +71,8 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int], list[in
 
     cleaned = CITATION.sub(keep, _plain_markers(text))
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
+    # A list separator left before a marker: "Yosemite; [1]" (a reply copied from "Options: a; b; c").
+    cleaned = re.sub(r"[;,][ \t]*(\[\d+\])", r" \1", cleaned)
     return cleaned, valid, dropped
 
 

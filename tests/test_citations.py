@@ -23,6 +23,12 @@ def test_repeated_and_grouped_numbers_are_kept_once_in_order():
     assert text == "A [3][1]. B [1]. C [3][3]."
 
 
+def test_a_list_separator_before_a_marker_is_dropped():
+    assert parse_citations("Yosemite; [1]", 2) == ("Yosemite [1]", [1], [])
+    assert parse_citations("Paris, [2] then Lyon [1].", 2)[0] == "Paris [2] then Lyon [1]."
+    assert parse_citations("Paris [2], then Lyon [1].", 2)[0] == "Paris [2], then Lyon [1]."
+
+
 def test_no_citations():
     text, valid, dropped = parse_citations("Paris is in France.", 4)
     assert (text, valid, dropped) == ("Paris is in France.", [], [])

@@ -2,18 +2,18 @@ import json
 from datetime import date
 
 import pytest
-
 from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder, scripted_llm
+
 from qa.errors import InputError
-from qa.prompting import ANSWER_RULE, OPTION_RULE
-from qa.types import Chunk, Passage
 from qa.evaluation import load_dataset, run_eval
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import normalize_url
 from qa.evaluation.report import aggregate, markdown, write
 from qa.evaluation.runner import QuestionResult
+from qa.prompting import ANSWER_RULE, OPTION_RULE
 from qa.service import QAService
 from qa.settings import Settings
+from qa.types import Chunk, Passage
 
 
 def test_answer_matching_free_form_and_multiple_choice():
@@ -373,5 +373,6 @@ def test_the_plain_baseline_prompt_has_no_reply_rule():
     answer = chain.invoke("Which?\nOptions: Paintings; Jewels", passages=[Passage(1, chunk, 0.9, chunk.text)],
                           options=("Paintings", "Jewels"))
     assert answer.text == "Jewels."
-    assert recorder.seen == ["Context:\n[1] (published 2025-10-20; Louvre)\nThieves took jewels.\n\n"
-                             "Question: Which?\nOptions: Paintings; Jewels"]
+    shown = ("Context:\n[1] (published 2025-10-20; Louvre)\nThieves took jewels.\n\n"
+             "Question: Which?\nOptions: Paintings; Jewels")
+    assert recorder.seen == [shown]

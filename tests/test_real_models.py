@@ -279,6 +279,32 @@ def test_a_multiple_choice_question_is_searched_with_its_options_with_real_model
     assert periods == [None]
 
 
+def test_a_multiple_choice_question_is_answered_with_one_option_by_the_real_llm(sample_service):
+    """Asked with options, the real model replies with the one the passages support, cited; the scorer finds the
+    right option and no other."""
+    from datetime import date
+
+    from fakes import PromptRecorder
+
+    from qa.evaluation import metrics
+    from qa.prompting import OPTION_RULE
+
+    options = ("the Prado", "the Louvre", "the Uffizi")
+    question = "Which museum did thieves rob?"
+    recorder = PromptRecorder()
+    chain = sample_service.chain
+    chain.llm.callbacks = [recorder]
+    try:
+        answer = chain.invoke(f"{question}\nOptions: " + "; ".join(options), date(2025, 10, 20),
+                              focus_on=question, options=options)
+    finally:
+        chain.llm.callbacks = None
+    assert recorder.seen[-1].endswith(OPTION_RULE)
+    assert not answer.abstained and answer.citations, answer.raw_text
+    assert metrics.answer_correct(answer.text, ["the Louvre"], options), answer.text
+    assert "Louvre" in answer.citations[0].passage.chunk.text
+
+
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
     assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())
@@ -398,6 +424,24 @@ def test_a_one_word_reply_is_verified_with_the_question_by_the_real_embedder(rea
     assert verify_citations("Snake [1]", passages, scorer, question=question)[0] == "Snake [1]"
     assert verify_citations("Snake [2]", passages, scorer, question=question)[0] == "Snake [1]"
     assert verify_citations("Gatorade [1]", passages, scorer, question=question)[0] == "Gatorade"
+
+
+def test_a_headline_backs_a_reply_over_a_feedback_form_with_the_real_embedder(real_embeddings):
+    from datetime import date
+
+    from qa.citations import embedding_scorer, verify_citations
+    from qa.types import Chunk, Passage
+
+    form = ("How relevant is this ad to you? Video player was slow to load content. Video content never loaded. "
+            "Audio on ad was too loud.")
+    sprite = Chunk("c1", "a1", form, 0, "Sprite green bottle", "s", date(2022, 7, 27), "en", None, "h")
+    heinz = Chunk("c2", "a2", "Heinz changed the design of its ketchup label for the first time in decades.", 0,
+                  "Why Heinz ketchup bottles still say 57 varieties", "s", date(2022, 2, 19), "en", None, "h2")
+    passages = [Passage(1, sprite, 0.5, form), Passage(2, heinz, 0.5, heinz.text)]
+    scorer = embedding_scorer(real_embeddings)
+    question = "After more than 60 years, which popular beverage is getting a new bottle design?"
+    assert verify_citations("Sprite [1]", passages, scorer, question=question)[0] == "Sprite [1]"
+    assert verify_citations("Sprite [2]", passages, scorer, question=question)[0] == "Sprite [1]"
 
 
 def test_a_streamed_answer_reports_its_prompt_tokens(seeds_service):
@@ -617,7 +661,11 @@ def test_int8_question_copy_keeps_the_question_vectors_and_the_french_seed_ranki
 
     from qa.settings import cpu_has_int8_dot
     from vectorstore.onnx_encoder import exported_folder
-    from vectorstore.onnx_question_int8 import QUESTION_MARKER, question_int8_folder, quantize_question_encoder
+    from vectorstore.onnx_question_int8 import (
+        QUESTION_MARKER,
+        quantize_question_encoder,
+        question_int8_folder,
+    )
 
     source = Path(fp32_embeddings._model_path)
     linked = tmp_path / source.name
