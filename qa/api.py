@@ -42,6 +42,8 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=50)
     filters: AskFilters | None = None
     history: list[Turn] = Field(default_factory=list, description="earlier turns, for follow-up questions")
+    options: list[str] = Field(default_factory=list, max_length=10,
+                               description="possible answers: the reply names the one the passages support")
 
 
 class Record(BaseModel):
@@ -98,7 +100,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
 
     def _ask_kwargs(req: AskRequest) -> dict[str, Any]:
         return {"as_of": req.as_of, "k": req.k, "filters": req.filters.model_dump() if req.filters else None,
-                "history": [t.model_dump() for t in req.history] or None}
+                "history": [t.model_dump() for t in req.history] or None, "options": req.options or None}
 
     @app.post("/api/ask", dependencies=[Depends(check_token)], summary="Answer a question (Answer JSON)")
     def ask(req: AskRequest) -> dict[str, Any]:

@@ -172,8 +172,8 @@ class AnswerChain:
         start = time.perf_counter()
         passages = state.get("passages")
         if passages is None:
-            passages = self.retriever.retrieve(state["question"], state.get("as_of"), state.get("k"),
-                                               state.get("filters"))
+            passages = self.retriever.retrieve(_plain_question(state), state.get("as_of"), state.get("k"),
+                                               state.get("filters"), options=state.get("options") or ())
             elapsed = (time.perf_counter() - start) * 1000
         else:  # retrieved by the caller (evaluation ranks a longer list)
             elapsed = state.get("retrieve_ms", 0.0)
@@ -261,11 +261,18 @@ class AnswerChain:
         return answer
 
     def stream(
-        self, question: str, as_of: date | None = None, k: int | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        as_of: date | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        focus_on: str | None = None,
+        options: Sequence[str] = (),
     ) -> Iterator[str | Answer]:
-        """Yield answer tokens as they come, then the finished Answer."""
+        """Yield answer tokens as they come, then the finished Answer (`focus_on`, `options`: see `invoke`)."""
         start = time.perf_counter()
-        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters}))
+        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters,
+                                                  "focus_on": focus_on, "options": tuple(options)}))
         gen_start = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] = {}

@@ -157,7 +157,7 @@ def _print_answer(answer) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     service = _service(args)
-    answer = service.ask(args.question, as_of=args.as_of, k=args.k)
+    answer = service.ask(args.question, as_of=args.as_of, k=args.k, options=args.options)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR", help=index_help)
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="answer as of this date: later articles are not used")
     p.add_argument("--k", type=int, metavar="N", help="passages given to the model (default: the k setting, 5)")
+    p.add_argument("--option", action="append", metavar="TEXT", dest="options",
+                   help="a possible answer (repeat for each): they are searched with the question, and the reply "
+                   "names the one the passages support")
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(func=cmd_ask)
 

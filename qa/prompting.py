@@ -6,6 +6,7 @@ Kept short on purpose: the 1.5B default model followed a short prompt better tha
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 
 from langchain_core.prompts import ChatPromptTemplate
@@ -47,6 +48,11 @@ PLAIN_SYSTEM = (
     "Keep the answer short."
 )
 PLAIN_HUMAN = "Context:\n{context}\n\nQuestion: {question}"
+
+
+def with_options(question: str, options: Sequence[str] = ()) -> str:
+    """The question as the model is asked it: followed by its options, when it has some."""
+    return f"{question}\nOptions: " + "; ".join(options) if options else question
 
 
 def answer_prompt(style: str = "cited") -> ChatPromptTemplate:

@@ -9,10 +9,12 @@ from typing import Any, Iterable, Iterator
 
 from qa.dates import parse_as_of
 from qa.errors import IndexMissingError, InputError
+from qa.prompting import with_options
 from qa.settings import Settings
 from qa.types import Answer, IngestReport
 
 MAX_QUESTION_CHARS = 1000
+MAX_OPTIONS, MAX_OPTION_CHARS = 10, 200
 
 
 def check_question(question: str) -> str:
@@ -24,6 +26,19 @@ def check_question(question: str) -> str:
             f"the question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. Shorten it."
         )
     return text
+
+
+def check_options(options: Iterable[str] | None) -> tuple[str, ...]:
+    """The possible answers of a multiple-choice question, stripped; an empty or overlong one is an error."""
+    found = tuple(" ".join(str(o).split()) for o in options or ())
+    if len(found) > MAX_OPTIONS:
+        raise InputError(f"{len(found)} options given; the limit is {MAX_OPTIONS}. Keep the likely ones.")
+    for i, option in enumerate(found, start=1):
+        if not option:
+            raise InputError(f"option {i} is empty; give each option as text, or leave the options out")
+        if len(option) > MAX_OPTION_CHARS:
+            raise InputError(f"option {i} is {len(option)} characters long; the limit is {MAX_OPTION_CHARS}")
+    return found
 
 
 class QAService:
@@ -174,12 +189,16 @@ class QAService:
         *,
         filters: Any = None,
         history: list[dict] | None = None,
+        options: Iterable[str] | None = None,
     ) -> Answer:
         """Answer one question. `history` ([{"role", "content"}, ...]) makes it a follow-up: it is rewritten
         into a standalone question first. `filters`: a Filters or {"date_from", "date_to", "sources",
-        "languages"}."""
+        "languages"}. `options`: possible answers (a multiple-choice question): they are searched with the
+        question, shown to the model after it, and the reply names the one the passages support."""
+        choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
-        answer = self.chain.invoke(standalone, when, k, filters=limits)
+        answer = self.chain.invoke(with_options(standalone, choices), when, k, filters=limits, focus_on=standalone,
+                                   options=choices)
         answer.question, answer.standalone_question = text, standalone if standalone != text else None
         return answer
 
@@ -191,10 +210,13 @@ class QAService:
         *,
         filters: Any = None,
         history: list[dict] | None = None,
+        options: Iterable[str] | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield answer tokens, then the finished Answer."""
+        """Yield answer tokens, then the finished Answer (`options`: see `ask`)."""
+        choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
-        for item in self.chain.stream(standalone, when, k, filters=limits):
+        for item in self.chain.stream(with_options(standalone, choices), when, k, filters=limits, focus_on=standalone,
+                                      options=choices):
             if isinstance(item, Answer):
                 item.question, item.standalone_question = text, standalone if standalone != text else None
             yield item

@@ -118,3 +118,12 @@ def test_upload_names_cannot_escape_the_upload_folder():
     for hostile in ("../../etc/passwd", "/etc/passwd", "..\\..\\win.ini", "./.bashrc", "a/../../b.txt", "..", ""):
         name = safe_filename(hostile)
         assert name and "/" not in name and "\\" not in name and name not in {".", ".."}
+
+
+def test_options_reach_the_answer_and_are_validated(tmp_path):
+    client = TestClient(create_api(_service(tmp_path, "Malaysia [1]")))
+    res = client.post("/api/ask", json={"question": "Where did Bessent last meet He Lifeng?",
+                                        "options": ["Malaysia", "Geneva"]})
+    assert res.status_code == 200 and res.json()["answer"] == "Malaysia [1]"
+    bad = client.post("/api/ask", json={"question": "Where?", "options": [f"o{i}" for i in range(11)]})
+    assert bad.status_code == 422 and "options" in bad.text

@@ -253,3 +253,44 @@ def test_best_last_shows_the_same_numbers_in_reverse_with_1_next_to_the_question
         (citation,) = answer.citations
         assert citation.passage.n == 1 and "Malaisie" in citation.quote
     assert shown == {"best_first": ["[1]", "[2]"], "best_last": ["[2]", "[1]"]}
+
+
+def test_a_question_with_options_is_searched_with_them_and_answered_with_one(service):
+    from fakes import PromptRecorder
+    from qa.prompting import ANSWER_RULE, OPTION_RULE
+
+    svc = service("Jewels; [1]", "Jewels [1]")
+    recorder = PromptRecorder()
+    svc.llm.callbacks = [recorder]
+    searched = []
+    retrieve = svc.chain.retriever.retrieve
+
+    def spying(question, *args, **kwargs):
+        searched.append((question, kwargs.get("options")))
+        return retrieve(question, *args, **kwargs)
+
+    svc.chain.retriever.retrieve = spying
+    answer = svc.ask("What did thieves take from the Louvre?", options=[" Paintings ", "Jewels"])
+    assert searched == [("What did thieves take from the Louvre?", ("Paintings", "Jewels"))]
+    assert recorder.seen[0].endswith("Question: What did thieves take from the Louvre?\nOptions: Paintings; Jewels\n"
+                                     + OPTION_RULE)
+    assert answer.text == "Jewels [1]" and "Louvre" in answer.citations[0].passage.chunk.text
+    assert answer.question == "What did thieves take from the Louvre?"
+    streamed = list(svc.stream("What did thieves take from the Louvre?", options=["Paintings", "Jewels"]))
+    assert streamed[-1].text == "Jewels [1]" and recorder.seen[1].endswith(OPTION_RULE)
+    assert searched[1] == searched[0]
+    # Without options, the same question gets the sentence rule and is searched alone.
+    svc2 = service("Thieves took jewels [1].")
+    svc2.llm.callbacks = [recorder]
+    svc2.ask("What did thieves take from the Louvre?")
+    assert recorder.seen[-1].endswith("Question: What did thieves take from the Louvre?\n" + ANSWER_RULE)
+
+
+def test_bad_options_are_named(service):
+    svc = service()
+    with pytest.raises(InputError, match="option 2 is empty"):
+        svc.ask("Which museum?", options=["Louvre", "  "])
+    with pytest.raises(InputError, match="11 options given; the limit is 10"):
+        svc.ask("Which museum?", options=[f"m{i}" for i in range(11)])
+    with pytest.raises(InputError, match="option 1 is 201 characters"):
+        svc.ask("Which museum?", options=["x" * 201])

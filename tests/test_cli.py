@@ -144,3 +144,14 @@ def test_quantize_llm_flags_that_would_be_ignored_are_errors_and_memory_is_check
     monkeypatch.setattr(copies, "memory_gib", lambda: 8.0)
     assert main(["models", "quantize-llm", "--w8a8"]) != 0
     assert "needs ~26 GiB" in capsys.readouterr().err and pulled == []  # refused before the GGUF was pulled
+
+
+def test_ask_takes_options_and_names_a_bad_one(capsys, tmp_path, monkeypatch):
+    from qa.cli import build_parser
+
+    args = build_parser().parse_args(["ask", "Which museum?", "--option", "Louvre", "--option", "Prado"])
+    assert args.options == ["Louvre", "Prado"]
+    assert build_parser().parse_args(["ask", "Which museum?"]).options is None
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(tmp_path))
+    assert main(["ask", "Which museum?", "--option", "Louvre", "--option", " "]) == 2
+    assert "option 2 is empty" in capsys.readouterr().err

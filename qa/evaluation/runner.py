@@ -13,6 +13,7 @@ from qa.dates import parse_as_of
 from qa.errors import InputError, NewsQAError
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import EvalItem, normalize_url
+from qa.prompting import with_options
 from qa.types import Passage
 
 HIT_KS = (1, 3, 5, 10)
@@ -65,9 +66,7 @@ def asked(item: EvalItem) -> str:
     benchmark is meant to be run, so "contains the right choice and no other" scores a choice rather than a
     paraphrase ("European Union" for "Europe"). Passages are retrieved for the question and its options
     (`Retriever.retrieve(options=...)`): dates and cues are read from the question alone."""
-    if not item.choices:
-        return item.question
-    return f"{item.question}\nOptions: " + "; ".join(item.choices)
+    return with_options(item.question, item.choices)
 
 
 def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: float) -> QuestionResult:
