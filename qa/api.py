@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError
+from qa.service import MAX_OPTIONS
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -42,7 +43,7 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=50)
     filters: AskFilters | None = None
     history: list[Turn] = Field(default_factory=list, description="earlier turns, for follow-up questions")
-    options: list[str] = Field(default_factory=list, max_length=10,
+    options: list[str] = Field(default_factory=list, max_length=MAX_OPTIONS,
                                description="possible answers: the reply names the one the passages support")
 
 
@@ -109,7 +110,8 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
     @app.post("/api/ask/stream", dependencies=[Depends(check_token)],
               summary="Answer a question as server-sent events: token..., then answer (or error)")
     def ask_stream(req: AskRequest) -> StreamingResponse:
-        service.validate(req.question, req.as_of)  # a bad question or an empty index is an HTTP error, not an event
+        # a bad question or option or an empty index is an HTTP error, not an event
+        service.validate(req.question, req.as_of, req.options)
 
         def events() -> Iterator[str]:
             try:

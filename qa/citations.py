@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Callable, Sequence
 
-from qa.prompting import NOT_FOUND_MARKER
+from qa.prompting import NOT_FOUND_MARKER, shown_title
 from qa.types import Citation, Passage
 
 CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]
@@ -71,8 +71,10 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int], list[in
 
     cleaned = CITATION.sub(keep, _plain_markers(text))
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
-    # A list separator left before a marker: "Yosemite; [1]" (a reply copied from "Options: a; b; c").
-    cleaned = re.sub(r"[;,][ \t]*(\[\d+\])", r" \1", cleaned)
+    # A list separator left before a marker that ends its sentence: "Yosemite; [1]" (a reply copied from
+    # "Options: a; b; c"), or left at the end where an invalid marker was taken out ("Yosemite; [9]").
+    cleaned = re.sub(r"[;,][ \t]*(\[\d+\])(?=[ \t]*(?:[.!?]|$))", r" \1", cleaned)
+    cleaned = re.sub(r"[ \t]*[;,]$", "", cleaned)
     return cleaned, valid, dropped
 
 
@@ -244,13 +246,15 @@ def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
     shown = shown_sentences(passage.display_text or passage.chunk.text)
     # The quote is the shown sentence without the "(= October 2025)" notes: lining sentences up with the raw
     # chunk by position goes wrong when the sentence window widened the chunk.
-    quotable = [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]
-    # The headline is shown with the passage and is the article's own claim ("Sprite green bottle" over a chunk
-    # that is a video player's feedback form): it may support a reply like any sentence of the text.
-    title = " ".join(passage.chunk.title.split())
-    if title and title not in shown:
-        shown, quotable = [*shown, title], [*quotable, title]
-    return shown, quotable
+    return shown, [" ".join(_DATE_NOTE.sub("", s).split()) for s in shown]
+
+
+def headline(passage: Passage) -> str:
+    """The passage's title as the model was shown it (screened, shortened). It is the article's own claim and may
+    support a reply like a sentence of the text ("Sprite [1]" on "Sprite green bottle" over a chunk that is a
+    video player's feedback form), but only on the reply's own words: read with the question, a headline that
+    restates the question would back any option of the right kind."""
+    return shown_title(passage.display_title or passage.chunk.title)
 
 
 # A claim of at most this many words ("Snake", "Distant galaxies", "$3 billion") is a reply, not a statement:
@@ -289,12 +293,15 @@ def _support(claim: str, passage: Passage, scorer: SentenceScorer, context: str 
     for "Snake" on a similar passage, mean 0.52) passes too, as the sentence "The reptile was a turtle" would;
     before this, right one-word replies lost their citations and became abstentions."""
     scored, quotable = _candidates(passage)
-    if not scored:
-        return 0.0, ""
-    scores = scorer(claim, scored)
-    if (read := _read_with(claim, context)) is not None:
+    scores = scorer(claim, scored) if scored else []
+    if scored and (read := _read_with(claim, context)) is not None:
         together = scorer(read, scored)
         scores = [max(alone, (alone + both) / 2) for alone, both in zip(scores, together)]
+    title = headline(passage)
+    if title and title not in scored:
+        scored, quotable, scores = [*scored, title], [*quotable, title], [*scores, scorer(claim, [title])[0]]
+    if not scored:
+        return 0.0, ""
     best = max(range(len(scored)), key=lambda i: scores[i])
     return scores[best], quotable[best]
 
@@ -304,7 +311,7 @@ def _closest(claim: str, by_n: dict[int, Passage], count: int = 2, context: str 
     fragment). Embedding every passage's sentences is slow on a CPU, so only these (and the cited ones) are
     scored with the full scorer."""
     claim = _read_with(claim, context) or claim
-    lexical = {n: max(lexical_scorer(claim, _candidates(p)[0]) or [0.0]) for n, p in by_n.items()}
+    lexical = {n: max(lexical_scorer(claim, [*_candidates(p)[0], headline(p)]) or [0.0]) for n, p in by_n.items()}
     return sorted(lexical, key=lexical.get, reverse=True)[:count]
 
 

@@ -46,8 +46,13 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")  # "seven-year-old" and "dix-sep
 def _readings(token: str) -> set[str]:
     """Every value a written number may have: "1,000" is a thousand or 1.0; "2,5" is 2.5; "2.0" is 2."""
     compact = re.sub(r"[\u202f\u00a0 ]", "", token)
-    values = {compact.replace(",", "").replace(".", "")}  # separators of thousands
-    for decimal in (compact.replace(",", "."), compact.replace(".", "").replace(",", ".")):
+    groups = re.split(r"[.,]", compact)
+    # separators of thousands, only where each group after one has three digits ("0.5" is no 5, "1,000" is 1000)
+    values = {"".join(groups)} if all(len(g) == 3 for g in groups[1:]) else set()
+    decimals = [compact.replace(",", ".")]  # a comma or a point as the decimal mark
+    if all(len(g) == 3 for g in compact.split(",")[0].split(".")[1:]):
+        decimals.append(compact.replace(".", "").replace(",", "."))  # "1.000,5": points group thousands
+    for decimal in decimals:
         try:
             number = float(decimal)
         except ValueError:
@@ -56,19 +61,33 @@ def _readings(token: str) -> set[str]:
     return {v.lstrip("0") or "0" for v in values}
 
 
-# A share: "40%", "40 %", "40 percent", "40 pour cent". A share in an answer is known only as a share: "40%" is not
-# backed by "the fastest pace in 40 years" (realtimeqa's gas-price question drew "40%" where the passage said 60%).
-_PERCENT = r"\s?(?:%|percent\b|per\s?cent\b|pour\s?cent\b|por\s?ciento\b)"
-_SHARE = re.compile(rf"({_NUMBER.pattern}|[^\W\d_]+(?:-[^\W\d_]+)*){_PERCENT}", re.IGNORECASE)
+# A share: "40%", "40 %", "a 25-percent tariff", "40 percent", "quarante pour cent", "40 to 50%". A share in an answer
+# is known only as a share: "40%" is not backed by "the fastest pace in 40 years" (realtimeqa's gas-price question
+# drew "40%" where the passage said 60%).
+_MARK = r"(?:%|percent\b|per\s?cent\b|pour\s?cent\b|por\s?ciento\b)"
+_MARKS = re.compile(_MARK, re.IGNORECASE)
+_MARK_AFTER = re.compile(rf"[\s-]?{_MARK}", re.IGNORECASE)  # right after a number
+# The number (or range) a share marker follows: "40%", "25-percent", "40-50%", "40 to 50 percent", "40 a 50 %".
+_SHARE_TAIL = re.compile(rf"(?:({_NUMBER.pattern})\s*(?:-|–|\bto\b|\bà\b|\ba\b)\s*)?({_NUMBER.pattern})[\s-]?$",
+                         re.IGNORECASE)
+_JOINERS = {"and", "et", "y"}  # "vingt et un", "veintiuno" aside
 
 
 def shares_in(text: str) -> set[str]:
-    """Every reading of the shares in a text, each with a "%" ("60%", "2.5%"), numerals and number words."""
+    """Every reading of the shares in a text, each with a "%" ("60%", "2.5%"): numerals, ranges (both ends)
+    and number words ("forty-five per cent", "twenty one percent", "vingt et un pour cent")."""
     found: set[str] = set()
-    for token in _SHARE.findall(text):
-        value = token.strip() if token[:1].isdigit() else _NUMBER_WORDS.get(token.lower())
-        if value:
-            found |= {f"{r}%" for r in _readings(value)}
+    for mark in _MARKS.finditer(text):
+        before = text[max(0, mark.start() - 60):mark.start()]
+        tail = _SHARE_TAIL.search(before)
+        if tail:
+            values = [v for v in tail.groups() if v]
+        else:
+            words = [w for w in _WORD.findall(before.lower())[-3:] if w not in _JOINERS]
+            joined = ("-".join(words[i:]) for i in range(len(words)))
+            values = next(([_NUMBER_WORDS[j]] for j in joined if j in _NUMBER_WORDS), [])
+        for value in values:
+            found |= {f"{r}%" for r in _readings(value.strip())}
     return found
 
 
@@ -111,7 +130,7 @@ def invented(sentence: str, known: set[str]) -> list[str]:
     plain = CITATION.sub(" ", sentence)
     for match in _NUMBER.finditer(plain):
         token = match.group(0).strip()
-        share = re.match(_PERCENT, plain[match.end():], re.IGNORECASE)
+        share = _MARK_AFTER.match(plain, match.end())
         readings = {f"{r}%" for r in _readings(token)} if share else _readings(token)
         if not readings & known:
             out.append(token + ("%" if share else ""))

@@ -73,12 +73,16 @@ def neutralize(text: str) -> str:
     return _CONTROL.sub(" ", text)
 
 
+def shown_title(title: str) -> str:
+    """A passage's title as the prompt shows it: control tokens out, one line, at most 70 characters."""
+    title = " ".join(neutralize(title).split())
+    return title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…"
+
+
 def format_passage(n: int, text: str, published: date | None, title: str) -> str:
     when = published.isoformat() if published else "date unknown"
     flat = " ".join(neutralize(text).split())
-    title = " ".join(neutralize(title).split())
-    short = title if len(title) <= 70 else title[:67].rsplit(" ", 1)[0] + "…"
-    return f"[{n}] (published {when}; {short})\n{flat}"
+    return f"[{n}] (published {when}; {shown_title(title)})\n{flat}"
 
 
 def format_passages(passages, best_last: bool = False) -> str:
@@ -86,5 +90,6 @@ def format_passages(passages, best_last: bool = False) -> str:
     the question."""
     shown = list(passages)[::-1] if best_last else passages
     return "\n\n".join(
-        format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.chunk.title) for p in shown
+        format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.display_title or p.chunk.title)
+        for p in shown
     )

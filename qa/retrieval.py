@@ -358,6 +358,7 @@ class Retriever:
                     chunk=chunk,
                     score=similarity.get(chunk_id, 0.0),
                     display_text=self._display(chunk, shown),
+                    display_title=defang(chunk.title)[0] if self.screen_instructions else chunk.title,
                     matched_by=matched,
                 )
             )

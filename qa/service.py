@@ -30,6 +30,8 @@ def check_question(question: str) -> str:
 
 def check_options(options: Iterable[str] | None) -> tuple[str, ...]:
     """The possible answers of a multiple-choice question, stripped; an empty or overlong one is an error."""
+    if isinstance(options, str):
+        raise InputError("options must be a list of possible answers, not one string")
     found = tuple(" ".join(str(o).split()) for o in options or ())
     if len(found) > MAX_OPTIONS:
         raise InputError(f"{len(found)} options given; the limit is {MAX_OPTIONS}. Keep the likely ones.")
@@ -38,6 +40,8 @@ def check_options(options: Iterable[str] | None) -> tuple[str, ...]:
             raise InputError(f"option {i} is empty; give each option as text, or leave the options out")
         if len(option) > MAX_OPTION_CHARS:
             raise InputError(f"option {i} is {len(option)} characters long; the limit is {MAX_OPTION_CHARS}")
+        if ";" in option:
+            raise InputError(f"option {i} holds a ';', which separates the options the model is shown; rephrase it")
     return found
 
 
@@ -221,9 +225,10 @@ class QAService:
                 item.question, item.standalone_question = text, standalone if standalone != text else None
             yield item
 
-    def validate(self, question: str, as_of: str | date | None = None) -> None:
+    def validate(self, question: str, as_of: str | date | None = None, options: Iterable[str] | None = None) -> None:
         """Raise the error `ask` would raise for this input before any model runs (for streaming edges)."""
         check_question(question)
+        check_options(options)
         parse_as_of(as_of)
         self._ready()
 

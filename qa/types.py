@@ -90,6 +90,8 @@ class Passage:
     score: float
     # The chunk text with partial dates resolved against the publication date, as shown to the LLM.
     display_text: str = ""
+    # The title as shown to the LLM and checked as support: planted instructions taken out ("" = the chunk's title).
+    display_title: str = ""
     # Which searches found it: "dense", "keyword" or "dense+keyword" ("" when unknown).
     matched_by: str = ""
 
@@ -116,7 +118,7 @@ class Citation:
 
     n: int
     passage: Passage
-    quote: str  # the sentence of the passage that best supports the claim
+    quote: str  # the sentence of the passage (or its headline) that best supports the claim
 
     def to_dict(self) -> dict[str, Any]:
         c = self.passage.chunk

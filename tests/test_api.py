@@ -121,9 +121,23 @@ def test_upload_names_cannot_escape_the_upload_folder():
 
 
 def test_options_reach_the_answer_and_are_validated(tmp_path):
-    client = TestClient(create_api(_service(tmp_path, "Malaysia [1]")))
+    from fakes import PromptRecorder
+    from qa.prompting import OPTION_RULE
+
+    svc = _service(tmp_path, "Malaysia [1]", "Malaysia [1]")
+    recorder = PromptRecorder()
+    svc.llm.callbacks = [recorder]
+    client = TestClient(create_api(svc))
     res = client.post("/api/ask", json={"question": "Where did Bessent last meet He Lifeng?",
                                         "options": ["Malaysia", "Geneva"]})
     assert res.status_code == 200 and res.json()["answer"] == "Malaysia [1]"
+    assert recorder.seen[0].endswith("Lifeng?\nOptions: Malaysia; Geneva\n" + OPTION_RULE)
+    with client.stream("POST", "/api/ask/stream", json={"question": "Where did Bessent last meet He Lifeng?",
+                                                         "options": ["Malaysia", "Geneva"]}) as streamed:
+        assert streamed.status_code == 200 and "event: answer" in "".join(streamed.iter_text())
+    assert recorder.seen[1] == recorder.seen[0]
     bad = client.post("/api/ask", json={"question": "Where?", "options": [f"o{i}" for i in range(11)]})
     assert bad.status_code == 422 and "options" in bad.text
+    # An empty option is an HTTP error on the streaming route too, not an error event after a 200.
+    empty = client.post("/api/ask/stream", json={"question": "Where?", "options": ["Malaysia", " "]})
+    assert empty.status_code == 422 and "option 2 is empty" in empty.text

@@ -294,3 +294,7 @@ def test_bad_options_are_named(service):
         svc.ask("Which museum?", options=[f"m{i}" for i in range(11)])
     with pytest.raises(InputError, match="option 1 is 201 characters"):
         svc.ask("Which museum?", options=["x" * 201])
+    with pytest.raises(InputError, match="not one string"):
+        svc.ask("Which museum?", options="Louvre")
+    with pytest.raises(InputError, match="option 1 holds a ';'"):
+        svc.ask("Which museum?", options=["Louvre; Paris", "Prado"])

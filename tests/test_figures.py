@@ -67,6 +67,12 @@ def test_shares_are_read_as_shares_with_symbols_words_and_number_words():
     assert {"60%", "13.7%"} <= shares_in(GAS) and "40%" not in shares_in(GAS)
     assert shares_in("le taux de 2,5 % et vingt pour cent; forty-five per cent") >= {"2.5%", "20%", "45%"}
     assert shares_in("the fastest pace in 40 years") == set()
+    assert "25%" in shares_in("a 25-percent tariff") and "21%" in shares_in("twenty one percent")
+    assert "21%" in shares_in("vingt et un pour cent") and "1%" not in shares_in("twenty one percent")
+    assert {"40%", "50%"} <= shares_in("between 40-50% of voters") and "40%" in shares_in("40 to 50 percent")
+    # "0.5%" is half a per cent, not 5%: a thousands reading needs groups of three digits.
+    assert "5%" not in shares_in("rates rose 0.5%") and "25%" not in shares_in("a 2.5% rise")
+    assert "1000" in numbers_in("1,000 people") and "5" not in numbers_in("0.5")
 
 
 def test_a_share_is_known_only_as_a_share():

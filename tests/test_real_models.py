@@ -280,26 +280,23 @@ def test_a_multiple_choice_question_is_searched_with_its_options_with_real_model
 
 
 def test_a_multiple_choice_question_is_answered_with_one_option_by_the_real_llm(sample_service):
-    """Asked with options, the real model replies with the one the passages support, cited; the scorer finds the
-    right option and no other."""
-    from datetime import date
-
+    """Asked with options through the Python API, the real model replies with the one the passages support,
+    cited; the scorer finds the right option and no other."""
     from fakes import PromptRecorder
 
     from qa.evaluation import metrics
     from qa.prompting import OPTION_RULE
 
-    options = ("Prado", "Louvre", "Uffizi")
-    question = "Which museum did thieves rob?"
+    options = ["Prado", "Louvre", "Uffizi"]
     recorder = PromptRecorder()
-    chain = sample_service.chain
-    chain.llm.callbacks = [recorder]
+    llm = sample_service.chain.llm
+    before = llm.callbacks
+    llm.callbacks = [recorder]
     try:
-        answer = chain.invoke(f"{question}\nOptions: " + "; ".join(options), date(2025, 10, 20),
-                              focus_on=question, options=options)
+        answer = sample_service.ask("Which museum did thieves rob?", as_of="2025-10-20", options=options)
     finally:
-        chain.llm.callbacks = None
-    assert recorder.seen[-1].endswith(OPTION_RULE)
+        llm.callbacks = before
+    assert recorder.seen[-1].endswith("rob?\nOptions: Prado; Louvre; Uffizi\n" + OPTION_RULE)
     assert not answer.abstained and answer.citations, answer.raw_text
     assert metrics.answer_correct(answer.text, ["Louvre"], options), answer.text
     assert "Louvre" in answer.citations[0].passage.chunk.text
@@ -442,6 +439,8 @@ def test_a_headline_backs_a_reply_over_a_feedback_form_with_the_real_embedder(re
     question = "After more than 60 years, which popular beverage is getting a new bottle design?"
     assert verify_citations("Sprite [1]", passages, scorer, question=question)[0] == "Sprite [1]"
     assert verify_citations("Sprite [2]", passages, scorer, question=question)[0] == "Sprite [1]"
+    # Another option of the same kind finds no support in that headline.
+    assert verify_citations("Fanta [1]", passages, scorer, question=question)[0] == "Fanta"
 
 
 def test_a_streamed_answer_reports_its_prompt_tokens(seeds_service):
