@@ -252,8 +252,8 @@ def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
 def headline(passage: Passage) -> str:
     """The passage's title as the model was shown it (screened, shortened). It is the article's own claim and may
     support a reply like a sentence of the text ("Sprite [1]" on "Sprite green bottle" over a chunk that is a
-    video player's feedback form), but only on the reply's own words: read with the question, a headline that
-    restates the question would back any option of the right kind."""
+    video player's feedback form), but only on the reply's own words, one of which it must hold: read with the
+    question, a headline that restates the question would back any option of the right kind."""
     return shown_title(passage.display_title or passage.chunk.title)
 
 
@@ -299,7 +299,12 @@ def _support(claim: str, passage: Passage, scorer: SentenceScorer, context: str 
         scores = [max(alone, (alone + both) / 2) for alone, both in zip(scores, together)]
     title = headline(passage)
     if title and title not in scored:
-        scored, quotable, scores = [*scored, title], [*quotable, title], [*scores, scorer(claim, [title])[0]]
+        # A headline is a few words on the story's topic: similarity alone rates any name of the right kind
+        # close to it ("Fanta" 0.49 against "Sprite green bottle", above the 0.48 bar), so the reply must share
+        # a word with it.
+        shares_word = lexical_scorer(claim, [title])[0] > 0
+        scored, quotable = [*scored, title], [*quotable, title]
+        scores = [*scores, scorer(claim, [title])[0] if shares_word else 0.0]
     if not scored:
         return 0.0, ""
     best = max(range(len(scored)), key=lambda i: scores[i])
