@@ -72,6 +72,22 @@ class PromptRecorder(BaseCallbackHandler):
         self.seen.append(messages[0][-1].content)
 
 
+def record_prompts_and_searches(service) -> tuple[PromptRecorder, list[tuple[str, Any]]]:
+    """Record the last message of every prompt the service's chat model is given, and the (search text, options)
+    of every search its retriever is asked for."""
+    recorder = PromptRecorder()
+    service.llm.callbacks = [recorder]
+    searched: list[tuple[str, Any]] = []
+    retrieve = service.chain.retriever.retrieve
+
+    def spying(question, *args, **kwargs):
+        searched.append((question, kwargs.get("options")))
+        return retrieve(question, *args, **kwargs)
+
+    service.chain.retriever.retrieve = spying
+    return recorder, searched
+
+
 def scripted_llm(*replies: str) -> GenericFakeChatModel:
     """A chat model that answers with these texts in order (and streams them token by token)."""
     return GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))

@@ -256,20 +256,11 @@ def test_best_last_shows_the_same_numbers_in_reverse_with_1_next_to_the_question
 
 
 def test_a_question_with_options_is_searched_with_them_and_answered_with_one(service):
-    from fakes import PromptRecorder
+    from fakes import record_prompts_and_searches
     from qa.prompting import ANSWER_RULE, OPTION_RULE
 
     svc = service("Jewels; [1]", "Jewels [1]")
-    recorder = PromptRecorder()
-    svc.llm.callbacks = [recorder]
-    searched = []
-    retrieve = svc.chain.retriever.retrieve
-
-    def spying(question, *args, **kwargs):
-        searched.append((question, kwargs.get("options")))
-        return retrieve(question, *args, **kwargs)
-
-    svc.chain.retriever.retrieve = spying
+    recorder, searched = record_prompts_and_searches(svc)
     answer = svc.ask("What did thieves take from the Louvre?", options=[" Paintings ", "Jewels"])
     assert searched == [("What did thieves take from the Louvre?", ("Paintings", "Jewels"))]
     assert recorder.seen[0].endswith("Question: What did thieves take from the Louvre?\nOptions: Paintings; Jewels\n"

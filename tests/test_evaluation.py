@@ -2,7 +2,7 @@ import json
 from datetime import date
 
 import pytest
-from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder, scripted_llm
+from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder, record_prompts_and_searches, scripted_llm
 
 from qa.errors import InputError
 from qa.evaluation import load_dataset, run_eval
@@ -338,16 +338,7 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
     assert asked(item) == "What did thieves take from the Louvre?\nOptions: Paintings; Jewels; Statues"
 
     svc = make("Jewels [1].", "Thieves took jewels [1].")
-    prompts = PromptRecorder()
-    svc.llm.callbacks = [prompts]
-    searched = []
-    retrieve = svc.chain.retriever.retrieve
-
-    def spying(question, *args, **kwargs):
-        searched.append((question, kwargs.get("options")))
-        return retrieve(question, *args, **kwargs)
-
-    svc.chain.retriever.retrieve = spying
+    prompts, searched = record_prompts_and_searches(svc)
     report = run_eval(svc, [item])
     assert report.results[0].correct and report.results[0].question == item.question
     assert "Options: Paintings; Jewels; Statues" in prompts.seen[0]
