@@ -251,9 +251,10 @@ def _candidates(passage: Passage) -> tuple[list[str], list[str]]:
 
 def headline(passage: Passage) -> str:
     """The passage's title as the model was shown it (screened, shortened). It is the article's own claim and may
-    support a reply like a sentence of the text ("Sprite [1]" on "Sprite green bottle" over a chunk that is a
-    video player's feedback form), but only on the reply's own words, one of which it must hold: read with the
-    question, a headline that restates the question would back any option of the right kind."""
+    support a reply like a sentence of the text ("Sprite [1]" on "Sprite green bottle" over a chunk that is a video
+    player's feedback form; it is quoted only where no sentence of the text backs the reply), but only on the
+    reply's own words, one of which it must hold: read with the question, a headline that restates the question
+    would back any option of the right kind."""
     return shown_title(passage.display_title or passage.chunk.title)
 
 
@@ -297,18 +298,20 @@ def _support(claim: str, passage: Passage, scorer: SentenceScorer, context: str 
     if scored and (read := _read_with(claim, context)) is not None:
         together = scorer(read, scored)
         scores = [max(alone, (alone + both) / 2) for alone, both in zip(scores, together)]
+    best_text = max(range(len(scored)), key=lambda i: scores[i]) if scored else None
     title = headline(passage)
     if title and title not in scored:
         # A headline is a few words on the story's topic: similarity alone rates any name of the right kind
         # close to it ("Fanta" 0.49 against "Sprite green bottle", above the 0.48 bar), so the reply must share
         # a word with it.
-        shares_word = lexical_scorer(claim, [title])[0] > 0
-        scored, quotable = [*scored, title], [*quotable, title]
-        scores = [*scores, scorer(claim, [title])[0] if shares_word else 0.0]
-    if not scored:
+        title_score = scorer(claim, [title])[0] if lexical_scorer(claim, [title])[0] > 0 else 0.0
+        text_backs = best_text is not None and scores[best_text] >= getattr(scorer, "min_support", MIN_SUPPORT)
+        if title_score > (scores[best_text] if best_text is not None else 0.0):
+            # The passage scores its best, but the quote stays a sentence of the text where one backs the claim.
+            return title_score, quotable[best_text] if text_backs else title
+    if best_text is None:
         return 0.0, ""
-    best = max(range(len(scored)), key=lambda i: scores[i])
-    return scores[best], quotable[best]
+    return scores[best_text], quotable[best_text]
 
 
 def _closest(claim: str, by_n: dict[int, Passage], count: int = 2, context: str = "") -> list[int]:

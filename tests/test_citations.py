@@ -324,3 +324,14 @@ def test_a_headline_is_checked_as_shown_screened_and_shortened():
     assert verify_citations("The vote was rigged [1].", [screened], lexical_scorer)[0] == "The vote was rigged."
     long = Chunk("c2", "a2", text, 0, "Tram " + "very " * 20 + "long title", "s2", date(2026, 2, 10), "en", None, "h")
     assert headline(Passage(n=2, chunk=long, score=0.5, display_text=text)).endswith("…")
+
+
+def test_the_headline_stands_in_only_where_the_text_backs_nothing():
+    from qa.chain import finalize
+
+    text = "Thieves stole jewels from the Louvre on Sunday."
+    chunk = Chunk("c1", "a1", text, 0, "Louvre theft suspects charged", "s1", date(2025, 10, 30), "en", None, "h")
+    passages = [Passage(n=1, chunk=chunk, score=0.5, display_text=text)]
+    answer = finalize("Which museum did thieves rob?\nOptions: Prado; Louvre", None, passages, "Louvre [1]",
+                      lexical_scorer)
+    assert not answer.abstained and answer.citations[0].quote == text
