@@ -43,7 +43,7 @@ def main() -> None:
     from qa.evaluation import load_dataset
     from qa.evaluation.configs import resolve_config
     from qa.evaluation.report import aggregate
-    from qa.evaluation.runner import HIT_KS, _stored, asked, score_item
+    from qa.evaluation.runner import HIT_KS, _stored, score_item
     from qa.service import QAService
     from qa.settings import Settings
 
@@ -64,8 +64,8 @@ def main() -> None:
         as_of = parse_as_of(item.as_of)
         options = () if args.question_only else item.choices
         ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS), options=options)
-        answer = chain.answer_from_reply(asked(item), as_of, ranked[: settings.k], old.raw_answer,
-                                         focus_on=item.question)
+        answer = chain.answer_from_reply(item.question, as_of, ranked[: settings.k], old.raw_answer,
+                                         options=item.choices)
         answer.timings_ms["total"] = old.total_ms or 0.0
         answer.tokens = {"prompt": old.prompt_tokens or 0}
         new = score_item(item, ranked, answer, old.retrieve_ms or 0.0)

@@ -27,7 +27,15 @@ from qa.context import estimated_tokens, fit_budget
 from qa.coverage import in_period, not_covered_text, uncovered_period
 from qa.focus import focus_passages
 from qa.figures import invented, known_numbers
-from qa.prompting import ABSTAIN_TEXT, ANSWER_RULE, OPTION_RULE, answer_prompt, format_passages, neutralize
+from qa.prompting import (
+    ABSTAIN_TEXT,
+    ANSWER_RULE,
+    OPTION_RULE,
+    answer_prompt,
+    format_passages,
+    neutralize,
+    with_options,
+)
 from qa.retrieval import Filters, Retriever
 from qa.terms import answer_language, known_terms, ungrounded
 from qa.types import Answer, Passage
@@ -62,8 +70,8 @@ def finalize(
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
     the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention.
-    `plain_question`: the question without a multiple-choice item's options, where it differs: an option is a
-    guess offered to the model, not a figure the answer may state unbacked."""
+    `plain_question`: the question without a multiple-choice item's options, where it differs (read by the
+    figures check)."""
     timings_ms = dict(timings_ms or {})
     models = dict(models or {})
     if reason:
@@ -77,15 +85,17 @@ def finalize(
         text, _added = attach_missing_citations(text, passages, scorer)
     _text, numbers, _ = parse_citations(text, len(passages))
     own = 0  # sentences found to be the model's own so far (their citations gone, so later checks skip them)
-    checks = ((figures and _invented_figures, "stated figures"), (terms and _ungrounded_words, "used words"))
-    for check, label in checks:
+    # An option is a guess offered to the model, not a figure the answer may state unbacked: figures are read
+    # against the question alone.
+    checks = ((figures and _invented_figures, "stated figures", plain_question or question),
+              (terms and _ungrounded_words, "used words", question))
+    for check, label, asked in checks:
         if not (verify and check and numbers):
             continue
         # Figures no passage holds (qa/figures.py), sentences whose own words are mostly in no passage
         # (qa/terms.py): such sentences are the model's own and lose their citations; an answer made mostly of
         # them is not given.
         sentences = answer_sentences(text) or [text]
-        asked = plain_question or question if check is _invented_figures else question
         found = check(text, sentences, passages, asked, as_of)
         flagged = [s for s in sentences if found[s]]
         if flagged and 2 * (len(flagged) + own) >= len(sentences):
@@ -109,9 +119,15 @@ _NOTHING_LEFT = re.compile(r"^[\s,.;:()-]*$")
 WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in words, then cite the passage like [1]."
 
 
+def _asking(question: str, options: Sequence[str]) -> dict[str, Any]:
+    """The chain state's question: as the model is asked it (with its options on a line after it), the question
+    alone (`focus_on`, read by `_plain_question`), and the options."""
+    return {"question": with_options(question, options), "focus_on": question, "options": tuple(options)}
+
+
 def _plain_question(state: dict[str, Any]) -> str:
-    """The question without a multiple-choice item's options (`focus_on`, see `invoke`): what passages are
-    focused on and the period is read from (an option "September" is no period)."""
+    """The question without a multiple-choice item's options: what passages are searched with (beside the
+    options) and focused on, and what the period is read from (an option "September" is no period)."""
     return state.get("focus_on") or state["question"]
 
 
@@ -245,17 +261,15 @@ class AnswerChain:
         k: int | None = None,
         passages: list[Passage] | None = None,
         filters: Filters | None = None,
-        focus_on: str | None = None,
         options: Sequence[str] = (),
     ) -> Answer:
-        """`focus_on`: the question itself when `question` is more than that (evaluation asks a multiple-choice
-        question with its options): passages are focused on it (qa/focus.py), and the period it names is read
-        from it, not from the options. `options`: the choices `question` lists; the model is asked to reply with
-        one of them (the plain prompt style, a tutorial pipeline's, has no such rule)."""
+        """`options`: possible answers of a multiple-choice question. They are searched with the question and
+        shown to the model on a line after it, which is asked to reply with one of them (the plain prompt style,
+        a tutorial pipeline's, has no such rule); passages are focused on the question alone (qa/focus.py), and
+        the period it names is read from it, not from the options."""
         start = time.perf_counter()
         answer = self.as_runnable().invoke(
-            {"question": question, "as_of": as_of, "k": k, "passages": passages, "filters": filters,
-             "focus_on": focus_on, "options": tuple(options)}
+            {**_asking(question, options), "as_of": as_of, "k": k, "passages": passages, "filters": filters}
         )
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer
@@ -266,13 +280,12 @@ class AnswerChain:
         as_of: date | None = None,
         k: int | None = None,
         filters: Filters | None = None,
-        focus_on: str | None = None,
         options: Sequence[str] = (),
     ) -> Iterator[str | Answer]:
-        """Yield answer tokens as they come, then the finished Answer (`focus_on`, `options`: see `invoke`)."""
+        """Yield answer tokens as they come, then the finished Answer (`options`: see `invoke`)."""
         start = time.perf_counter()
-        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "k": k, "filters": filters,
-                                                  "focus_on": focus_on, "options": tuple(options)}))
+        state = self._not_covered(self._retrieve({**_asking(question, options), "as_of": as_of, "k": k,
+                                                  "filters": filters}))
         gen_start = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] = {}
@@ -299,13 +312,13 @@ class AnswerChain:
         yield answer
 
     def answer_from_reply(
-        self, question: str, as_of: date | None, passages: list[Passage], raw: str, focus_on: str | None = None
+        self, question: str, as_of: date | None, passages: list[Passage], raw: str, options: Sequence[str] = ()
     ) -> Answer:
         """The Answer this chain makes of a given model reply to `question` over `passages` (as handed to
-        `invoke`, with the same `focus_on`): the checks run again, the LLM is not asked. For re-checking stored
+        `invoke`, with the same `options`): the checks run again, the LLM is not asked. For re-checking stored
         replies after the checks change (`bench/refinalize.py`)."""
-        state = self._not_covered(self._retrieve({"question": question, "as_of": as_of, "passages": passages,
-                                                  "focus_on": focus_on}))
+        state = self._not_covered(self._retrieve({**_asking(question, options), "as_of": as_of,
+                                                  "passages": passages}))
         if state.get("reason"):
             raw = ""
         state.update(raw=raw, usage={}, generate_ms=0.0)

@@ -33,7 +33,7 @@ HUMAN = (
     + FENCE_CLOSE + "\n\nQuestion: {question}\n{reply_rule}"
 )
 # The last line of the prompt: how to reply. A question asked with options (a multiple-choice item, see
-# qa/evaluation/runner.asked) is answered with one of them: told to answer in sentences, the 1.5B model wrote
+# `AnswerChain.invoke(options=...)`) is answered with one of them: told to answer in sentences, the 1.5B model wrote
 # "79% feel he acted unethically or illegally, including 45% who ..." (two options named) or "after August 31"
 # (no option), and replied NOT IN ARTICLES to "which area did Pelosi visit?" over five Taiwan passages; asked for
 # one option it named 79% and Taiwan (bench/RESULTS.md, twenty-fifth session).

@@ -9,7 +9,6 @@ from typing import Any, Iterable, Iterator
 
 from qa.dates import parse_as_of
 from qa.errors import IndexMissingError, InputError
-from qa.prompting import with_options
 from qa.settings import Settings
 from qa.types import Answer, IngestReport
 
@@ -201,8 +200,7 @@ class QAService:
         question, shown to the model after it, and the reply names the one the passages support."""
         choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
-        answer = self.chain.invoke(with_options(standalone, choices), when, k, filters=limits, focus_on=standalone,
-                                   options=choices)
+        answer = self.chain.invoke(standalone, when, k, filters=limits, options=choices)
         answer.question, answer.standalone_question = text, standalone if standalone != text else None
         return answer
 
@@ -219,8 +217,7 @@ class QAService:
         """Yield answer tokens, then the finished Answer (`options`: see `ask`)."""
         choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
-        for item in self.chain.stream(with_options(standalone, choices), when, k, filters=limits, focus_on=standalone,
-                                      options=choices):
+        for item in self.chain.stream(standalone, when, k, filters=limits, options=choices):
             if isinstance(item, Answer):
                 item.question, item.standalone_question = text, standalone if standalone != text else None
             yield item

@@ -330,12 +330,13 @@ def test_config_files_and_the_baseline(tmp_path):
 
 def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
     from qa.evaluation.datasets import parse_item
-    from qa.evaluation.runner import asked
+    from qa.prompting import with_options
 
     make, _items = tiny
     item = parse_item({"id": "m1", "question": "What did thieves take from the Louvre?", "choices":
                        ["Paintings", "Jewels", "Statues"], "answer": "Jewels"}, "t:1")
-    assert asked(item) == "What did thieves take from the Louvre?\nOptions: Paintings; Jewels; Statues"
+    assert with_options(item.question, item.choices) == ("What did thieves take from the Louvre?\n"
+                                                         "Options: Paintings; Jewels; Statues")
 
     svc = make("Jewels [1].", "Thieves took jewels [1].")
     prompts, searched = record_prompts_and_searches(svc)
@@ -361,7 +362,7 @@ def test_the_plain_baseline_prompt_has_no_reply_rule():
     chain = AnswerChain(Retriever(MemoryStore(DesignedEmbeddings()), DesignedEmbeddings()), llm,
                         prompt_style="plain", verify=False)
     chunk = Chunk("c1", "a1", "Thieves took jewels.", 0, "Louvre", "s1", date(2025, 10, 20), "en", None, "h")
-    answer = chain.invoke("Which?\nOptions: Paintings; Jewels", passages=[Passage(1, chunk, 0.9, chunk.text)],
+    answer = chain.invoke("Which?", passages=[Passage(1, chunk, 0.9, chunk.text)],
                           options=("Paintings", "Jewels"))
     assert answer.text == "Jewels."
     shown = ("Context:\n[1] (published 2025-10-20; Louvre)\nThieves took jewels.\n\n"

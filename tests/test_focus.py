@@ -96,8 +96,8 @@ def test_evaluation_focuses_on_the_question_without_its_options(tmp_path):
     question = "How high did the river rise at the Carlton bridge?"
     passages = svc.chain.retriever.retrieve(question, date(2026, 3, 3))
     # Option words that match another sentence would pull it in if the options were scored too.
-    svc.chain.invoke(f"{question}\nOptions: farmers harvest lost mayor federal help Monday", date(2026, 3, 3),
-                     passages=passages, focus_on=question)
+    svc.chain.invoke(question, date(2026, 3, 3), passages=passages,
+                     options=["farmers harvest lost mayor federal help Monday"])
     (prompt,) = llm.prompts
     assert "The river rose to 4.2 metres" in prompt and "Farmers said" not in prompt
 

@@ -13,7 +13,6 @@ from qa.dates import parse_as_of
 from qa.errors import InputError, NewsQAError
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import EvalItem, normalize_url
-from qa.prompting import with_options
 from qa.types import Passage
 
 HIT_KS = (1, 3, 5, 10)
@@ -59,14 +58,6 @@ def is_gold(item: EvalItem, passage: Passage) -> bool:
     if urls and any(normalize_url(x) in urls for x in (c.url or "", c.article_id, c.source) if x):
         return True
     return any(c.source == s or c.source.endswith("/" + s) or Path(c.source).name == s for s in item.gold_sources)
-
-
-def asked(item: EvalItem) -> str:
-    """What the model is asked. A multiple-choice item (RealTimeQA) is asked with its options, as that
-    benchmark is meant to be run, so "contains the right choice and no other" scores a choice rather than a
-    paraphrase ("European Union" for "Europe"). Passages are retrieved for the question and its options
-    (`Retriever.retrieve(options=...)`): dates and cues are read from the question alone."""
-    return with_options(item.question, item.choices)
 
 
 def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: float) -> QuestionResult:
@@ -268,8 +259,11 @@ def run_eval(
         answer, error = None, None
         if not retrieval_only:
             try:
-                answer = chain.invoke(asked(item), parse_as_of(item.as_of), passages=ranked[: service.settings.k],
-                                      focus_on=item.question, options=item.choices)
+                # A multiple-choice item (RealTimeQA) is asked with its options, as that benchmark is meant to be
+                # run, so "contains the right choice and no other" scores a choice rather than a paraphrase
+                # ("European Union" for "Europe"); dates and cues are read from the question alone.
+                answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k],
+                                      options=item.choices)
                 answer.timings_ms["retrieve"] = retrieve_ms
                 answer.timings_ms["total"] += retrieve_ms
             except NewsQAError as exc:
