@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import _subset, machine  # noqa: E402
+from bench.ingest import _subset, machine
 
 
 def window(text: str) -> tuple[int, int]:
@@ -85,8 +85,8 @@ def main() -> None:
     print(f"baseline: PyTorch bf16 at {default[0]}:{default[1]}, {len(baseline_inputs)} chunks, {base_tokens} "
           f"tokens, {first:.1f} s then {last:.1f} s: {len(baseline_inputs) / base_s:.2f} chunks/s, "
           f"{n / base_s:.3f} articles/s")
-    print(f"| window | encoder | chunks | tokens | s | chunks/s | articles/s | chunks/s vs baseline | "
-          f"articles/s vs baseline |")
+    print("| window | encoder | chunks | tokens | s | chunks/s | articles/s | chunks/s vs baseline | "
+          "articles/s vs baseline |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size, overlap, chunks, tokens, seconds in measured:
         print(f"| {size}:{overlap} | {embeddings.document_backend} | {chunks} | {tokens} | {seconds:.1f} | "

@@ -10,8 +10,8 @@ and judged by the keyword index's columns as retrieval does), BM25 (the keyword 
 and the whole retrieval with the product's retriever settings (fusion, per-article cap, sentence window) and the
 real question embedding, once per `--query-backends` runtime, taking turns.
 Answer latency and time to first token do not depend on index size; `--answers N` also streams N answers with the
-real LLM over data/sample, once per `--focus` value (passage focus, qa/focus.py), with the ratio against
-the first. Prints the machine and versions.
+real LLM over data/sample (time until the passages are shown, first token, whole answer), once per `--focus`
+value (passage focus, qa/focus.py), with the ratio against the first. Prints the machine and versions.
 """
 
 from __future__ import annotations
@@ -147,6 +147,7 @@ def main() -> None:
     from qa.retrieval import as_of_filter
     from qa.service import QAService
     from qa.settings import Settings
+    from qa.types import Answer, Retrieved
     from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
     from vectorstore.keyword import KeywordIndex
 
@@ -254,20 +255,23 @@ def main() -> None:
             if n == 0:
                 svc.ingest([ROOT / "data" / "sample"])
             svc.llm.load()
-            ttft, total, tokens = [], [], []
+            shown, ttft, total, tokens = [], [], [], []
             for q in qs:
                 start = time.perf_counter()
                 first = None
-                for item in svc.stream(q["question"], as_of=q.get("as_of")):
-                    if first is None and isinstance(item, str) and item.strip():
+                for item in svc.stream_events(q["question"], as_of=q.get("as_of")):
+                    if isinstance(item, Retrieved):  # the chat page lists these while the model reads them
+                        shown.append(time.perf_counter() - start)
+                    elif first is None and isinstance(item, str) and item.strip():
                         first = time.perf_counter() - start
-                    if not isinstance(item, str):
+                    elif isinstance(item, Answer):
                         tokens.append(item.tokens.get("prompt", 0))
                 total.append(time.perf_counter() - start)
                 ttft.append(first if first is not None else total[-1])
             p50 = statistics.median(total)
             base = base or p50
-            print(f"answers over data/sample ({len(qs)}), focus_chars={focus}: first token p50 "
+            print(f"answers over data/sample ({len(qs)}), focus_chars={focus}: passages shown p50 "
+                  f"{statistics.median(shown):.2f} s, p95 {_pct(shown, 95):.2f} s; first token p50 "
                   f"{statistics.median(ttft):.1f} s, p95 {_pct(ttft, 95):.1f} s; whole answer p50 {p50:.1f} s, "
                   f"p95 {_pct(total, 95):.1f} s; prompt tokens mean {statistics.mean(tokens):.0f}; "
                   f"whole answer vs the first setting {p50 / base:.2f}x", flush=True)

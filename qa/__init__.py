@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["QAService", "Settings", "Answer", "Citation", "Passage", "IngestReport"]
+__all__ = ["QAService", "Settings", "Answer", "Citation", "Passage", "Retrieved", "IngestReport"]
 
 if TYPE_CHECKING:
     from qa.service import QAService
     from qa.settings import Settings
-    from qa.types import Answer, Citation, IngestReport, Passage
+    from qa.types import Answer, Citation, IngestReport, Passage, Retrieved
 
 
 def __getattr__(name: str) -> Any:
@@ -29,7 +29,7 @@ def __getattr__(name: str) -> Any:
         from qa.settings import Settings
 
         return Settings
-    if name in {"Answer", "Citation", "Passage", "IngestReport"}:
+    if name in {"Answer", "Citation", "Passage", "Retrieved", "IngestReport"}:
         from qa import types
 
         return getattr(types, name)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError
 from qa.service import MAX_OPTIONS
+from qa.types import Retrieved
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -108,15 +109,17 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         return service.ask(req.question, **_ask_kwargs(req)).to_dict()
 
     @app.post("/api/ask/stream", dependencies=[Depends(check_token)],
-              summary="Answer a question as server-sent events: token..., then answer (or error)")
+              summary="Answer a question as server-sent events: passages, token..., then answer (or error)")
     def ask_stream(req: AskRequest) -> StreamingResponse:
         # a bad question or option or an empty index is an HTTP error, not an event
         service.validate(req.question, req.as_of, req.options)
 
         def events() -> Iterator[str]:
             try:
-                for item in service.stream(req.question, **_ask_kwargs(req)):
-                    if isinstance(item, str):
+                for item in service.stream_events(req.question, **_ask_kwargs(req)):
+                    if isinstance(item, Retrieved):  # what the model reads, before its first token
+                        yield f"event: passages\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"
+                    elif isinstance(item, str):
                         yield f"event: token\ndata: {json.dumps({'text': item})}\n\n"
                     else:
                         yield f"event: answer\ndata: {json.dumps(item.to_dict(), ensure_ascii=False)}\n\n"

@@ -38,7 +38,7 @@ from qa.prompting import (
 )
 from qa.retrieval import Filters, Retriever
 from qa.terms import answer_language, known_terms, ungrounded
-from qa.types import Answer, Passage
+from qa.types import Answer, Passage, Retrieved
 
 
 def _invented_figures(text, sentences, passages, question, as_of) -> dict[str, list[str]]:
@@ -283,13 +283,29 @@ class AnswerChain:
         options: Sequence[str] = (),
     ) -> Iterator[str | Answer]:
         """Yield answer tokens as they come, then the finished Answer (`options`: see `invoke`)."""
+        for item in self.stream_events(question, as_of, k, filters, options):
+            if not isinstance(item, Retrieved):
+                yield item
+
+    def stream_events(
+        self,
+        question: str,
+        as_of: date | None = None,
+        k: int | None = None,
+        filters: Filters | None = None,
+        options: Sequence[str] = (),
+    ) -> Iterator[Retrieved | str | Answer]:
+        """`stream`, with the passages first: a Retrieved as soon as the search is done (before the model reads
+        them), then the answer tokens, then the finished Answer, whose passages are the Retrieved ones."""
         start = time.perf_counter()
         state = self._not_covered(self._retrieve({**_asking(question, options), "as_of": as_of, "k": k,
                                                   "filters": filters}))
+        reading = bool(state["passages"]) and not state.get("reason")
+        yield Retrieved(tuple(state["passages"]), reading)
         gen_start = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] = {}
-        if state["passages"] and not state.get("reason"):
+        if reading:
             try:
                 for chunk in self.generate.stream(self._prompt_inputs(state)):
                     usage = dict(getattr(chunk, "usage_metadata", None) or usage)

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator
 from qa.dates import parse_as_of
 from qa.errors import IndexMissingError, InputError
 from qa.settings import Settings
-from qa.types import Answer, IngestReport
+from qa.types import Answer, IngestReport, Retrieved
 
 MAX_QUESTION_CHARS = 1000
 MAX_OPTIONS, MAX_OPTION_CHARS = 10, 200
@@ -215,9 +215,25 @@ class QAService:
         options: Iterable[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Yield answer tokens, then the finished Answer (`options`: see `ask`)."""
+        for item in self.stream_events(question, as_of, k, filters=filters, history=history, options=options):
+            if not isinstance(item, Retrieved):
+                yield item
+
+    def stream_events(
+        self,
+        question: str,
+        as_of: str | date | None = None,
+        k: int | None = None,
+        *,
+        filters: Any = None,
+        history: list[dict] | None = None,
+        options: Iterable[str] | None = None,
+    ) -> Iterator[Retrieved | str | Answer]:
+        """`stream` with the passages first: a Retrieved once the search is done, then answer tokens, then the
+        Answer (what the chat page and the REST API's stream send)."""
         choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
-        for item in self.chain.stream(standalone, when, k, filters=limits, options=choices):
+        for item in self.chain.stream_events(standalone, when, k, filters=limits, options=choices):
             if isinstance(item, Answer):
                 item.question, item.standalone_question = text, standalone if standalone != text else None
             yield item

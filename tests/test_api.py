@@ -44,7 +44,11 @@ def test_stream_sends_tokens_then_the_answer(client):
         text = "".join(res.iter_text())
     events = [block.split("\n", 1) for block in text.strip().split("\n\n")]
     kinds = [e[0].removeprefix("event: ") for e in events]
-    assert kinds[-1] == "answer" and kinds.count("token") > 1
+    assert kinds[0] == "passages" and kinds[-1] == "answer" and kinds.count("token") > 1
+    shown = json.loads(events[0][1].removeprefix("data: "))
+    answer = json.loads(events[-1][1].removeprefix("data: "))
+    assert shown["reading"] is True and shown["passages"] == answer["passages"]
+    assert "Malaisie" in shown["passages"][0]["text"]
     tokens = "".join(json.loads(e[1].removeprefix("data: "))["text"] for e in events if e[0] == "event: token")
     assert tokens == "Bessent last met He Lifeng in October 2025 [1]."
 

@@ -5,11 +5,12 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from fakes import DesignedEmbeddings, MemoryStore, record_prompts_and_searches, scripted_llm
 from qa.errors import IndexMissingError, InputError
 from qa.prompting import ABSTAIN_TEXT
 from qa.service import QAService
 from qa.settings import Settings
+from qa.types import Retrieved
 
 BESSENT_FR = ("date 2026-02-10\nBessent et He\n\nDes responsables se sont rendus en Chine la semaine dernière. "
               "Bessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre.")
@@ -103,6 +104,32 @@ def test_stream_yields_tokens_then_the_answer(service):
     tokens, final = items[:-1], items[-1]
     assert len(tokens) > 1 and "".join(tokens) == "Bessent last met He Lifeng in October 2025 [1]."
     assert final.citations[0].n == 1
+
+
+def test_stream_events_show_the_passages_before_the_model_reads_them(service):
+    svc = service("Bessent last met He Lifeng in October 2025 [1].")
+    recorder, _ = record_prompts_and_searches(svc)
+    events = svc.stream_events("When did Bessent last meet He?", as_of="2026-02-11")
+    first = next(events)
+    assert isinstance(first, Retrieved) and first.reading
+    assert recorder.seen == []  # the model has not been given the prompt yet
+    assert [p.n for p in first.passages] == [1, 2] and "Malaisie" in first.passages[0].chunk.text
+    rest = list(events)
+    assert len(recorder.seen) == 1 and "Malaisie" in recorder.seen[0]
+    assert "".join(t for t in rest if isinstance(t, str)) == "Bessent last met He Lifeng in October 2025 [1]."
+    final = rest[-1]
+    assert [p.chunk.chunk_id for p in final.passages] == [p.chunk.chunk_id for p in first.passages]
+    assert not any(isinstance(item, Retrieved) for item in rest)
+    assert first.to_dict()["passages"][0]["n"] == 1 and first.to_dict()["reading"] is True
+
+
+def test_stream_events_say_when_the_model_is_not_asked(service):
+    svc = service("never read")
+    # No article is that recent: nothing to read, the answer abstains without the model.
+    first, *rest = svc.stream_events("When did Bessent last meet He?", filters={"date_from": "2030-01-01"})
+    assert first == Retrieved((), reading=False)
+    assert len(rest) == 1 and rest[0].abstained and rest[0].passages == []
+    assert next(svc.stream("When did Bessent last meet He?", filters={"date_from": "2030-01-01"})).abstained
 
 
 def test_bad_questions_and_empty_index(service, tmp_path):
@@ -256,7 +283,6 @@ def test_best_last_shows_the_same_numbers_in_reverse_with_1_next_to_the_question
 
 
 def test_a_question_with_options_is_searched_with_them_and_answered_with_one(service):
-    from fakes import record_prompts_and_searches
     from qa.prompting import ANSWER_RULE, OPTION_RULE
 
     svc = service("Jewels; [1]", "Jewels [1]")

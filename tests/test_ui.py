@@ -3,8 +3,8 @@ from datetime import date
 import pytest
 
 from qa.errors import ConfigError
-from qa.types import Answer, Chunk, Citation, Passage
-from ui.render import answer_markdown, sources_html
+from qa.types import Answer, Chunk, Citation, Passage, Retrieved
+from ui.render import answer_markdown, reading_html, sources_html
 from ui.server import is_loopback, parse_auth, serve
 
 
@@ -30,6 +30,14 @@ def test_abstention_shows_the_closest_passages():
     assert answer_markdown(answer).startswith("_The articles")
     html = sources_html(answer)
     assert "No answer in the articles" in html and 'href="https://example.org/x"' in html
+
+
+def test_the_passages_being_read_are_listed():
+    html = reading_html(Retrieved((_passage(1, "a", url="https://example.org/x"), _passage(2, "b"))))
+    assert html.startswith('<p class="newsqa-reading">Reading 2 passages…</p>')
+    assert "[1] <b>Title 1 &lt;b&gt;</b>" in html and "[2] <b>Title 2 &lt;b&gt;</b>" in html
+    assert 'href="https://example.org/x"' in html and "<code>seeds/004.txt</code>" in html and "2026-02-10" in html
+    assert "Reading 1 passage…" in reading_html(Retrieved((_passage(1, "a"),)))
 
 
 def test_non_loopback_host_needs_auth():

@@ -77,7 +77,11 @@ def test_chat_page_in_a_real_browser(server, tmp_path):
         page.locator("#question textarea").fill("When did Bessent last meet He Lifeng?")
         page.locator("#ask").click()
         sources = page.locator("#sources")
+        # While the model reads, the panel lists what it reads; the cited sources replace the list.
+        expect(sources.locator(".newsqa-reading")).to_contain_text("Reading", timeout=240_000)
+        expect(sources.locator(".newsqa-reading-list")).to_contain_text("004_a88b1a08a186ee89.txt")
         expect(sources.locator("mark")).to_be_visible(timeout=240_000)
+        expect(sources.locator(".newsqa-reading")).to_have_count(0)
         expect(page.locator("#chat")).to_contain_text("October 2025")
         expect(sources).to_contain_text("004_a88b1a08a186ee89.txt")
         expect(sources.locator(".lang").first).to_have_text("fr")

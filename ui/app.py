@@ -9,8 +9,8 @@ from typing import Any
 import gradio as gr
 
 from qa.errors import NewsQAError
-from qa.types import Answer
-from ui.render import answer_markdown, sources_html
+from qa.types import Answer, Retrieved
+from ui.render import answer_markdown, reading_html, sources_html
 
 log = logging.getLogger("newsqa.ui")
 
@@ -48,9 +48,11 @@ def build_app(service) -> gr.Blocks:
         answer: Answer | None = None
         text = ""
         try:
-            for item in service.stream(message, as_of=(as_of or "").strip() or None, k=int(k),
-                                       filters=_filters(date_from, sources), history=history or None):
-                if isinstance(item, Answer):
+            for item in service.stream_events(message, as_of=(as_of or "").strip() or None, k=int(k),
+                                              filters=_filters(date_from, sources), history=history or None):
+                if isinstance(item, Retrieved):  # shown while the model reads them
+                    yield chat, history, "", reading_html(item) if item.reading else gr.skip(), gr.skip()
+                elif isinstance(item, Answer):
                     answer = item
                 else:
                     text += item

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from qa.types import Answer, Passage
+from qa.types import Answer, Passage, Retrieved
 
 _CITE = re.compile(r"\[(\d+)\]")
 
@@ -44,6 +44,15 @@ def _card(p: Passage, quote: str = "", label: str | None = None) -> str:
     )
 
 
+def reading_html(retrieved: Retrieved) -> str:
+    """The passages the model is reading, shown while it reads them (seconds on a CPU): a line each with its
+    number, title, source and date. The finished answer's sources replace it."""
+    count = len(retrieved.passages)
+    items = "".join(f"<li>[{p.n}] <b>{html.escape(p.chunk.title)}</b> · {_meta(p)}</li>" for p in retrieved.passages)
+    return (f'<p class="newsqa-reading">Reading {count} passage{"" if count == 1 else "s"}…</p>'
+            f'<ul class="newsqa-reading-list">{items}</ul>')
+
+
 def sources_html(answer: Answer) -> str:
     """Cited passages with the supporting sentence highlighted; the other retrieved passages collapsed."""
     parts = []
@@ -66,4 +75,6 @@ CSS = """
 .newsqa-src-meta { font-size: 0.85em; color: #57606a; margin: 2px 0 6px; }
 .newsqa-src mark { background: #fff3b0; }
 .newsqa-abstain { color: #9a6700; }
+.newsqa-reading { color: #57606a; }
+.newsqa-reading-list { font-size: 0.9em; }
 """
