@@ -16,6 +16,7 @@ from qa.citations import (
     SentenceScorer,
     answer_sentences,
     build_citations,
+    drop_repeats,
     is_abstention,
     lexical_scorer,
     attach_missing_citations,
@@ -79,6 +80,7 @@ def finalize(
     if not passages or is_abstention(raw):
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
     text, _numbers, dropped = parse_citations(raw, len(passages))
+    text = drop_repeats(text)
     repointed: list[tuple[int, int | None]] = []
     if verify:
         text, repointed = verify_citations(text, passages, scorer, question=question)

@@ -14,6 +14,7 @@ CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]
 _LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+_BARE_MARK = re.compile(r"\s*(?:[-*•–]|\d{1,2}[.)])\s*")  # a list item with nothing left in it
 _DATE_NOTE = re.compile(r"\s*\(= [^()]*\)")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -408,6 +409,29 @@ def build_citations(
     context = _reply_context(text, question)
     return [Citation(n=n, passage=by_n[n], quote=_support(claims_for(text, n), by_n[n], scorer, context)[1])
             for n in numbers]
+
+
+def _repeat_key(sentence: str) -> str:
+    return " ".join(_fold(CITATION.sub(" ", sentence)).strip().rstrip(".!?;").split())
+
+
+def drop_repeats(text: str) -> str:
+    """`text` without the sentences that say an earlier one again word for word (case, spacing and citation
+    markers aside) and cite nothing it did not: the 1.5B model now and then closes a reply by repeating a
+    sentence. The first one stays; a list item left empty goes with its line."""
+    seen: dict[str, set[str]] = {}  # each sentence's words -> the passage numbers it was cited with
+    changed = False
+    for sentence in answer_sentences(text):
+        key, cited = _repeat_key(sentence), set(re.findall(r"\d+", " ".join(CITATION.findall(sentence))))
+        if key and key in seen and cited <= seen[key] and (at := text.rfind(sentence)) >= 0:
+            before, after = text[:at].rstrip(" "), text[at + len(sentence):].lstrip(" ")
+            text = before + (" " if before and after and not after.startswith("\n") else "") + after
+            changed = True
+        seen.setdefault(key, set()).update(cited)
+    if not changed:
+        return text
+    lines = [line.rstrip() for line in text.split("\n") if not _BARE_MARK.fullmatch(line)]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def uncite(text: str, sentences: Sequence[str], flagged: Callable[[str], bool]) -> tuple[str, list[int]]:

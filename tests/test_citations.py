@@ -335,3 +335,24 @@ def test_the_headline_stands_in_only_where_the_text_backs_nothing():
     answer = finalize("Which museum did thieves rob?\nOptions: Prado; Louvre", None, passages, "Louvre [1]",
                       lexical_scorer)
     assert not answer.abstained and answer.citations[0].quote == text
+
+
+def test_a_sentence_said_again_is_said_once():
+    from qa.chain import finalize
+    from qa.citations import drop_repeats
+
+    passages = [_passage(1, "The blackout struck at 12:33 on Monday. Power came back on Tuesday morning."),
+                _passage(2, "Red Electrica said 15 gigawatts vanished from the grid in five seconds.")]
+    raw = ("The blackout struck at 12:33 on Monday [1]. Power came back on Tuesday morning [1]. "
+           "The blackout struck at 12:33 on Monday [1].")
+    answer = finalize("When did the blackout strike?", None, passages, raw)
+    assert answer.text == "The blackout struck at 12:33 on Monday [1]. Power came back on Tuesday morning [1]."
+    assert answer.raw_text == raw and [c.n for c in answer.citations] == [1]
+    # Case, spacing and markers aside; a bullet left empty goes; paragraphs stay.
+    assert drop_repeats("- It struck at noon [1].\n- Power returned [2].\n- it struck at noon.") == \
+        "- It struck at noon [1].\n- Power returned [2]."
+    assert drop_repeats("It struck at noon [1].\n\nPower returned [2].") == "It struck at noon [1].\n\nPower returned [2]."
+    # A repeat that cites another passage is kept: it is that passage's citation.
+    assert drop_repeats("It struck at noon [1]. It struck at noon [2].") == "It struck at noon [1]. It struck at noon [2]."
+    assert drop_repeats("It struck at noon [1][2]. Power returned. It struck at noon [2].") == \
+        "It struck at noon [1][2]. Power returned."
