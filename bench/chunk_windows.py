@@ -17,6 +17,7 @@ NEWSQA_CHUNK_OVERLAP, then `newsqa eval --retrieval-only` (bench/RESULTS.md says
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import _subset, machine
+from bench.ingest import machine, subset
 
 
 def window(text: str) -> tuple[int, int]:
@@ -48,7 +49,7 @@ def main() -> None:
     from qa.types import Article
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-bench-windows-"))
-    corpus = _subset(args.corpus, args.limit, work)
+    corpus = subset(args.corpus, args.limit, work)
     settings = Settings(index_dir=work / "index")
     embeddings = QAService(settings=settings).embeddings
     tokenizer = embeddings.model.tokenizer
@@ -58,6 +59,12 @@ def main() -> None:
         chunker = Chunker(size, overlap, settings.splitter)
         chunks = [c for a in articles for c in chunker.split(a)]
         return [encoder_text(c, settings.document_template) or c.text for c in chunks]
+
+    def count_tokens(inputs: list[str]) -> int:
+        # as the encoder reads them: cut at its longest sequence (the templated inputs carry their own prompt)
+        longest = getattr(embeddings.model, "max_seq_length", None)
+        encoded = tokenizer(inputs, truncation=longest is not None, max_length=longest)
+        return sum(len(ids) for ids in encoded["input_ids"])
 
     def timed(embedder, inputs: list[str]) -> float:
         encode = embedder.embed_raw if settings.document_template else embedder.embed_documents
@@ -73,15 +80,16 @@ def main() -> None:
     measured = []
     for size, overlap in args.windows:
         inputs = inputs_for(size, overlap)
-        tokens = sum(len(ids) for ids in tokenizer(inputs)["input_ids"])
+        tokens = count_tokens(inputs)
         measured.append((size, overlap, len(inputs), tokens, timed(embeddings, inputs)))
     last = timed(torch, baseline_inputs)
     base_s = (first + last) / 2
-    base_tokens = sum(len(ids) for ids in tokenizer(baseline_inputs)["input_ids"])
+    base_tokens = count_tokens(baseline_inputs)
 
     n = len(articles)
     print(f"machine: {machine()}")
-    print(f"corpus: {args.corpus}" + (f" (first {args.limit})" if args.limit else "") + f", {n} articles")
+    limited = corpus != args.corpus  # only a JSONL corpus is cut to its first records
+    print(f"corpus: {args.corpus}" + (f" (first {args.limit})" if limited else "") + f", {n} articles")
     print(f"baseline: PyTorch bf16 at {default[0]}:{default[1]}, {len(baseline_inputs)} chunks, {base_tokens} "
           f"tokens, {first:.1f} s then {last:.1f} s: {len(baseline_inputs) / base_s:.2f} chunks/s, "
           f"{n / base_s:.3f} articles/s")
@@ -89,9 +97,10 @@ def main() -> None:
           "articles/s vs baseline |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size, overlap, chunks, tokens, seconds in measured:
+        per_chunk = (chunks / seconds) / (len(baseline_inputs) / base_s)
         print(f"| {size}:{overlap} | {embeddings.document_backend} | {chunks} | {tokens} | {seconds:.1f} | "
-              f"{chunks / seconds:.2f} | {n / seconds:.3f} | {(chunks / seconds) / (len(baseline_inputs) / base_s):.2f}x | "
-              f"{(n / seconds) / (n / base_s):.2f}x |")
+              f"{chunks / seconds:.2f} | {n / seconds:.3f} | {per_chunk:.2f}x | {base_s / seconds:.2f}x |")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def machine() -> str:
             f"sentence-transformers {sentence_transformers.__version__}, chromadb {chromadb.__version__}")
 
 
-def _subset(path: Path, limit: int | None, folder: Path) -> Path:
+def subset(path: Path, limit: int | None, folder: Path) -> Path:
+    """The first `limit` records of a JSONL corpus, copied into `folder`; any other path as it is."""
     if not limit or path.suffix != ".jsonl":
         return path
     target = folder / path.name
@@ -69,7 +70,7 @@ def main() -> None:
     from qa.types import Article
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-bench-ingest-"))
-    corpus = _subset(args.corpus, args.limit, work)
+    corpus = subset(args.corpus, args.limit, work)
     settings = Settings(index_dir=work / "index")
     service = QAService(settings=settings)
     embeddings = service.embeddings  # loaded once, outside both timings

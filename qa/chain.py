@@ -80,11 +80,11 @@ def finalize(
     if not passages or is_abstention(raw):
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw)
     text, _numbers, dropped = parse_citations(raw, len(passages))
-    text = drop_repeats(text)
     repointed: list[tuple[int, int | None]] = []
     if verify:
         text, repointed = verify_citations(text, passages, scorer, question=question)
         text, _added = attach_missing_citations(text, passages, scorer)
+    text = drop_repeats(text)  # after the citations settle: a repeat re-pointed to the first one's passage goes too
     _text, numbers, _ = parse_citations(text, len(passages))
     own = 0  # sentences found to be the model's own so far (their citations gone, so later checks skip them)
     # An option is a guess offered to the model, not a figure the answer may state unbacked: figures are read

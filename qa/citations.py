@@ -14,7 +14,6 @@ CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]
 _LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
-_BARE_MARK = re.compile(r"\s*(?:[-*•–]|\d{1,2}[.)])\s*")  # a list item with nothing left in it
 _DATE_NOTE = re.compile(r"\s*\(= [^()]*\)")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -411,27 +410,59 @@ def build_citations(
             for n in numbers]
 
 
+def cited_numbers(sentence: str) -> list[int]:
+    """The passage numbers a sentence's citation markers name, in order ("[2][3]" -> [2, 3])."""
+    return [int(n) for marker in CITATION.findall(sentence) for n in re.findall(r"\d+", marker)]
+
+
 def _repeat_key(sentence: str) -> str:
+    """What a sentence says, for spotting a repeat: case and accents folded, citation markers, spacing and the
+    closing punctuation left out ("It struck at noon [1]." and "it struck at noon!" say the same)."""
     return " ".join(_fold(CITATION.sub(" ", sentence)).strip().rstrip(".!?;").split())
 
 
+# Code, tables: repeated lines there are structure, not a model saying something twice
+_STRUCTURED = re.compile(r"^\s*(?:```|~~~|\|)", re.MULTILINE)
+REPEAT_MIN_WORDS = 3  # "October 2025." twice may be two answers to two parts of a question
+
+
+def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
 def drop_repeats(text: str) -> str:
-    """`text` without the sentences that say an earlier one again word for word (case, spacing and citation
-    markers aside) and cite nothing it did not: the 1.5B model now and then closes a reply by repeating a
-    sentence. The first one stays; a list item left empty goes with its line."""
-    seen: dict[str, set[str]] = {}  # each sentence's words -> the passage numbers it was cited with
-    changed = False
-    for sentence in answer_sentences(text):
-        key, cited = _repeat_key(sentence), set(re.findall(r"\d+", " ".join(CITATION.findall(sentence))))
-        if key and key in seen and cited <= seen[key] and (at := text.rfind(sentence)) >= 0:
-            before, after = text[:at].rstrip(" "), text[at + len(sentence):].lstrip(" ")
-            text = before + (" " if before and after and not after.startswith("\n") else "") + after
-            changed = True
-        seen.setdefault(key, set()).update(cited)
-    if not changed:
+    """`text` without the prose sentences that say an earlier one again (`_repeat_key`) and cite no passage it
+    did not: the 1.5B model now and then closes a reply by repeating a sentence. The first one stays. Left
+    alone: sentences of fewer than REPEAT_MIN_WORDS words, list items, code and tables, and any text whose
+    sentences cannot all be found in it as written (their spacing was normalised)."""
+    if _STRUCTURED.search(text):
         return text
-    lines = [line.rstrip() for line in text.split("\n") if not _BARE_MARK.fullmatch(line)]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    spans, cursor = [], 0
+    for sentence in answer_sentences(text):
+        at = text.find(sentence, cursor)
+        if at < 0:
+            return text
+        spans.append((at, at + len(sentence), sentence))
+        cursor = at + len(sentence)
+    seen: dict[str, set[int]] = {}  # what each sentence says -> the passages it was cited with
+    repeats = []
+    for start, end, sentence in spans:
+        key, cited = _repeat_key(sentence), set(cited_numbers(sentence))
+        line_start, line_end = _line_bounds(text, start, end)
+        in_list = bool(_LIST_MARK.match(text[line_start:line_end]))
+        if len(key.split()) >= REPEAT_MIN_WORDS and key in seen and cited <= seen[key] and not in_list:
+            repeats.append((start, end))
+        seen.setdefault(key, set()).update(cited)
+    for start, end in reversed(repeats):  # from the end, so the earlier positions still hold
+        line_start, line_end = _line_bounds(text, start, end)
+        if not text[line_start:start].strip() and not text[end:line_end].strip():
+            text = text[:line_start] + text[line_end + 1:]  # the sentence was the whole line: the line goes
+        else:
+            before, after = text[:start].rstrip(" "), text[end:].lstrip(" ")
+            joint = " " if before and after and not before.endswith("\n") and not after.startswith("\n") else ""
+            text = before + joint + after
+    return text.strip() if repeats else text
 
 
 def uncite(text: str, sentences: Sequence[str], flagged: Callable[[str], bool]) -> tuple[str, list[int]]:
@@ -441,7 +472,7 @@ def uncite(text: str, sentences: Sequence[str], flagged: Callable[[str], bool]) 
     rebuilt, missed = [], False
     for sentence in sentences:
         if flagged(sentence):
-            removed += [int(n) for marker in CITATION.findall(sentence) for n in re.findall(r"\d+", marker)]
+            removed += cited_numbers(sentence)
             plain = re.sub(r"\s+([.,;:!?])", r"\1", CITATION.sub("", sentence)).strip()
             missed = missed or sentence not in text
             text = text.replace(sentence, plain, 1)

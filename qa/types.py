@@ -138,10 +138,12 @@ class Citation:
 
 @dataclass(frozen=True)
 class Retrieved:
-    """The passages an answer is drawn from, numbered as the model sees them. `stream_events` yields it before
-    the model's first token, so a page can show what is being read while the model reads it (on 2 CPU cores the
-    first token takes seconds, the search a tenth of one). `reading`: whether the model is asked at all (False
-    when there are no passages, or none can speak of the period the question names: the answer then abstains)."""
+    """The passages an answer is drawn from, numbered as the model is shown them (the model reads their
+    `display_text` and `display_title`). `stream_events` yields it before the model's first token, so a page
+    can show what is being read while the model reads it: on 2 CPU cores the first token takes seconds, the
+    search a tenth of a second (seconds where questions are translated first). `reading`: whether the model is
+    asked at all (False when there are no passages, or none can speak of the period the question names: the
+    answer then abstains)."""
 
     passages: tuple[Passage, ...]
     reading: bool = True

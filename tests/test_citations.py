@@ -348,11 +348,37 @@ def test_a_sentence_said_again_is_said_once():
     answer = finalize("When did the blackout strike?", None, passages, raw)
     assert answer.text == "The blackout struck at 12:33 on Monday [1]. Power came back on Tuesday morning [1]."
     assert answer.raw_text == raw and [c.n for c in answer.citations] == [1]
-    # Case, spacing and markers aside; a bullet left empty goes; paragraphs stay.
-    assert drop_repeats("- It struck at noon [1].\n- Power returned [2].\n- it struck at noon.") == \
-        "- It struck at noon [1].\n- Power returned [2]."
-    assert drop_repeats("It struck at noon [1].\n\nPower returned [2].") == "It struck at noon [1].\n\nPower returned [2]."
-    # A repeat that cites another passage is kept: it is that passage's citation.
-    assert drop_repeats("It struck at noon [1]. It struck at noon [2].") == "It struck at noon [1]. It struck at noon [2]."
+    # A repeat citing a passage that does not back it is re-pointed to the first one's passage, then goes.
+    again = finalize("When did the blackout strike?", None, passages,
+                     "The blackout struck at 12:33 on Monday [1]. The blackout struck at 12:33 on Monday [2].")
+    assert again.text == "The blackout struck at 12:33 on Monday [1]."
+    # Case, accents, spacing, closing punctuation and markers aside; three copies; a repeat on its own line
+    # takes its line, other lines keep their breaks.
+    assert drop_repeats("It struck at noon [1]. Power returned [2]. IT STRUCK at noon! It struck at noon.") == \
+        "It struck at noon [1]. Power returned [2]."
+    assert drop_repeats("La panne a frappé à midi [1]. La panne a frappe a midi.") == \
+        "La panne a frappé à midi [1]."
+    assert drop_repeats("It struck at noon [1].\nIt struck at noon [1].\nPower returned.") == \
+        "It struck at noon [1].\nPower returned."
+    assert drop_repeats("It struck at noon [1].\n\nPower returned [2]. It struck at noon [1].") == \
+        "It struck at noon [1].\n\nPower returned [2]."
+    # The repeat is removed where it stands, not inside a later sentence that contains it.
+    assert drop_repeats("Bessent met He. Bessent met He. Then Bessent met He in Malaysia.") == \
+        "Bessent met He. Then Bessent met He in Malaysia."
+
+
+def test_what_only_looks_like_a_repeat_stays():
+    from qa.citations import drop_repeats
+
+    kept = [
+        "It struck at noon [1]. It struck at noon [2].",  # the second cites another passage
+        "October 2025 [1]. October 2025 [1].",  # under three words: two answers to two parts, perhaps
+        "- Power returned to homes.\n- Power returned to homes.",  # list items
+        "```\nx is one.\nx is one.\n```",  # code
+        "| Rose is red. | Rose is red. |",  # a table
+        "It struck at noon [1]. Power returned [2]. It struck  at noon [1].",  # not as written: left alone
+    ]
+    for text in kept:
+        assert drop_repeats(text) == text, text
     assert drop_repeats("It struck at noon [1][2]. Power returned. It struck at noon [2].") == \
         "It struck at noon [1][2]. Power returned."

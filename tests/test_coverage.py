@@ -14,7 +14,7 @@ from qa.periods import Period
 from qa.prompting import ABSTAIN_TEXT
 from qa.service import QAService
 from qa.settings import Settings
-from qa.types import Chunk, Passage
+from qa.types import Chunk, Passage, Retrieved
 
 DECEMBER = Period(date(2025, 12, 1), date(2025, 12, 20), "in December 2025", "month")
 
@@ -90,6 +90,10 @@ def test_the_chain_abstains_without_asking_the_model(tmp_path, check, asked):
     assert "December 2025" in answer.text and "2025-06-05" in answer.text
     streamed = list(svc.stream(question, as_of="2025-12-20"))
     assert streamed[-1].abstained and "December 2025" in streamed[-1].text
+    # The passages found are still shown first, marked as not read by the model.
+    first, *rest = svc.stream_events(question, as_of="2025-12-20")
+    assert isinstance(first, Retrieved) and not first.reading and first.passages
+    assert list(first.passages) == rest[-1].passages and len(rest) == 1
 
 
 WEEK = Period(date(2022, 6, 17), date(2022, 6, 23), "this week", "week")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
@@ -38,37 +38,44 @@ def _stats_md(service) -> str:
     return f"**{s['articles']} articles**, {s['chunks']} passages · languages {langs} · published {span}"
 
 
+def chat_turn(service, message, chat, history, as_of, date_from, sources, k, show_rewrite) -> Iterator[tuple]:
+    """One question on the chat page, as the page's successive states (chat, history, question box, sources
+    panel, rewrite note): searching, then the passages being read, then the answer token by token, then the
+    answer with its sources (or the error, and the question back in its box)."""
+    chat = list(chat or []) + [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+    yield chat, history, "", "<p>Searching the articles…</p>", ""
+    answer: Answer | None = None
+    text = ""
+    try:
+        for item in service.stream_events(message, as_of=(as_of or "").strip() or None, k=int(k),
+                                          filters=_filters(date_from, sources), history=history or None):
+            if isinstance(item, Retrieved):  # shown while the model reads them
+                yield chat, history, "", reading_html(item) if item.reading else gr.skip(), gr.skip()
+            elif isinstance(item, Answer):
+                answer = item
+            else:
+                text += item
+                chat[-1] = {"role": "assistant", "content": text}
+                yield chat, history, "", gr.skip(), gr.skip()
+    except Exception as exc:  # shown in the page, never as a stack trace
+        chat[-1] = {"role": "assistant", "content": _friendly(exc)}
+        yield chat, history, message, "", ""
+        return
+    chat[-1] = {"role": "assistant", "content": answer_markdown(answer)}
+    history = list(history or []) + [{"role": "user", "content": message},
+                                     {"role": "assistant", "content": answer.text}]
+    rewritten = ""
+    if show_rewrite and answer.standalone_question:
+        rewritten = f"Searched for: *{answer.standalone_question}*"
+    yield chat, history, "", sources_html(answer), rewritten
+
+
 def build_app(service) -> gr.Blocks:
     """The chat page and the Articles tab over one QAService."""
     sources_choices = sorted({a["source"] for a in service.articles()})
 
     def respond(message, chat, history, as_of, date_from, sources, k, show_rewrite):
-        chat = list(chat or []) + [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
-        yield chat, history, "", "<p>Searching the articles…</p>", ""
-        answer: Answer | None = None
-        text = ""
-        try:
-            for item in service.stream_events(message, as_of=(as_of or "").strip() or None, k=int(k),
-                                              filters=_filters(date_from, sources), history=history or None):
-                if isinstance(item, Retrieved):  # shown while the model reads them
-                    yield chat, history, "", reading_html(item) if item.reading else gr.skip(), gr.skip()
-                elif isinstance(item, Answer):
-                    answer = item
-                else:
-                    text += item
-                    chat[-1] = {"role": "assistant", "content": text}
-                    yield chat, history, "", gr.skip(), gr.skip()
-        except Exception as exc:  # shown in the page, never as a stack trace
-            chat[-1] = {"role": "assistant", "content": _friendly(exc)}
-            yield chat, history, message, "", ""
-            return
-        chat[-1] = {"role": "assistant", "content": answer_markdown(answer)}
-        history = list(history or []) + [{"role": "user", "content": message},
-                                         {"role": "assistant", "content": answer.text}]
-        rewritten = ""
-        if show_rewrite and answer.standalone_question:
-            rewritten = f"Searched for: *{answer.standalone_question}*"
-        yield chat, history, "", sources_html(answer), rewritten
+        yield from chat_turn(service, message, chat, history, as_of, date_from, sources, k, show_rewrite)
 
     def ingest(files, progress=gr.Progress()):
         if not files:

@@ -29,7 +29,9 @@ def _highlight(text: str, quote: str) -> str:
 def _meta(p: Passage) -> str:
     c = p.chunk
     src = html.escape(c.url or c.source)
-    link = f'<a href="{src}" target="_blank" rel="noopener">{src}</a>' if c.url else f"<code>{src}</code>"
+    # Only web addresses become links: a record's url could be "javascript:…"
+    linkable = bool(c.url) and c.url.lower().startswith(("http://", "https://"))
+    link = f'<a href="{src}" target="_blank" rel="noopener">{src}</a>' if linkable else f"<code>{src}</code>"
     when = c.published.isoformat() if c.published else "undated"
     return f'{link} · {when} · <span class="lang">{html.escape(c.language or "?")}</span>'
 
