@@ -276,18 +276,10 @@ class AnswerChain:
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         return answer
 
-    def stream(
-        self,
-        question: str,
-        as_of: date | None = None,
-        k: int | None = None,
-        filters: Filters | None = None,
-        options: Sequence[str] = (),
-    ) -> Iterator[str | Answer]:
-        """Yield answer tokens as they come, then the finished Answer (`options`: see `invoke`)."""
-        for item in self.stream_events(question, as_of, k, filters, options):
-            if not isinstance(item, Retrieved):
-                yield item
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str | Answer]:
+        """Yield answer tokens as they come, then the finished Answer: `stream_events` (same arguments) without
+        the Retrieved."""
+        return (item for item in self.stream_events(*args, **kwargs) if not isinstance(item, Retrieved))
 
     def stream_events(
         self,
@@ -297,8 +289,9 @@ class AnswerChain:
         filters: Filters | None = None,
         options: Sequence[str] = (),
     ) -> Iterator[Retrieved | str | Answer]:
-        """`stream`, with the passages first: a Retrieved as soon as the search is done (before the model reads
-        them), then the answer tokens, then the finished Answer, whose passages are the Retrieved ones."""
+        """A Retrieved as soon as the search is done (before the model reads the passages), then the answer
+        tokens as they come, then the finished Answer, whose passages are the Retrieved ones (`options`: see
+        `invoke`)."""
         start = time.perf_counter()
         state = self._not_covered(self._retrieve({**_asking(question, options), "as_of": as_of, "k": k,
                                                   "filters": filters}))

@@ -204,20 +204,10 @@ class QAService:
         answer.question, answer.standalone_question = text, standalone if standalone != text else None
         return answer
 
-    def stream(
-        self,
-        question: str,
-        as_of: str | date | None = None,
-        k: int | None = None,
-        *,
-        filters: Any = None,
-        history: list[dict] | None = None,
-        options: Iterable[str] | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield answer tokens, then the finished Answer (`options`: see `ask`)."""
-        for item in self.stream_events(question, as_of, k, filters=filters, history=history, options=options):
-            if not isinstance(item, Retrieved):
-                yield item
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[str | Answer]:
+        """Yield answer tokens, then the finished Answer: `stream_events` (same arguments) without the
+        Retrieved."""
+        return (item for item in self.stream_events(*args, **kwargs) if not isinstance(item, Retrieved))
 
     def stream_events(
         self,
@@ -229,8 +219,8 @@ class QAService:
         history: list[dict] | None = None,
         options: Iterable[str] | None = None,
     ) -> Iterator[Retrieved | str | Answer]:
-        """`stream` with the passages first: a Retrieved once the search is done, then answer tokens, then the
-        Answer (what the chat page and the REST API's stream send)."""
+        """A Retrieved once the search is done, then answer tokens, then the finished Answer (what the chat page
+        and the REST API's stream send; `options`: see `ask`)."""
         choices = check_options(options)
         text, standalone, when, limits = self._prepare(question, as_of, filters, history)
         for item in self.chain.stream_events(standalone, when, k, filters=limits, options=choices):
