@@ -133,6 +133,11 @@ def _plain_question(state: dict[str, Any]) -> str:
     return state.get("focus_on") or state["question"]
 
 
+def _asks_model(state: dict[str, Any]) -> bool:
+    """Whether the model is asked: there are passages and the coverage check found no reason to abstain first."""
+    return bool(state["passages"]) and not state.get("reason")
+
+
 def only_citations(raw: str) -> bool:
     """"[1]", "[2][3]." — but not "2 [1]." or "1,200 [1]", which answer "how many" questions."""
     return bool(CITATION.search(raw)) and bool(_NOTHING_LEFT.match(CITATION.sub("", raw)))
@@ -222,7 +227,7 @@ class AnswerChain:
         start = time.perf_counter()
         raw, usage = "", {}
         state = self._not_covered(state)
-        if state["passages"] and not state.get("reason"):
+        if _asks_model(state):
             message = self.generate.invoke(self._prompt_inputs(state))
             raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
@@ -295,7 +300,7 @@ class AnswerChain:
         start = time.perf_counter()
         state = self._not_covered(self._retrieve({**_asking(question, options), "as_of": as_of, "k": k,
                                                   "filters": filters}))
-        reading = bool(state["passages"]) and not state.get("reason")
+        reading = _asks_model(state)
         yield Retrieved(tuple(state["passages"]), reading)
         gen_start = time.perf_counter()
         parts: list[str] = []
