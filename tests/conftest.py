@@ -56,8 +56,9 @@ def fp32_embeddings(real_settings, real_embeddings):
     if real_settings.resolved_dtype() == "float32":
         return real_embeddings
     from qa.factory import build_embeddings
+    from qa.settings import Recipe
 
-    return build_embeddings(real_settings.model_copy(update={"embedding_dtype": "float32"}))
+    return build_embeddings(real_settings, Recipe(embedding_dtype="float32"))
 
 
 @pytest.fixture(scope="session")

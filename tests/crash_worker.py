@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fakes import DesignedEmbeddings  # noqa: E402
+import qa.service  # noqa: E402
 from qa.service import QAService  # noqa: E402
 from qa.settings import Settings  # noqa: E402
 
@@ -33,7 +34,8 @@ class SlowEmbeddings(DesignedEmbeddings):
 def main() -> int:
     index, corpus = sys.argv[1], sys.argv[2]
     delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
-    settings = Settings(index_dir=index, embed_batch_size=1)  # 8-chunk write batches: many kill points
+    qa.service.INGEST_BATCH = 16  # small write batches: many kill points
+    settings = Settings(index_dir=index)
     service = QAService(settings=settings, embeddings=SlowEmbeddings(delay))
     report = service.ingest([corpus])
     print(report.summary(), flush=True)

@@ -126,7 +126,7 @@ def test_upload_names_cannot_escape_the_upload_folder():
 
 def test_options_reach_the_answer_and_are_validated(tmp_path):
     from fakes import PromptRecorder
-    from qa.prompting import OPTION_RULE
+    from qa.answer.prompt import OPTION_RULE
 
     svc = _service(tmp_path, "Malaysia [1]", "Malaysia [1]")
     recorder = PromptRecorder()

@@ -12,9 +12,9 @@ import zipfile
 import pytest
 
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
-from qa.chunking import Chunker
+from qa.ingest.chunking import Chunker
 from qa.errors import InputError
-from qa.ingest import Ingestor
+from qa.ingest.pipeline import Ingestor
 from qa.service import QAService, check_question
 from qa.settings import Settings
 
@@ -279,9 +279,9 @@ def test_utf8_with_a_stray_byte_keeps_its_accents_and_utf16_is_read(folder):
 
 
 def test_a_jsonl_file_has_no_size_limit(folder, monkeypatch):
-    import qa.loaders
+    import qa.ingest.loaders
 
-    monkeypatch.setattr(qa.loaders, "MAX_FILE_BYTES", 100)  # the limit for whole-file formats
+    monkeypatch.setattr(qa.ingest.loaders, "MAX_FILE_BYTES", 100)  # the limit for whole-file formats
     (folder / "big.jsonl").write_text("\n".join(json.dumps({"id": f"b{i}", "text": f"Record number {i} of a big "
                                                             "feed with enough text."}) for i in range(20)))
     report, store = ingest(folder / "big.jsonl")

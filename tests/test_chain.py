@@ -7,7 +7,7 @@ from langchain_core.outputs import ChatGenerationChunk
 
 from fakes import DesignedEmbeddings, MemoryStore, record_prompts_and_searches, scripted_llm
 from qa.errors import IndexMissingError, InputError
-from qa.prompting import ABSTAIN_TEXT
+from qa.answer.prompt import ABSTAIN_TEXT
 from qa.service import QAService
 from qa.settings import Settings
 from qa.types import Retrieved
@@ -68,7 +68,7 @@ def test_abstains_with_the_fixed_phrase(service):
 
 
 def test_a_reply_of_passage_numbers_only_gets_one_more_turn(service):
-    from qa.chain import WORDS_PLEASE, only_citations
+    from qa.answer.chain import WORDS_PLEASE, only_citations
 
     assert only_citations("[1]") and only_citations(" [2][3]. ") and not only_citations("In 2025 [1].")
     assert not only_citations("") and not only_citations("2025")
@@ -175,7 +175,7 @@ def test_filters_limit_sources_and_dates(service):
 
 
 def test_numeric_answers_are_answers_and_an_empty_stream_abstains(service):
-    from qa.chain import only_citations
+    from qa.answer.chain import only_citations
 
     assert not only_citations("2 [1].") and not only_citations("1,200 [1]") and not only_citations("2025 [1]")
     assert only_citations("[1-2].".replace("-2", "")) and only_citations("[1, 2]")
@@ -206,36 +206,10 @@ def test_a_streamed_answer_keeps_the_token_counts_of_the_last_chunk(tmp_path):
     assert answer.tokens == {"prompt": 321, "completion": 12}
 
 
-class _FakeLlamaServer:
-    """Stands in for xllamacpp's in-process server: streams two deltas, then llama.cpp's usage-only chunk."""
-
-    def __init__(self):
-        self.requests = []
-
-    def handle_chat_completions(self, request, callback=None):
-        self.requests.append(request)
-        for data in ({"choices": [{"delta": {"content": "Hello"}}]}, {"choices": [{"delta": {"content": " [1]."}}]},
-                     {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 3, "total_tokens": 43}}):
-            callback(data)
-
-
-def test_the_llama_adapter_streams_text_then_the_usage_chunk(tmp_path):
-    from langchain_core.messages import HumanMessage
-
-    from qa.llm import ChatXLlamaCpp
-
-    llm = ChatXLlamaCpp(model_path=str(tmp_path / "unused.gguf"))
-    llm._server = _FakeLlamaServer()
-    chunks = list(llm.stream([HumanMessage(content="hi")]))
-    assert "".join(str(c.content) for c in chunks) == "Hello [1]."
-    assert [c.usage_metadata["input_tokens"] for c in chunks if c.usage_metadata] == [40]
-    assert llm._server.requests[0]["stream_options"] == {"include_usage": True}
-
-
 def test_the_instructions_end_with_the_citation_rule_not_the_abstention_rule():
     """Written last, the abstention rule outweighed passages that held the answer for the 1.5B model (three
-    realtimeqa abstentions recovered with it second, bench/RESULTS.md twentieth session): keep it early."""
-    from qa.prompting import NOT_FOUND_MARKER, SYSTEM
+    realtimeqa abstentions recovered with it second, bench/RESULTS.md, 2026-12-04, f756a0b): keep it early."""
+    from qa.answer.prompt import NOT_FOUND_MARKER, SYSTEM
 
     sentences = [s for s in SYSTEM.split(". ") if s]
     rule = next(i for i, s in enumerate(sentences) if NOT_FOUND_MARKER in s)
@@ -243,47 +217,8 @@ def test_the_instructions_end_with_the_citation_rule_not_the_abstention_rule():
     assert "cite its passage number" in sentences[-1]
 
 
-def test_best_last_shows_the_same_numbers_in_reverse_with_1_next_to_the_question(tmp_path):
-    """passage_order=best_last: the prompt lists [k] ... [1], so the best passage stands next to the question;
-    the numbers, the citations and the Answer's passages keep the retrieval order."""
-    from langchain_core.language_models import BaseChatModel
-    from langchain_core.outputs import ChatGeneration, ChatResult
-
-    from qa.prompting import FENCE_CLOSE, FENCE_OPEN
-
-    class Recording(BaseChatModel):
-        prompts: list = []
-
-        @property
-        def _llm_type(self) -> str:
-            return "recording"
-
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-            self.prompts.append(str(messages[-1].content))
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="In Malaysia in October [1]."))])
-
-    folder = tmp_path / "a"
-    folder.mkdir()
-    (folder / "bessent.txt").write_text(BESSENT_FR, encoding="utf-8")
-    (folder / "louvre.txt").write_text(LOUVRE, encoding="utf-8")
-    emb = DesignedEmbeddings()
-    shown = {}
-    for order in ("best_first", "best_last"):
-        llm = Recording(prompts=[])
-        svc = QAService(settings=Settings(index_dir=tmp_path / order, k=2, translate_queries=False,
-                                          passage_order=order), embeddings=emb, store=MemoryStore(emb), llm=llm)
-        svc.ingest([folder])
-        answer = svc.ask("When did Bessent last meet He Lifeng?", as_of="2026-02-11")
-        block = llm.prompts[0].split(FENCE_OPEN, 1)[1].split(FENCE_CLOSE, 1)[0]
-        shown[order] = [line[:3] for line in block.splitlines() if line.startswith("[")]
-        assert [p.n for p in answer.passages] == [1, 2] and answer.passages[0].chunk.language == "fr"
-        (citation,) = answer.citations
-        assert citation.passage.n == 1 and "Malaisie" in citation.quote
-    assert shown == {"best_first": ["[1]", "[2]"], "best_last": ["[2]", "[1]"]}
-
-
 def test_a_question_with_options_is_searched_with_them_and_answered_with_one(service):
-    from qa.prompting import ANSWER_RULE, OPTION_RULE
+    from qa.answer.prompt import ANSWER_RULE, OPTION_RULE
 
     svc = service("Jewels; [1]", "Jewels [1]")
     recorder, searched = record_prompts_and_searches(svc)

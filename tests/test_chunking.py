@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from qa.chunking import Chunker
+from qa.ingest.chunking import Chunker
 from qa.types import Article
 
 TEXT = " ".join(f"Sentence number {i} says something about trade talks between two countries." for i in range(40))

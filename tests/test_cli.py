@@ -9,7 +9,7 @@ from qa.settings import Settings
 
 def test_help_is_fast_and_loads_no_heavy_library():
     code = ("import sys; from qa.cli import build_parser; build_parser().format_help(); "
-            "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'xllamacpp', 'ik_llama_cpp', 'gradio') "
+            "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'ik_llama_cpp', 'gradio') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -45,20 +45,18 @@ def test_models_list_json(capsys, tmp_path, monkeypatch):
     assert {r["name"] for r in models} == {"embeddinggemma-300m", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"}
     assert not any(r["present"] for r in rows)
     copies = {r["name"]: r for r in rows if r["kind"] == "copy"}
-    assert set(copies) == {"ONNX export", "int8 question encoder", "int8 chunk encoder (OpenVINO)",
-                           "int8 LLM copy (OpenVINO)", "w8a8 LLM copy (OpenVINO)", "ik_llama.cpp for this CPU"}
-    assert copies["int8 question encoder"]["path"] == str(tmp_path / "embeddinggemma-300m.onnx-q8")
-    assert "quantize --questions" in copies["int8 question encoder"]["used_by"]
+    assert set(copies) == {"ONNX export"}
+    assert copies["ONNX export"]["path"] == str(tmp_path / "embeddinggemma-300m.onnx")
     # a copy that exists is shown with its size on disk
-    made = tmp_path / "embeddinggemma-300m.onnx-q8"
+    made = tmp_path / "embeddinggemma-300m.onnx"
     made.mkdir()
     (made / "model.onnx").write_bytes(b"x" * 1000)
-    (made / "question-int8.json").write_text("{}")
+    (made / "export.json").write_text("{}")
     assert main(["models", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "int8 question encoder" in listed and "0.00 GB" in listed and "not made" in listed
+    assert "ONNX export" in listed and "0.00 GB" in listed
     assert main(["models", "list", "--json"]) == 0
-    copy = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "int8 question encoder")
+    copy = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "ONNX export")
     assert copy["present"] and copy["size"] == 1002
 
 
@@ -79,10 +77,10 @@ def test_eval_shares_one_generator_between_configs_that_run_the_same_model_the_s
     built = []
 
     class FakeService:
-        def __init__(self, settings, llm=None, progress=True):
-            self.settings = settings
+        def __init__(self, settings, recipe=None, llm=None, progress=True):
+            self.settings, self.recipe = settings, recipe
             if llm is None:
-                built.append(settings.resolved_llm_runtime())
+                built.append(settings.llm_context)
                 llm = object()
             self.llm = llm
 
@@ -91,13 +89,13 @@ def test_eval_shares_one_generator_between_configs_that_run_the_same_model_the_s
     monkeypatch.setattr(qa.evaluation.report, "write", lambda reports, *a: {"markdown": "m", "json": "j"})
     seen = []
     monkeypatch.setattr(qa.evaluation.report, "comparison_table", lambda reports: seen.extend(reports) or "")
-    (tmp_path / "stock.json").write_text('{"name": "stock", "settings": {"llm_runtime": "xllamacpp"}}')
-    (tmp_path / "lede.json").write_text('{"name": "lede", "settings": {"focus_chars": 400}}')
+    (tmp_path / "stock.json").write_text('{"name": "stock", "settings": {"llm_context": 2048}}')
+    (tmp_path / "lede.json").write_text('{"name": "lede", "recipe": {"sentence_window": 0}}')
     data = tmp_path / "q.jsonl"
     data.write_text('{"id": "a", "question": "Who?"}\n')
     assert main(["eval", str(data), "--config", "ours", "--config", str(tmp_path / "stock.json"),
                  "--config", str(tmp_path / "lede.json"), "--out", str(tmp_path / "o")]) == 0
-    assert built == [Settings().resolved_llm_runtime(), "xllamacpp"]
+    assert built == [Settings().llm_context, 2048]
     assert seen[0] is seen[2] and seen[0] is not seen[1]  # lede reused ours' generator
 
 
@@ -128,22 +126,6 @@ def test_delete_removes_articles_and_names_unknown_ids(capsys, tmp_path, monkeyp
     assert "ecb: 1 chunks deleted" in captured.out and "no article 'nope'" in captured.err
     assert [a["article_id"] for a in svc.articles()] == ["louvre"]
     assert sorted(svc.keyword._ids) == sorted(i for i, _ in svc.store.metadata())
-
-
-def test_quantize_llm_flags_that_would_be_ignored_are_errors_and_memory_is_checked_before_any_pull(
-        capsys, tmp_path, monkeypatch):
-    from qa import copies, models
-
-    monkeypatch.setenv("NEWSQA_MODEL_DIR", str(tmp_path / "models"))
-    pulled = []
-    monkeypatch.setattr(models, "ensure", lambda *a, **k: pulled.append(a) or tmp_path / "m.gguf")
-    assert main(["models", "list", "--w8a8"]) == 2
-    assert "--w8a8 belongs to `newsqa models quantize-llm`" in capsys.readouterr().err
-    assert main(["models", "quantize-llm", "--calibrate", str(tmp_path)]) == 2
-    assert "add --w8a8" in capsys.readouterr().err
-    monkeypatch.setattr(copies, "memory_gib", lambda: 8.0)
-    assert main(["models", "quantize-llm", "--w8a8"]) != 0
-    assert "needs ~26 GiB" in capsys.readouterr().err and pulled == []  # refused before the GGUF was pulled
 
 
 def test_ask_takes_options_and_names_a_bad_one(capsys, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from fakes import DesignedEmbeddings, EchoChatModel
 from load_askers import free_port, run_load
 from qa.api import create_api
 from qa.service import QAService
-from qa.settings import Settings
+from qa.settings import Recipe, Settings
 from vectorstore.locks import QueryFirstLock
 
 
@@ -56,7 +56,7 @@ def server(tmp_path):
     for i in range(20):
         (corpus / f"r{i}.txt").write_text(f"date 2025-10-{10 + i}\nReport {i}\n\nThe report Q{i:02d} covers the ECB "
                                           f"rate and the Louvre jewels, item {i}.", encoding="utf-8")
-    service = QAService(settings=Settings(index_dir=tmp_path / "index", verify_citations=False, k=3),
+    service = QAService(settings=Settings(index_dir=tmp_path / "index", k=3), recipe=Recipe(checks=False),
                         embeddings=LockedSlowEmbeddings(), llm=EchoChatModel(delay=0.05))
     service.ingest([corpus])
     port = free_port()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
-from qa.context import collapse_duplicates, fit_budget, near_duplicates, sentences, widen
-from qa.retrieval import Retriever
+from qa.retrieve.context import collapse_duplicates, fit_budget, near_duplicates, sentences, widen
+from qa.retrieve.retriever import Retriever
 from qa.service import QAService
 from qa.settings import Settings
 from qa.types import Chunk, Passage
@@ -199,7 +199,7 @@ def test_dense_search_judges_the_as_of_filter_by_the_keyword_index_columns(tmp_p
     passages come back, in the same order, as without the keyword index's help."""
     from datetime import date
 
-    from qa.fusion import Fusion
+    from qa.retrieve.fusion import Fusion
     from vectorstore.chroma import ChromaVectorStore, persistent_client
     from vectorstore.keyword import KeywordIndex
 

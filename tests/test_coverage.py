@@ -8,12 +8,12 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
 from fakes import DesignedEmbeddings, MemoryStore, PromptRecorder
-from qa.coverage import covers, describe, in_period, mentions, reports_on, uncovered_period
-from qa.dates import annotate_dates
-from qa.periods import Period
-from qa.prompting import ABSTAIN_TEXT
+from qa.answer.coverage import covers, describe, in_period, mentions, reports_on, uncovered_period
+from qa.retrieve.dates import annotate_dates
+from qa.retrieve.periods import Period
+from qa.answer.prompt import ABSTAIN_TEXT
 from qa.service import QAService
-from qa.settings import Settings
+from qa.settings import Recipe, Settings
 from qa.types import Chunk, Passage, Retrieved
 
 DECEMBER = Period(date(2025, 12, 1), date(2025, 12, 20), "in December 2025", "month")
@@ -78,7 +78,7 @@ def test_the_chain_abstains_without_asking_the_model(tmp_path, check, asked):
     llm = _MustNotBeCalled(messages=iter([])) if not asked else None
     from fakes import scripted_llm
 
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", check_coverage=check), embeddings=emb,
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx"), recipe=Recipe(checks=check), embeddings=emb,
                     store=MemoryStore(emb), llm=llm or scripted_llm("The rate was 2% [1]."))
     svc.ingest([folder])
     question = "What was the ECB deposit rate decided in December 2025?"
@@ -149,7 +149,7 @@ def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
     llm = scripted_llm("The rate was held [1].")
     prompts = PromptRecorder()
     llm.callbacks = [prompts]
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", period_filter=on, max_per_article=0),
+    svc = QAService(settings=Settings(index_dir=tmp_path / "idx"), recipe=Recipe(checks=on, max_per_article=0),
                     embeddings=emb, store=MemoryStore(emb), llm=llm)
     svc.ingest([folder])
     answer = svc.ask("What was the ECB rate decision this week?", as_of="2022-06-23")

@@ -42,7 +42,7 @@ def _run(index: Path, corpus: Path, delay: float) -> subprocess.Popen:
 
 
 def _state(index: Path):
-    service = QAService(settings=Settings(index_dir=index, embed_batch_size=1), embeddings=DesignedEmbeddings())
+    service = QAService(settings=Settings(index_dir=index), embeddings=DesignedEmbeddings())
     store = service.store
     metas = store.metadata()
     chunks_per_article = Counter(str(m["article_id"]) for _, m in metas)

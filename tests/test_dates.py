@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from qa.dates import annotate_dates, resolve_month, resolve_weekday
+from qa.retrieve.dates import annotate_dates, resolve_month, resolve_weekday
 
 PUB = date(2026, 2, 10)  # a Tuesday
 

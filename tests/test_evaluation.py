@@ -10,7 +10,7 @@ from qa.evaluation import metrics as m
 from qa.evaluation.datasets import normalize_url
 from qa.evaluation.report import aggregate, markdown, write
 from qa.evaluation.runner import QuestionResult
-from qa.prompting import ANSWER_RULE, OPTION_RULE
+from qa.answer.prompt import ANSWER_RULE, OPTION_RULE
 from qa.service import QAService
 from qa.settings import Settings
 from qa.types import Chunk, Passage
@@ -265,9 +265,16 @@ def test_results_of_another_index_are_not_resumed(tiny, tmp_path):
     run_eval(svc, items, out_dir=out, limit=1, config_name="ours")
     meta = out / "ours" / "run.json"
     stored = json.loads(meta.read_text())
-    del stored["check_figures"]  # a run made before that setting existed, which is at its default now
+    del stored["translate_queries"]  # a run made before that setting existed, which is at its default now
+    del stored["recipe"]  # likewise, a run made before the recipe was recorded, with the default recipe
     meta.write_text(json.dumps(stored))
     assert [r.id for r in run_eval(svc, items, out_dir=out, limit=1, config_name="ours").results] == ["q1"]
+    from qa.settings import Recipe
+
+    svc.recipe = Recipe(checks=False)
+    with pytest.raises(InputError, match=r"different configuration \(recipe\)"):
+        run_eval(svc, items, out_dir=out, config_name="ours")
+    svc.recipe = Recipe()
     svc.settings = svc.settings.model_copy(update={"index_dir": tmp_path / "other"})
     with pytest.raises(InputError, match=r"different configuration \(index_dir\)"):
         run_eval(svc, items, out_dir=out, config_name="ours")
@@ -304,24 +311,34 @@ def test_citation_recall_counts_gold_articles_never_retrieved(tiny):
 def test_config_files_and_the_baseline(tmp_path):
     from qa.errors import ConfigError
     from qa.evaluation.configs import resolve_config
+    from qa.factory import build_fusion
+    from qa.settings import Recipe
 
     base = Settings(index_dir=tmp_path)
-    name, baseline = resolve_config("baseline", base)
-    assert (name, baseline.chunk_size, baseline.chunk_overlap, baseline.splitter, baseline.k) == (
+    name, baseline, recipe = resolve_config("baseline", base)
+    assert (name, baseline.chunk_size, baseline.chunk_overlap, recipe.splitter, baseline.k) == (
         "baseline", 1000, 200, "tutorial", 4)
     assert baseline.collection != base.collection and baseline.embedding_dimensions is None
-    # the tutorial pipeline ranks by dense similarity alone: every other ranking signal of ours is off in it,
-    # including any added later (a new `*_weight` setting defaults to on in ours)
-    signals = [f for f in Settings.model_fields if f.endswith("_weight") and f != "dense_weight"]
-    assert len(signals) >= 5 and all(getattr(baseline, f) == 0 for f in signals), signals
-    assert baseline.recency_prior == 0
-    assert baseline.passage_order == "best_first" and baseline.prompt_style == "plain"
+    # the tutorial pipeline ranks by dense similarity alone and checks nothing: every switch of ours is off in it,
+    # including any added later (a new bool field defaults to on in ours)
+    switches = [f for f, info in Recipe.model_fields.items() if info.annotation in (bool, "bool")]
+    assert len(switches) >= 6 and all(getattr(Recipe(), f) for f in switches), switches
+    assert not any(getattr(recipe, f) for f in switches), switches
+    assert recipe.prompt_style == "plain" and recipe.max_per_article == 0 and recipe.sentence_window == 0
+    fusion = build_fusion(recipe)
+    assert fusion.keyword == fusion.recency == fusion.recency_prior == fusion.period == 0
+    assert fusion.period_search == fusion.recent_search == 0 and fusion.dense > 0
+    assert resolve_config("ours", base)[2] == Recipe()
+    variant = tmp_path / "nowindow.json"
+    variant.write_text('{"name": "nowindow", "recipe": {"sentence_window": 0}}')
+    assert resolve_config(str(variant), base)[1:] == (base, Recipe(sentence_window=0))
     good = tmp_path / "k8.json"
     good.write_text('{"name": "k8", "settings": {"k": 8}}')
     assert resolve_config(str(good), base)[1].k == 8
     for text, message in (("{not json", "not a JSON settings file"), ("[1, 2]", "write an object"),
                           ('{"name": "../up", "settings": {}}', "names a results folder"),
-                          ('{"settings": {"k": 0}}', "k")):
+                          ('{"settings": {"k": 0}}', "k"), ('{"recipe": {"checks": "maybe"}}', "checks"),
+                          ('{"recipe": {"focus_chars": 400}}', "focus_chars")):
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):
@@ -330,7 +347,7 @@ def test_config_files_and_the_baseline(tmp_path):
 
 def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
     from qa.evaluation.datasets import parse_item
-    from qa.prompting import with_options
+    from qa.answer.prompt import with_options
 
     make, _items = tiny
     item = parse_item({"id": "m1", "question": "What did thieves take from the Louvre?", "choices":
@@ -353,8 +370,8 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
 
 
 def test_the_plain_baseline_prompt_has_no_reply_rule():
-    from qa.chain import AnswerChain
-    from qa.retrieval import Retriever
+    from qa.answer.chain import AnswerChain
+    from qa.retrieve.retriever import Retriever
 
     recorder = PromptRecorder()
     llm = scripted_llm("Jewels.")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from qa.chain import finalize
-from qa.citations import lexical_scorer
-from qa.figures import drop_unsupported_figures, invented, known_numbers, numbers_in
-from qa.prompting import ABSTAIN_TEXT
+from qa.answer.chain import finalize
+from qa.answer.citations import lexical_scorer
+from qa.answer.figures import drop_unsupported_figures, invented, known_numbers, numbers_in
+from qa.answer.prompt import ABSTAIN_TEXT
 from qa.types import Chunk, Passage
 
 REOPENING = ("Notre-Dame de Paris reopened on Saturday 7 December 2024, five years after the fire of April 2019 "
@@ -62,7 +62,7 @@ GAS = ("Much of the June increase was driven by gasoline prices, which were up n
 
 
 def test_shares_are_read_as_shares_with_symbols_words_and_number_words():
-    from qa.figures import shares_in
+    from qa.answer.figures import shares_in
 
     assert {"60%", "13.7%"} <= shares_in(GAS) and "40%" not in shares_in(GAS)
     assert shares_in("le taux de 2,5 % et vingt pour cent; forty-five per cent") >= {"2.5%", "20%", "45%"}

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from fakes import DesignedEmbeddings, MemoryStore
-from qa.retrieval import Filters, Fusion, Retriever, reciprocal_rank_fusion, wants_recent
+from qa.retrieve.retriever import Filters, Fusion, Retriever, reciprocal_rank_fusion, wants_recent
 from qa.service import QAService
 from qa.settings import Settings
 from vectorstore.base import Record
@@ -279,7 +279,7 @@ def test_translated_question_lets_keyword_search_reach_the_other_language():
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from qa.translate import QueryTranslator
+    from qa.retrieve.translate import QueryTranslator
 
     store = MemoryStore(DesignedEmbeddings())
     store.upsert([
@@ -335,7 +335,7 @@ def test_translated_question_ranks_chunks_in_its_language_on_the_dense_side():
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from qa.translate import QueryTranslator
+    from qa.retrieve.translate import QueryTranslator
 
     store = MemoryStore(_TableEmbeddings())
     store.upsert([Record("en-1", "Beijing welcomed the delegation.", _meta("e1", 20251030)),
@@ -363,7 +363,7 @@ def test_translated_question_ranks_chunks_in_its_language_on_the_dense_side():
 def test_a_failed_or_echoed_translation_leaves_retrieval_to_the_question(capsys):
     from langchain_core.messages import AIMessage
 
-    from qa.translate import QueryTranslator
+    from qa.retrieve.translate import QueryTranslator
 
     class Broken:
         def invoke(self, messages):
@@ -398,7 +398,7 @@ def test_a_cue_never_gets_less_recency_than_the_prior():
 def test_translator_shows_worked_examples_before_the_question():
     from langchain_core.messages import AIMessage, HumanMessage
 
-    from qa.translate import EXAMPLES, QueryTranslator
+    from qa.retrieve.translate import EXAMPLES, QueryTranslator
 
     class Recorder:
         def __init__(self):
@@ -432,7 +432,7 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
     """Regression (sample_qa s03): with two passages per article, the third chunk of the Louvre report (the one
     naming the crown) gave its place to a chunk about the Pope; now only candidates about the same thing (within
     the similarity margin) move ahead of it."""
-    from qa.fusion import cap_per_article
+    from qa.retrieve.fusion import cap_per_article
 
     records = {i: Record(i, i, {"article_id": i[0]}) for i in ["a1", "a2", "a3", "b1", "c1", "d1"]}
     order = ["a1", "a2", "a3", "b1", "c1", "d1"]
@@ -444,7 +444,7 @@ def test_a_chunk_over_the_cap_yields_only_to_close_candidates():
 
 
 def test_a_multiple_choice_question_searches_its_options_but_reads_dates_from_the_question(monkeypatch):
-    from qa import retrieval
+    from qa.retrieve import retriever as retrieval
 
     store = MemoryStore(DesignedEmbeddings())
     store.upsert(RECORDS)

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from fakes import MemoryStore
-from qa.chunking import Chunker
-from qa.ingest import Ingestor
+from qa.ingest.chunking import Chunker
+from qa.ingest.pipeline import Ingestor
 
 ARTICLES = {
     "louvre.txt": "date 2025-10-19\nLouvre theft\n\nThieves took crown jewels from the Louvre on Sunday morning. "
@@ -94,8 +94,8 @@ def test_delete_article(chroma_store, corpus, designed_embeddings):
 
 
 def test_the_progress_bar_knows_how_many_articles_are_coming(tmp_path):
-    from qa.ingest import _expected_articles
-    from qa.loaders import iter_files
+    from qa.ingest.pipeline import _expected_articles
+    from qa.ingest.loaders import iter_files
 
     (tmp_path / "a.txt").write_text("One article.")
     (tmp_path / "b.md").write_text("# Another\n\nArticle.")
@@ -107,8 +107,8 @@ def test_the_progress_bar_knows_how_many_articles_are_coming(tmp_path):
 
 def test_the_same_folder_named_another_way_is_unchanged(tmp_path, monkeypatch):
     from fakes import DesignedEmbeddings, MemoryStore
-    from qa.chunking import Chunker
-    from qa.ingest import Ingestor
+    from qa.ingest.chunking import Chunker
+    from qa.ingest.pipeline import Ingestor
 
     (tmp_path / "news").mkdir()
     (tmp_path / "news" / "a.txt").write_text("date 2025-06-05\nECB\n\nThe ECB left its deposit rate unchanged.")

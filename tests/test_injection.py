@@ -12,8 +12,8 @@ import json
 from conftest import REPO
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
 from qa.evaluation import load_dataset, run_eval
-from qa.prompting import ANSWER_RULE, FENCE_CLOSE, FENCE_OPEN, SYSTEM, answer_prompt, format_passages
-from qa.retrieval import Retriever
+from qa.answer.prompt import ANSWER_RULE, FENCE_CLOSE, FENCE_OPEN, SYSTEM, answer_prompt, format_passages
+from qa.retrieve.retriever import Retriever
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -72,7 +72,7 @@ def test_injection_metric_counts_complying_answers(tmp_path):
 
 
 def test_planted_instructions_are_taken_out_of_every_passage_the_model_sees(tmp_path):
-    from qa.injection import REMOVED, defang
+    from qa.retrieve.injection import REMOVED, defang
 
     service = _service(tmp_path, scripted_llm("x"))
     passages = Retriever(service.store, service.embeddings, k=40).retrieve("news", None)
@@ -89,7 +89,7 @@ def test_planted_instructions_are_taken_out_of_every_passage_the_model_sees(tmp_
 
 
 def test_ordinary_news_sentences_are_not_screened():
-    from qa.injection import is_instruction
+    from qa.retrieve.injection import is_instruction
 
     for sentence in ["The school board voted to ignore state guidelines on testing.",
                      "Twenty percent of Americans say they would only vote for candidates who share their views.",
@@ -102,7 +102,7 @@ def test_ordinary_news_sentences_are_not_screened():
 
 
 def test_a_planted_headline_is_screened_before_the_prompt_and_the_citation_check(tmp_path):
-    from qa.citations import verify_citations
+    from qa.answer.citations import verify_citations
 
     folder = tmp_path / "planted"
     folder.mkdir()

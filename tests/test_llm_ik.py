@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from qa.errors import ModelError
-from qa.llm_ik import CacheFull, ChatIkLlama, StopWatch, render_chat, shared_prefix
+from qa.llm.ik import CacheFull, ChatIkLlama, StopWatch, render_chat, shared_prefix
 
 END = 999
 VOCAB = 2000
@@ -156,7 +156,7 @@ def test_after_a_native_failure_the_cache_starts_again_from_nothing():
 
 
 def test_sampling_with_a_temperature_is_seeded():
-    from qa.llm_ik import pick
+    from qa.llm.ik import pick
 
     logits = np.log(np.array([0.2, 0.5, 0.3], dtype=np.float32))
     draws = [pick(logits, 1.0, np.random.default_rng(7)) for _ in range(3)]
@@ -183,18 +183,18 @@ def test_the_chat_template_comes_from_the_model_and_can_refuse():
     assert shared_prefix([1, 2, 3], [1, 2, 4]) == 2
 
 
-def test_the_settings_pick_the_runtime(tmp_path, monkeypatch):
-    import qa.settings
+def test_the_settings_build_the_ik_runtime_and_a_missing_gguf_names_the_fix(tmp_path):
+    from qa.errors import ModelError
     from qa.factory import build_llm
-    from qa.llm import ChatXLlamaCpp
     from qa.settings import Settings
 
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
-    monkeypatch.setattr(qa.settings, "cpu_has_amx", lambda: False)  # auto: ik where no AMX
-    assert isinstance(build_llm(Settings(llm_model=str(gguf))), ChatIkLlama)
-    assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="ik")), ChatIkLlama)
-    assert isinstance(build_llm(Settings(llm_model=str(gguf), llm_runtime="xllamacpp")), ChatXLlamaCpp)
+    llm = build_llm(Settings(llm_model=str(gguf), llm_context=2048, llm_max_tokens=64, threads=1))
+    assert isinstance(llm, ChatIkLlama)
+    assert (llm.n_ctx, llm.max_tokens, llm.n_threads) == (2048, 64, 1)
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        build_llm(Settings(llm_model=str(tmp_path / "missing.gguf")))
 
 
 def test_answers_and_translations_each_keep_their_instructions_cached():
@@ -260,7 +260,7 @@ def test_concurrent_first_requests_load_one_engine(monkeypatch):
     import threading
     import time
 
-    import qa.ik_engine
+    import qa.llm.ik_engine
 
     made = []
 
@@ -269,7 +269,7 @@ def test_concurrent_first_requests_load_one_engine(monkeypatch):
         time.sleep(0.1)
         return ScriptedEngine([b"ok"])
 
-    monkeypatch.setattr(qa.ik_engine, "IkEngine", slow_engine)
+    monkeypatch.setattr(qa.llm.ik_engine, "IkEngine", slow_engine)
     monkeypatch.setattr("pathlib.Path.is_file", lambda self: True)
     llm = ChatIkLlama(model_path="m.gguf")
     results = []
@@ -299,7 +299,7 @@ def test_after_a_stop_string_the_next_request_reuses_the_cache_correctly():
 
 
 def test_sampling_keeps_to_the_top_k_and_top_p():
-    from qa.llm_ik import pick
+    from qa.llm.ik import pick
 
     logits = np.array([5.0, 4.0, 0.0, -1.0], dtype=np.float32)
     rng = np.random.default_rng(0)
@@ -311,7 +311,7 @@ def test_sampling_keeps_to_the_top_k_and_top_p():
 def test_templates_get_an_empty_bos_and_the_models_eos_and_a_broken_one_names_the_fix():
     template = "{{ bos_token }}{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}"
     assert render_chat(template, [{"role": "user", "content": "hi"}], "</s>") == "hi</s>"
-    with pytest.raises(ModelError, match="NEWSQA_LLM_RUNTIME"):
+    with pytest.raises(ModelError, match="standard Jinja"):
         render_chat("{% for %}", [{"role": "user", "content": "hi"}])
 
 

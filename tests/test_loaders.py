@@ -2,7 +2,7 @@ import json
 from datetime import date
 
 from qa.errors import LoadError
-from qa.loaders import iter_files, load_file, strip_boilerplate
+from qa.ingest.loaders import iter_files, load_file, strip_boilerplate
 
 WIRE = (
     " date 2026-02-10 ((Traduction automatisée par une agence, voir l'avertissement)) "
@@ -132,7 +132,7 @@ def test_iter_files_walks_folders_and_reports_missing(tmp_path):
 def test_oversized_file_is_refused_by_size_without_reading_it(tmp_path):
     import pytest
 
-    from qa.loaders import read_text
+    from qa.ingest.loaders import read_text
 
     path = tmp_path / "huge.txt"
     path.write_bytes(b"a" * (3 * 2**20))

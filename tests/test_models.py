@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import copies, models
+from qa.models import onnx_export as copies
+from qa.models import registry as models
 from qa.errors import ModelError
 
 
@@ -94,14 +95,12 @@ def test_default_specs_pin_upstream_sizes_and_hashes():
 
 
 def test_question_encoder_export_is_done_once_and_skipped_without_its_packages(tmp_path, monkeypatch):
-    from qa.settings import Settings
-
     folder = tmp_path / "embeddinggemma-300m"
     folder.mkdir()
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed: import raises ImportError
-    assert "skipped (onnxscript is not installed)" in copies.export_encoder_onnx(folder, Settings())
+    assert "skipped (onnxscript is not installed)" in copies.export_encoder_onnx(folder, 1)
     done = tmp_path / "embeddinggemma-300m.onnx"
     done.mkdir()
     (done / "model.onnx").write_bytes(b"graph")
     (done / "export.json").write_text("{}")
-    assert "already exported" in copies.export_encoder_onnx(folder, Settings())
+    assert "already exported" in copies.export_encoder_onnx(folder, 1)

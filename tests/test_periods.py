@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from fakes import DesignedEmbeddings, MemoryStore
-from qa.periods import question_period
-from qa.retrieval import Fusion, Retriever
+from qa.retrieve.periods import question_period
+from qa.retrieve.retriever import Fusion, Retriever
 from vectorstore.base import Record
 
 AS_OF = date(2025, 11, 5)

@@ -1,14 +1,14 @@
 """An answer sentence whose own words are mostly in no passage is the model's: its citations go, and an answer
-made of such sentences is not given (qa/terms.py)."""
+made of such sentences is not given (qa/answer/terms.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from qa.chain import finalize
-from qa.citations import lexical_scorer
-from qa.prompting import ABSTAIN_TEXT
-from qa.terms import MIN_NEW_TERMS, answer_language, known_terms, terms, ungrounded
+from qa.answer.chain import finalize
+from qa.answer.citations import lexical_scorer
+from qa.answer.prompt import ABSTAIN_TEXT
+from qa.answer.terms import MIN_NEW_TERMS, answer_language, known_terms, terms, ungrounded
 from qa.types import Chunk, Passage
 
 REOPENING = ("Notre-Dame de Paris reopened on Saturday 7 December 2024 (= Saturday 7 December 2024), five years "

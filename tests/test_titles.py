@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from qa.loaders import load_file
-from qa.titles import first_line_title, guess_title, is_dateline, slug_title
+from qa.ingest.loaders import load_file
+from qa.ingest.titles import first_line_title, guess_title, is_dateline, slug_title
 
 
 @pytest.mark.parametrize(

@@ -255,9 +255,9 @@ class _Cut(DesignedEmbeddings):
 
 def test_vectors_of_another_length_than_the_index_are_a_clear_error(tmp_path):
     from qa.errors import ConfigError
-    from qa.chunking import Chunker
-    from qa.ingest import Ingestor
-    from qa.retrieval import Retriever
+    from qa.ingest.chunking import Chunker
+    from qa.ingest.pipeline import Ingestor
+    from qa.retrieve.retriever import Retriever
     from vectorstore.chroma import ChromaVectorStore, persistent_client
 
     client = persistent_client(tmp_path / "idx")
@@ -290,16 +290,28 @@ def test_question_encoder_falls_back_to_pytorch_without_a_usable_export(tmp_path
         load_encoder(model, tokenizer=None, required=True)
 
 
-def test_query_backend_setting_is_checked():
+def test_encoder_setting_is_checked():
     from pydantic import ValidationError
 
     from qa.settings import Settings
 
-    assert Settings().query_backend == "auto" and Settings().document_backend == "auto"
-    with pytest.raises(ValidationError, match="query_backend"):
-        Settings(query_backend="tensorrt")
-    with pytest.raises(ValidationError, match="document_backend"):
-        Settings(document_backend="tensorrt")
+    assert Settings().encoder == "auto"
+    with pytest.raises(ValidationError, match="encoder"):
+        Settings(encoder="openvino")
+
+
+def test_auto_runs_chunks_on_the_export_only_in_float32(tmp_path):
+    from vectorstore.embeddings import chunks_on_onnx
+    from vectorstore.onnx_encoder import GRAPH, MARKER
+
+    model = tmp_path / "model"
+    assert not chunks_on_onnx("auto", "float32", model)  # no export yet
+    export = tmp_path / "model.onnx"
+    export.mkdir()
+    (export / GRAPH).write_bytes(b"")
+    (export / MARKER).write_text("{}")
+    assert chunks_on_onnx("auto", "float32", model) and chunks_on_onnx("onnx", "bfloat16", model)
+    assert not chunks_on_onnx("auto", "bfloat16", model) and not chunks_on_onnx("torch", "float32", model)
 
 
 def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
@@ -338,29 +350,3 @@ def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
     assert encoder.encode_many([]).shape[0] == 0
 
 
-def test_openvino_backend_errors_name_the_fix(tmp_path, monkeypatch):
-    import builtins
-
-    from qa.settings import Settings
-    from vectorstore.onnx_encoder import GRAPH, MARKER
-    from vectorstore.openvino_encoder import load_openvino_encoder
-
-    assert Settings(document_backend="openvino").document_backend == "openvino"
-    with pytest.raises(ValueError, match="query_backend"):
-        Settings(query_backend="openvino")
-    with pytest.raises(FileNotFoundError, match="newsqa models pull"):
-        load_openvino_encoder(tmp_path / "model", tokenizer=None)
-    export = tmp_path / "model.onnx"
-    export.mkdir()
-    (export / GRAPH).write_bytes(b"")
-    (export / MARKER).write_text("{}")
-    real_import = builtins.__import__
-
-    def no_openvino(name, *args, **kwargs):
-        if name == "openvino":
-            raise ImportError("No module named 'openvino'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_openvino)
-    with pytest.raises(FileNotFoundError, match=r"\.\[openvino\]"):
-        load_openvino_encoder(tmp_path / "model", tokenizer=None)

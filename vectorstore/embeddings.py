@@ -3,13 +3,13 @@
 Loads a local model folder (or a model name, where a hub is reachable), in bf16 by default, with separate
 prompts for questions and documents. Query encoding runs on one thread: with several busy torch threads a
 single short query was measured many times slower on 2 cores. Where the model was exported to ONNX
-(`newsqa models pull`), questions go through ONNX Runtime, about twice as fast (vectorstore/onnx_encoder.py).
+(`newsqa models pull`), questions go through ONNX Runtime, about twice as fast, and so do chunks where the
+model runs in float32 (vectorstore/onnx_encoder.py).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from typing import Any
 
@@ -17,94 +17,18 @@ from langchain_core.embeddings import Embeddings
 
 from vectorstore.locks import QueryFirstLock
 
-# How chunks may be encoded: PyTorch, or a runtime over the ONNX export (`newsqa models pull`): ONNX Runtime,
-# OpenVINO, or OpenVINO over the export's int8 copy (`newsqa models quantize`).
-DOCUMENT_RUNTIMES = ("torch", "onnx", "openvino", "openvino-int8")
-EXPORTED = frozenset(DOCUMENT_RUNTIMES[1:])
-# How questions may be encoded: PyTorch, ONNX Runtime over the export, or over its int8 question copy.
-QUERY_RUNTIMES = ("torch", "onnx", "onnx-int8")
+# What runs the model: PyTorch (sentence-transformers), or ONNX Runtime over the export `newsqa models pull` makes.
+ENCODERS = ("auto", "torch", "onnx")
 
 
-def auto_picks_int8(dtype: str, model_path: str | os.PathLike) -> bool:
-    """Whether `document_backend=auto` runs chunks through the int8 copy under OpenVINO: where the model runs
-    in bf16 (CPUs that compute it natively: the copy's float parts run in bf16 and its int8 products on VNNI),
-    the copy exists (`newsqa models quantize`, made by `models pull` there) and openvino is installed. On the
-    AVX-512 machine of the eleventh session: 2.2-3.1x PyTorch bf16's chunks/s, realtimeqa gold Hit@5 0.824
-    against 0.812 (bench/RESULTS.md)."""
-    from vectorstore.openvino_int8 import is_quantized
-
-    return dtype == "bfloat16" and is_quantized(model_path) and _openvino_installed()
-
-
-def auto_document_runtime(dtype: str, model_path: str | os.PathLike) -> str:
-    """What `document_backend=auto` runs chunks through: the int8 copy under OpenVINO where `auto_picks_int8`;
-    PyTorch elsewhere in bf16; in float32 (CPUs without native bf16, e.g. AVX2) the ONNX export, under OpenVINO
-    where it is installed (one infer request per core: 1.06-1.29x ONNX Runtime's pipeline chunks/s on the AVX2
-    machine of the sixteenth session, same float32 graph, cosine 1.0000; bench/RESULTS.md), else ONNX Runtime.
-    A runtime that is missing or fails to load is not an error under `auto` (see `_documents_onnx`)."""
+def chunks_on_onnx(encoder: str, dtype: str, model_path: str | os.PathLike) -> bool:
+    """Whether chunks go through the ONNX export: when asked (`onnx`), or under `auto` where the model runs in
+    float32 (CPUs without native bf16; the export is float32) and the export exists: 1.4x PyTorch float32's
+    chunks/s on 2 AVX2 cores, same vectors (bench/RESULTS.md). Where the model runs in bf16, PyTorch bf16 is
+    faster than the float32 export."""
     from vectorstore.onnx_encoder import is_exported
 
-    if auto_picks_int8(dtype, model_path):
-        return "openvino-int8"
-    if dtype != "float32" or not is_exported(model_path):
-        return "torch"
-    return "openvino" if _openvino_installed() else "onnx"
-
-
-def _openvino_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("openvino") is not None
-
-
-def missing_files(model_path: str | os.PathLike, backend: str) -> str | None:
-    """What a runtime needs on disk and the model folder lacks, with the command that makes it; None if nothing."""
-    from vectorstore.onnx_encoder import exported_folder, is_exported
-    from vectorstore.onnx_question_int8 import question_int8_folder, is_question_quantized
-    from vectorstore.openvino_int8 import int8_folder, is_quantized
-
-    if backend in EXPORTED and not is_exported(model_path):
-        return f"no ONNX export of the embedding model at {exported_folder(model_path)}: run `newsqa models pull`"
-    if backend == "openvino-int8" and not is_quantized(model_path):
-        return f"no int8 copy of the embedding model at {int8_folder(model_path)}: run `newsqa models quantize`"
-    if backend == "onnx-int8" and not is_question_quantized(model_path):
-        return (f"no int8 question copy of the embedding model at {question_int8_folder(model_path)}: run "
-                "`newsqa models quantize --questions`")
-    return None
-
-
-def load_question_encoder(model_path: str | os.PathLike, tokenizer: Any, threads: int, backend: str):
-    """(encoder, runtime) for questions: under `auto` the int8 question copy where it exists (made by `newsqa models
-    pull`), else the float32 export, else None (PyTorch); `onnx` and `onnx-int8` ask for one."""
-    from vectorstore.onnx_encoder import OnnxEncoder, load_encoder
-    from vectorstore.onnx_question_int8 import is_question_quantized, is_stale, question_int8_folder
-
-    use_copy = backend == "onnx-int8" or (backend == "auto" and is_question_quantized(model_path))
-    if use_copy and is_stale(model_path):
-        message = (f"the int8 question encoder in {question_int8_folder(model_path)} was made from an earlier "
-                   "export of the model: run `newsqa models quantize --questions` to make it again")
-        if backend == "onnx-int8":
-            raise FileNotFoundError(message)
-        print(f"newsqa: {message}; questions go through the float32 export meanwhile.", file=sys.stderr)
-        use_copy = False
-    if use_copy:
-        try:
-            return OnnxEncoder(question_int8_folder(model_path), tokenizer, threads), "onnx-int8"
-        except ImportError:
-            if backend == "onnx-int8":
-                raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend "
-                                        "to auto or torch") from None
-        except Exception as exc:  # onnxruntime's own errors on a damaged file
-            if backend == "onnx-int8":
-                raise
-            print(f"newsqa: the int8 question encoder in {question_int8_folder(model_path)} could not be loaded "
-                  f"({exc}); questions go through the float32 export. Run `newsqa models quantize --questions` "
-                  "to make it again.", file=sys.stderr)
-    encoder = load_encoder(model_path, tokenizer, threads, required=backend == "onnx")
-    if encoder is None and backend == "onnx":
-        raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set query_backend to auto or "
-                                "torch")
-    return encoder, ("onnx" if encoder is not None else "torch")
+    return encoder == "onnx" or (encoder == "auto" and dtype == "float32" and is_exported(model_path))
 
 
 def leading_dimensions(vector, dimensions: int | None) -> list[float]:
@@ -140,8 +64,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         threads: int = 0,
         query_threads: int = 1,
         dimensions: int | None = None,
-        query_backend: str = "auto",
-        document_backend: str = "auto",
+        encoder: str = "auto",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -181,32 +104,22 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._query_prefix = query_kwargs.get("prompt") or prompts.get(query_kwargs.get("prompt_name", ""), "")
         self._prompts = prompts
         self._onnx = None
-        if query_backend not in {"auto", *QUERY_RUNTIMES}:
-            raise ValueError(f"query_backend must be auto, torch, onnx or onnx-int8, not {query_backend!r}")
-        if document_backend not in {"auto", *DOCUMENT_RUNTIMES}:
-            raise ValueError("document_backend must be auto, torch, onnx, openvino or openvino-int8, not "
-                             f"{document_backend!r}")
-        for name, value in (("query_backend", query_backend), ("document_backend", document_backend)):
-            if missing := missing_files(model_name_or_path, value):
-                raise FileNotFoundError(f"{missing}, or set {name} to auto or torch")
-        chosen = document_backend == "auto"
-        if chosen:
-            document_backend = auto_document_runtime(dtype, model_name_or_path)
-        self._query_kind = "torch"
-        if query_backend != "torch":
-            self._onnx, self._query_kind = load_question_encoder(model_name_or_path, model.tokenizer,
-                                                                 self._query_threads, query_backend)
-        # Documents: the export is float32, so `auto` runs it (OpenVINO, else ONNX Runtime) only where PyTorch
-        # runs float32 as well; where the model runs bf16, `auto` takes the int8 copy when it exists, else bf16
-        # PyTorch (auto_document_runtime). Loaded on the first ingest batch; answering loads only a bf16 or int8
-        # OpenVINO one (citation checks, see embed_documents_for_query).
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be auto, torch or onnx, not {encoder!r}")
+        from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
+
+        if encoder == "onnx" and not is_exported(model_name_or_path):
+            raise FileNotFoundError(f"no ONNX export of the embedding model at {exported_folder(model_name_or_path)}: "
+                                    "run `newsqa models pull`, or set encoder to auto or torch")
+        # Questions: one-thread ONNX Runtime session over the export where it exists (about twice as fast as
+        # PyTorch for one question), else PyTorch.
+        if encoder != "torch":
+            self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
+                                      required=encoder == "onnx")
+        # Chunks: loaded on the first ingest batch (answering never loads a second encoder).
         self._model_path = str(model_name_or_path)
-        self._document_source = str(model_name_or_path) if document_backend in EXPORTED else None
-        self._document_required = document_backend in EXPORTED and not chosen
-        # OpenVINO (optional extra) runs the same export, in bf16 where the embedder runs in bf16, or its int8
-        # copy (`newsqa models quantize`)
-        self._document_kind = document_backend if document_backend in EXPORTED else "onnx"
-        self._openvino_precision = "bf16" if dtype == "bfloat16" else "f32"
+        self._document_source = (str(model_name_or_path) if chunks_on_onnx(encoder, dtype, model_name_or_path)
+                                 else None)
         self._document_encoder: dict[str, Any] = {}  # shared by copies (with_dimensions) once loaded
         self._document_loading = threading.Lock()
         self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
@@ -222,92 +135,45 @@ class SentenceTransformerEmbeddings(Embeddings):
         other._cut, other.dimension = _cut_for(self._hf._client, dimensions)
         return other
 
-    def with_query_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
-        """The same loaded model with questions encoded by `torch`, `onnx` (the float32 export) or `onnx-int8`
-        (its int8 question copy); a runtime other than the loaded one is loaded for the copy (errors name the
-        command that makes a missing file)."""
+    def with_encoder(self, encoder: str) -> "SentenceTransformerEmbeddings":
+        """The same loaded model with questions and chunks run by `torch` or `onnx` (the export; loaded for the
+        copy, errors name the command that makes a missing file). Benchmarks compare the two this way."""
         import copy
 
-        if backend not in QUERY_RUNTIMES:
-            raise ValueError(f"backend must be torch, onnx or onnx-int8, not {backend!r}")
+        from vectorstore.onnx_encoder import exported_folder, is_exported, load_encoder
+
+        if encoder not in ENCODERS[1:]:
+            raise ValueError(f"encoder must be torch or onnx, not {encoder!r}")
         other = copy.copy(self)
-        if backend == "torch":
-            other._onnx, other._query_kind = None, "torch"
-        elif self.query_backend != backend:
-            if missing := missing_files(self._model_path, backend):
-                raise ValueError(missing)
-            other._onnx, other._query_kind = load_question_encoder(self._model_path, self._hf._client.tokenizer,
-                                                                   self._query_threads, backend)
+        if encoder == "torch":
+            other._onnx, other._document_source = None, None
+            return other
+        if not is_exported(self._model_path):
+            raise ValueError(f"no ONNX export of the embedding model at {exported_folder(self._model_path)}: run "
+                             "`newsqa models pull`")
+        if other._onnx is None:
+            other._onnx = load_encoder(self._model_path, self._hf._client.tokenizer, self._query_threads,
+                                       required=True)
+        if other._document_source is None:
+            other._document_source, other._document_encoder = self._model_path, {}
         return other
 
     def _documents_onnx(self):
-        """The exported-graph encoder for documents (ONNX Runtime or OpenVINO; loaded once, on first use), or
-        None for PyTorch."""
+        """The ONNX Runtime encoder for chunks (loaded once, on first use), or None for PyTorch."""
         if self._document_source is None:
             return None
         with self._document_loading:
-            if "encoder" not in self._document_encoder:  # tried once per model, shared by copies
-                kind, encoder = self._document_kind, None
-                if kind.startswith("openvino"):
-                    from vectorstore.openvino_encoder import load_openvino_encoder
+            if "encoder" not in self._document_encoder:  # loaded once per model, shared by copies
+                from vectorstore.onnx_encoder import load_encoder
 
-                    try:
-                        encoder = load_openvino_encoder(
-                            self._document_source, self._hf._client.tokenizer, self._threads,
-                            self._openvino_precision, int8=kind == "openvino-int8")
-                    except Exception as exc:  # OpenVINO's own errors are many; `auto` falls back
-                        if self._document_required:
-                            raise
-                        # the float32 export: ONNX Runtime runs it too; the int8 copy's fallback is PyTorch
-                        kind = "onnx" if kind == "openvino" else "torch"
-                        print(f"newsqa: the {self._document_kind} chunk encoder could not be loaded ({exc}); "
-                              f"chunks go through {'ONNX Runtime' if kind == 'onnx' else 'PyTorch'}",
-                              file=sys.stderr)
-                if kind == "onnx":
-                    from vectorstore.onnx_encoder import load_encoder
-
-                    encoder = load_encoder(self._document_source, self._hf._client.tokenizer, self._threads,
-                                           required=self._document_required)
-                self._document_encoder.update(encoder=encoder, kind=kind if encoder is not None else "torch")
-            if self._document_encoder["encoder"] is None and self._document_required:
-                if self._document_kind.startswith("openvino"):
-                    raise FileNotFoundError(f"the {self._document_kind} chunk encoder could not be loaded (see "
-                                            "above); set document_backend to auto or torch")
-                raise FileNotFoundError("onnxruntime is not installed or the ONNX export is missing: "
-                                        "reinstall newsqa and run `newsqa models pull`, or set "
-                                        "document_backend to auto or torch")
+                self._document_encoder["encoder"] = load_encoder(self._document_source, self._hf._client.tokenizer,
+                                                                 self._threads, required=True)
             return self._document_encoder["encoder"]
 
     @property
     def document_backend(self) -> str:
-        """"onnx", "openvino" or "openvino-int8" when documents go through that runtime, else "torch" (loads the
-        encoder if needed)."""
-        return self._loaded_kind() if self._documents_onnx() is not None else "torch"
-
-    def _loaded_kind(self) -> str:
-        """The runtime the shared chunk encoder was loaded with (the one `auto` fell back to, if it did), or the
-        one this copy asks for while nothing is loaded yet."""
-        return self._document_encoder.get("kind", self._document_kind)
-
-    def with_document_backend(self, backend: str) -> "SentenceTransformerEmbeddings":
-        """The same loaded model with chunks encoded by `torch`, or by `onnx` / `openvino` (need the export) /
-        `openvino-int8` (needs the int8 copy)."""
-        import copy
-
-        if backend not in DOCUMENT_RUNTIMES:
-            raise ValueError(f"backend must be torch, onnx, openvino or openvino-int8, not {backend!r}")
-        other = copy.copy(self)
-        if backend != self._loaded_kind():
-            # another runtime (or the one `auto` fell back from): loaded on first use, not shared
-            other._document_encoder = {}
-        other._document_kind = backend if backend in EXPORTED else "onnx"
-        if backend == "torch":
-            other._document_source = None
-        else:
-            if missing := missing_files(self._model_path, backend):
-                raise ValueError(missing)
-            other._document_source, other._document_required = self._model_path, True
-        return other
+        """"onnx" when chunks go through ONNX Runtime, else "torch"."""
+        return "onnx" if self._document_source is not None else "torch"
 
     def _shorten(self, vector) -> list[float]:
         return leading_dimensions(vector, self._cut)
@@ -319,9 +185,8 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Documents with the model's document prompt. Longest first in batches (of `batch_size` on PyTorch, of
-        2 on ONNX Runtime, groups of 2 per infer request twice over on OpenVINO: 8 chunks on 2 cores); similar
-        lengths pad little. The model lock is taken per batch or group and questions go first, so a question
-        asked during a long ingest waits for one batch or group at most, not for the whole ingest."""
+        2 on ONNX Runtime); similar lengths pad little. The model lock is taken per batch and questions go
+        first, so a question asked during a long ingest waits for one batch at most, not for the whole ingest."""
         return self._encode_batches(texts, self._doc_kwargs, self._lock.documents, self._documents_onnx())
 
     def embed_raw(self, texts: list[str]) -> list[list[float]]:
@@ -331,25 +196,15 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
         """Like embed_documents, with a question's priority (citation checks while answering: an answer's
-        passage sentences). Where chunks go through OpenVINO in bf16 or int8 (one infer request per core) that
-        encoder serves: 2.7x as fast as the question's one-thread ONNX session on 15 passage sentences
-        (bench/RESULTS.md, fourteenth session). Elsewhere, float32 OpenVINO included (not measured for this, and
-        ~1.3 GB more in every answering process), the question's session serves, so answering never loads a
-        float32, ONNX Runtime or PyTorch document encoder."""
-        encoder = None
-        if self._document_source is not None and (
-                self._document_kind == "openvino-int8"
-                or (self._document_kind == "openvino" and self._openvino_precision == "bf16")):
-            encoder = self._documents_onnx()  # None when it could not be loaded (auto): the question's session
-        return self._encode_batches(texts, self._doc_kwargs, self._lock.query, encoder or self._onnx)
+        passage sentences), on the question's encoder, so answering never loads a second one."""
+        return self._encode_batches(texts, self._doc_kwargs, self._lock.query, self._onnx)
 
     def _encode_batches(self, texts: list[str], kwargs: dict[str, Any], turn, onnx) -> list[list[float]]:
         if not texts:
             return []
         model = self._hf._client
         prefix = kwargs.get("prompt") or self._prompts.get(kwargs.get("prompt_name") or "", "")
-        # A runtime with several infer requests takes a group of batches per turn of the lock
-        size = getattr(onnx, "group", onnx.BATCH) if onnx is not None else self._batch_size
+        size = onnx.BATCH if onnx is not None else self._batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors: list[list[float]] = [[] for _ in texts]
         for start in range(0, len(order), size):
@@ -366,9 +221,8 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @property
     def query_backend(self) -> str:
-        """"onnx" when questions go through ONNX Runtime, "onnx-int8" through its int8 question copy, else
-        "torch"."""
-        return self._query_kind if self._onnx is not None else "torch"
+        """"onnx" when questions go through ONNX Runtime, else "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
 
     def embed_query(self, text: str) -> list[float]:
         if self._onnx is not None:

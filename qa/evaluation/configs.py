@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import ConfigError
-from qa.settings import Settings
+from qa.settings import Recipe, Settings
 
 
 def minilm_path() -> str:
@@ -21,47 +21,26 @@ def minilm_path() -> str:
 
 
 def baseline_overrides(base: Settings) -> dict[str, Any]:
-    """What a user would build from the LangChain RAG tutorial: 1000/200 chunks, English MiniLM, Chroma
-    top-4, the same LLM, a plain prompt; no date resolution, no citation checks."""
+    """The settings of what a user would build from the LangChain RAG tutorial: 1000/200 chunks, English MiniLM,
+    Chroma top-4, the same LLM, no question translation (its recipe is Recipe.tutorial())."""
     return {
         "embedding_model": minilm_path(),
-        "embedding_dtype": "float32",
-        "query_prompt": None,
-        "document_template": None,
         "chunk_size": 1000,
         "chunk_overlap": 200,
-        "splitter": "tutorial",
         "embedding_dimensions": None,
-        "max_per_article": 0,
         "k": 4,
-        "keyword_weight": 0.0,
-        "recency_weight": 0.0,
-        "recency_prior": 0.0,
         "translate_queries": False,
-        "period_weight": 0.0,
-        "period_search_weight": 0.0,
-        "recent_search_weight": 0.0,
-        "prompt_style": "plain",
-        "passage_order": "best_first",
-        "resolve_dates": False,
-        "screen_instructions": False,
-        "verify_citations": False,
-        "check_coverage": False,
-        "period_filter": False,
-        "check_figures": False,
-        "check_terms": False,
-        "sentence_window": 0,
-        "focus_chars": 0,
         "collection": f"{base.collection}-baseline",
     }
 
 
-def resolve_config(name: str, base: Settings) -> tuple[str, Settings]:
-    """`default`/`ours`, `baseline`, or a JSON file {"name": ..., "settings": {...}} -> (name, Settings)."""
+def resolve_config(name: str, base: Settings) -> tuple[str, Settings, Recipe]:
+    """`default`/`ours`, `baseline`, or a JSON file {"name": ..., "settings": {...}, "recipe": {...}} ->
+    (name, Settings, Recipe). A file's "recipe" changes fields of the default recipe, to measure a variant."""
     if name in {"default", "ours"}:
-        return "ours", base
+        return "ours", base, Recipe()
     if name == "baseline":
-        return "baseline", base.model_copy(update=baseline_overrides(base))
+        return "baseline", base.model_copy(update=baseline_overrides(base)), Recipe.tutorial()
     path = Path(name)
     if not path.is_file():
         raise ConfigError(f"unknown config {name!r}: use 'ours', 'baseline' or a JSON file of settings")
@@ -69,14 +48,19 @@ def resolve_config(name: str, base: Settings) -> tuple[str, Settings]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a JSON settings file ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("settings", data), dict):
-        raise ConfigError(f'{path}: write an object, {{"name": "...", "settings": {{"k": 6, ...}}}}')
-    overrides = data.get("settings", data)
+    shape = f'{path}: write an object, {{"name": "...", "settings": {{"k": 6}}, "recipe": {{"checks": false}}}}'
+    if not isinstance(data, dict):
+        raise ConfigError(shape)
+    overrides = data.get("settings", {} if "recipe" in data else data)
+    changes = data.get("recipe", {})
+    if not isinstance(overrides, dict) or not isinstance(changes, dict):
+        raise ConfigError(shape)
     try:
         settings = Settings(**{**base.model_dump(), **overrides})
+        recipe = Recipe(**changes)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     name = str(data.get("name", path.stem))
     if not re.fullmatch(r"[\w.+-]+", name) or name in {".", ".."}:
         raise ConfigError(f"{path}: config name {name!r} names a results folder: use letters, digits, . _ + -")
-    return name, settings
+    return name, settings, recipe

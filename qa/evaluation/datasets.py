@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from qa.dates import parse_as_of
+from qa.retrieve.dates import parse_as_of
 from qa.errors import InputError
-from qa.loaders import detect_language
+from qa.ingest.loaders import detect_language
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
-from qa.citations import CITATION
+from qa.answer.citations import CITATION
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0](?=\d{3}\b)")  # "1,000" -> "1000"

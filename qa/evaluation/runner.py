@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from qa.dates import parse_as_of
+from qa.retrieve.dates import parse_as_of
 from qa.errors import InputError, NewsQAError
 from qa.evaluation import metrics as m
 from qa.evaluation.datasets import EvalItem, normalize_url
@@ -129,42 +129,29 @@ def rescore(item: EvalItem, result: QuestionResult) -> None:
     result.groups = item.groups()
 
 
-# Settings that do not change what a run measures: where model files live, thread and batch counts, secrets,
-# and the encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999; the int8 question copy
-# does not, and `_fingerprint` records which one a run used).
-_NOT_MEASURED = {"model_dir", "auto_pull", "threads", "embed_batch_size", "api_token", "query_backend",
-                 "document_backend"}
+# Settings that do not change what a run measures: where model files live, thread counts, secrets, and the
+# encoder runtime (ONNX Runtime and PyTorch vectors agree to a cosine of 0.9999999).
+_NOT_MEASURED = {"model_dir", "auto_pull", "threads", "api_token", "encoder"}
 
 
 def _fingerprint(service, dataset_name: str) -> dict[str, Any]:
-    """What the stored results depend on: every setting that changes retrieval or answers, the dataset."""
+    """What the stored results depend on: every setting and recipe choice that changes retrieval or answers, the
+    dataset."""
     settings = service.settings.model_dump(mode="json")
     fingerprint = {"dataset": dataset_name}
     fingerprint.update({key: value for key, value in sorted(settings.items()) if key not in _NOT_MEASURED})
-    if fingerprint.get("llm_openvino_weights") == "auto":
-        # which weights `auto` loads depends on whether the LLM's int8 copy has been made since
-        from qa.factory import resolved_openvino_weights
-
-        fingerprint["llm_openvino_weights"] = resolved_openvino_weights(service.settings)
-    # the int8 question copy gives other vectors than float32 (cosine ~0.997): a run with it is another run
-    from qa.factory import resolved_question_encoder
-
-    fingerprint["question_encoder"] = resolved_question_encoder(service.settings)
+    fingerprint["recipe"] = service.recipe.model_dump(mode="json")
     return fingerprint
-
-
-# Fingerprint entries that are not settings, as runs stored before they were recorded had them.
-_DERIVED_DEFAULTS = {"question_encoder": "float32"}
 
 
 def _same_run(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The settings that differ between a stored fingerprint and the current one. A setting newer than the
     stored run counts as unchanged at its default value (and one since removed is ignored)."""
-    from qa.settings import Settings
+    from qa.settings import Recipe, Settings
 
     def default(key: str) -> Any:
-        if key in _DERIVED_DEFAULTS:
-            return _DERIVED_DEFAULTS[key]
+        if key == "recipe":
+            return Recipe().model_dump(mode="json")
         field = Settings.model_fields.get(key)
         if field is None:
             return None

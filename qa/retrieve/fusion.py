@@ -1,4 +1,4 @@
-"""Reciprocal-rank fusion of ranked lists and the per-article cap on the fused order (used by qa.retrieval)."""
+"""Reciprocal-rank fusion of ranked lists and the per-article cap on the fused order (used by qa.retrieve.retriever)."""
 
 from __future__ import annotations
 

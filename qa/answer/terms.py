@@ -6,19 +6,19 @@ replied "caused by a combination of factors, including a lightning strike and a 
 over a passage about the cathedral's reopening, and the citation stood. None of the words it added to the
 question ("combination", "factors", "lightning", "strike", "faulty", "electrical", "system") is in any passage.
 A sentence whose own content words (those not already in the question) are mostly found in no passage is not
-grounded in them, and loses its citations like a sentence with an invented figure (qa/figures.py).
+grounded in them, and loses its citations like a sentence with an invented figure (qa/answer/figures.py).
 
 Words are compared as the keyword index reads them (stopwords out, stemmed, accents folded), in the answer's
 language and in each passage's. A sentence is only judged when every passage it cites is in the answer's
 language (the answer's language is detected among all languages, not only the passages'): an English sentence
 drawn from a French passage translates it, and its words need not be there. Nor are languages the keyword index
 does not stem (Chinese or Japanese, written without spaces, would be read a clause at a time). Figures, written
-in digits or words ("thirty-five thousand"), are left to qa/figures.py. A short reply ("Snake [1]", "Supply
+in digits or words ("thirty-five thousand"), are left to qa/answer/figures.py. A short reply ("Snake [1]", "Supply
 chain issues [4]") adds too few words to judge: it is left to the similarity check, which reads it with the
 question.
 
 The check is lexical: a right sentence that says most of its new things in other words than the passages' would
-lose its citation too. Over the stored replies of the twenty-second session's runs, the judged sentences of right
+lose its citation too. Over the stored replies of the runs of 2026-12-04 (2d611d8), the judged sentences of right
 answers had 0.67-1.00 of their new words in the passages, the Notre-Dame guess 0.12 (bench/RESULTS.md).
 """
 
@@ -28,8 +28,8 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
-from qa.citations import CITATION
-from qa.figures import numbers_in
+from qa.answer.citations import CITATION
+from qa.answer.figures import numbers_in
 from qa.types import Passage
 from vectorstore.keyword import analyze, has_stemmer
 
@@ -48,7 +48,7 @@ MIN_FOUND_SHARE = 0.34
 
 
 def terms(text: str, language: str | None) -> set[str]:
-    """Content words of a text as the keyword index reads them; numbers left out (qa/figures.py). A passage's
+    """Content words of a text as the keyword index reads them; numbers left out (qa/answer/figures.py). A passage's
     resolved dates, "(= Thursday 30 October 2025)", count: the model is told to use them."""
     text = _WORD.sub(lambda m: " " if m.group(0).lower() in _SCALES or numbers_in(m.group(0)) else m.group(0),
                      CITATION.sub(" ", text))

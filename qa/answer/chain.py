@@ -11,7 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
-from qa.citations import (
+from qa.answer.citations import (
     CITATION,
     SentenceScorer,
     answer_sentences,
@@ -24,11 +24,10 @@ from qa.citations import (
     uncite,
     verify_citations,
 )
-from qa.context import estimated_tokens, fit_budget
-from qa.coverage import in_period, not_covered_text, uncovered_period
-from qa.focus import focus_passages
-from qa.figures import invented, known_numbers
-from qa.prompting import (
+from qa.retrieve.context import estimated_tokens, fit_budget
+from qa.answer.coverage import in_period, not_covered_text, uncovered_period
+from qa.answer.figures import invented, known_numbers
+from qa.answer.prompt import (
     ABSTAIN_TEXT,
     ANSWER_RULE,
     OPTION_RULE,
@@ -37,8 +36,8 @@ from qa.prompting import (
     neutralize,
     with_options,
 )
-from qa.retrieval import Filters, Retriever
-from qa.terms import answer_language, known_terms, ungrounded
+from qa.retrieve.retriever import Filters, Retriever
+from qa.answer.terms import answer_language, known_terms, ungrounded
 from qa.types import Answer, Passage, Retrieved
 
 
@@ -70,7 +69,7 @@ def finalize(
     plain_question: str | None = None,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
-    the model was not asked (the passages cannot answer, see qa/coverage.py); it is shown after the abstention.
+    the model was not asked (the passages cannot answer, see qa/answer/coverage.py); it is shown after the abstention.
     `plain_question`: the question without a multiple-choice item's options, where it differs (read by the
     figures check)."""
     timings_ms = dict(timings_ms or {})
@@ -94,8 +93,8 @@ def finalize(
     for check, label, asked in checks:
         if not (verify and check and numbers):
             continue
-        # Figures no passage holds (qa/figures.py), sentences whose own words are mostly in no passage
-        # (qa/terms.py): such sentences are the model's own and lose their citations; an answer made mostly of
+        # Figures no passage holds (qa/answer/figures.py), sentences whose own words are mostly in no passage
+        # (qa/answer/terms.py): such sentences are the model's own and lose their citations; an answer made mostly of
         # them is not given.
         sentences = answer_sentences(text) or [text]
         found = check(text, sentences, passages, asked, as_of)
@@ -123,14 +122,14 @@ WORDS_PLEASE = "Your reply has only passage numbers. Answer the question in word
 
 def _asking(question: str, options: Sequence[str]) -> dict[str, Any]:
     """The chain state's question: as the model is asked it (with its options on a line after it), the question
-    alone (`focus_on`, read by `_plain_question`), and the options."""
-    return {"question": with_options(question, options), "focus_on": question, "options": tuple(options)}
+    alone (`plain`, read by `_plain_question`), and the options."""
+    return {"question": with_options(question, options), "plain": question, "options": tuple(options)}
 
 
 def _plain_question(state: dict[str, Any]) -> str:
     """The question without a multiple-choice item's options: what passages are searched with (beside the
-    options) and focused on, and what the period is read from (an option "September" is no period)."""
-    return state.get("focus_on") or state["question"]
+    options) and what the period is read from (an option "September" is no period)."""
+    return state.get("plain") or state["question"]
 
 
 def _asks_model(state: dict[str, Any]) -> bool:
@@ -159,13 +158,10 @@ class AnswerChain:
         check_coverage: bool = True,
         check_figures: bool = True,
         check_terms: bool = True,
-        focus_chars: int = 0,
-        best_last: bool = False,
         period_filter: bool = True,
     ) -> None:
         self.retriever = retriever
         self.period_filter = period_filter
-        self.best_last = best_last
         self.passage_budget = passage_budget
         self.llm = llm
         self.scorer = scorer
@@ -174,7 +170,6 @@ class AnswerChain:
         self.check_coverage = check_coverage
         self.check_figures = check_figures
         self.check_terms = check_terms
-        self.focus_chars = focus_chars
         self.prompt = answer_prompt(prompt_style)
         self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
 
@@ -187,7 +182,7 @@ class AnswerChain:
 
     def _prompt_inputs(self, state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
-        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"], self.best_last),
+        return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]),
                 "question": neutralize(state["question"]),
                 "reply_rule": OPTION_RULE if state.get("options") else ANSWER_RULE}
 
@@ -202,14 +197,9 @@ class AnswerChain:
             elapsed = state.get("retrieve_ms", 0.0)
         if self.period_filter:
             passages = in_period(_plain_question(state), state.get("as_of"), passages)
-        clock = time.perf_counter()
-        focused = focus_passages(_plain_question(state), passages, self.scorer, self.focus_chars)
-        focus_ms = (time.perf_counter() - clock) * 1000
         # Passages beyond the token budget would push the prompt out of the model's context window.
-        focused = fit_budget(focused, self._budget(state["question"]))
-        # The same passages whole, for the coverage check: focus may leave out the sentence naming the period.
-        whole = list(passages[: len(focused)])
-        return {**state, "passages": focused, "whole": whole, "retrieve_ms": elapsed, "focus_ms": focus_ms}
+        passages = fit_budget(passages, self._budget(state["question"]))
+        return {**state, "passages": passages, "retrieve_ms": elapsed}
 
     def _budget(self, question: str) -> int:
         """Prompt tokens left for passages: the budget less the question (up to 1,000 characters)."""
@@ -219,9 +209,9 @@ class AnswerChain:
         """Adds `reason` when the question names a period no passage can speak of (the model is not asked)."""
         if not self.check_coverage or not state["passages"]:
             return state
-        whole = state.get("whole") or state["passages"]
-        period = uncovered_period(_plain_question(state), state.get("as_of"), whole)
-        return {**state, "reason": not_covered_text(period, whole)} if period else state
+        passages = state["passages"]
+        period = uncovered_period(_plain_question(state), state.get("as_of"), passages)
+        return {**state, "reason": not_covered_text(period, passages)} if period else state
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -246,8 +236,6 @@ class AnswerChain:
             "generate": state["generate_ms"],
             "cite": (time.perf_counter() - start) * 1000,
         }
-        if self.focus_chars > 0:
-            answer.timings_ms["focus"] = state.get("focus_ms", 0.0)
         usage = state.get("usage") or {}
         answer.tokens = {"prompt": int(usage.get("input_tokens", 0)), "completion": int(usage.get("output_tokens", 0))}
         return answer
@@ -272,8 +260,8 @@ class AnswerChain:
     ) -> Answer:
         """`options`: possible answers of a multiple-choice question. They are searched with the question and
         shown to the model on a line after it, which is asked to reply with one of them (the plain prompt style,
-        a tutorial pipeline's, has no such rule); passages are focused on the question alone (qa/focus.py), and
-        the period it names is read from it, not from the options."""
+        a tutorial pipeline's, has no such rule); the period it names is read from the question alone, not
+        from the options."""
         start = time.perf_counter()
         answer = self.as_runnable().invoke(
             {**_asking(question, options), "as_of": as_of, "k": k, "passages": passages, "filters": filters}

@@ -13,15 +13,15 @@ from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from qa.context import collapse_duplicates, needs_after, needs_before, widen
-from qa.dates import annotate_dates
+from qa.retrieve.context import collapse_duplicates, needs_after, needs_before, widen
+from qa.retrieve.dates import annotate_dates
 from qa.errors import ConfigError
-from qa.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
-from qa.injection import defang
-from qa.periods import question_period
-from qa.rerank import Reranker
-from qa.scope import Filters, as_of_filter, published_between, question_language, wants_recent
-from qa.translate import QueryTranslator
+from qa.retrieve.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
+from qa.retrieve.injection import defang
+from qa.retrieve.periods import question_period
+from qa.retrieve.rerank import Reranker
+from qa.retrieve.scope import Filters, as_of_filter, published_between, question_language, wants_recent
+from qa.retrieve.translate import QueryTranslator
 from qa.types import Chunk, Passage
 from vectorstore.base import DimensionMismatch, VectorStore
 from vectorstore.keyword import KeywordIndex, analyze

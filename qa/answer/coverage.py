@@ -5,7 +5,7 @@ passage predates December and none mentions it, so whatever the model says would
 answered with June's rate). Such a question is answered "not in the articles" without asking the model.
 
 A passage covers a period when it was published on or after the period's first day, when its publication date
-is unknown, or when its text (with relative dates resolved, see qa/dates.py) names a day or month inside it —
+is unknown, or when its text (with relative dates resolved, see qa/retrieve/dates.py) names a day or month inside it —
 an older article announcing "the meeting on 18 December" still speaks of December.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Sequence
 
-from qa.dates import MONTHS_FR
-from qa.periods import Period, question_period
-from qa.retrieval import question_language
+from qa.retrieve.dates import MONTHS_FR
+from qa.retrieve.periods import Period, question_period
+from qa.retrieve.retriever import question_language
 from qa.types import Passage
 
 _MONTHS_ES = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",

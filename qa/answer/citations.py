@@ -7,7 +7,7 @@ import re
 import unicodedata
 from typing import Callable, Sequence
 
-from qa.prompting import NOT_FOUND_MARKER, shown_title
+from qa.answer.prompt import NOT_FOUND_MARKER, shown_title
 from qa.types import Citation, Passage
 
 CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]

@@ -5,7 +5,7 @@ lines file), so one bad input never stops the rest of the batch.
 
 Libraries: trafilatura extracts the main text, title and date of HTML pages; py3langid detects the
 language; dates in records are ISO 8601, other written forms go through dateparser. An untitled article is
-named by its URL's slug or its first line (`qa.titles`).
+named by its URL's slug or its first line (`qa.ingest.titles`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from qa.errors import LoadError
-from qa.titles import guess_title
+from qa.ingest.titles import guess_title
 from qa.types import Article
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}

@@ -17,7 +17,7 @@ ABSTAIN_TEXT = "The articles do not contain the answer to this question."
 
 # The abstention rule comes second, not last: written last, the 1.5B model gave it the most weight and replied
 # with the marker over passages that held the answer ("Pelosi landed in Taiwan" four times); the citation rule
-# ends the instructions instead (bench/RESULTS.md, twentieth session).
+# ends the instructions instead (bench/RESULTS.md, 2026-12-04, f756a0b).
 SYSTEM = (
     "You answer questions about news using only the numbered passages below. "
     f"If the passages do not contain the answer, reply only: {NOT_FOUND_MARKER}. "
@@ -36,7 +36,7 @@ HUMAN = (
 # `AnswerChain.invoke(options=...)`) is answered with one of them: told to answer in sentences, the 1.5B model wrote
 # "79% feel he acted unethically or illegally, including 45% who ..." (two options named) or "after August 31"
 # (no option), and replied NOT IN ARTICLES to "which area did Pelosi visit?" over five Taiwan passages; asked for
-# one option it named 79% and Taiwan (bench/RESULTS.md, twenty-fifth session).
+# one option it named 79% and Taiwan (bench/RESULTS.md, 2026-12-04, fcab3b5).
 ANSWER_RULE = "Answer in one or two sentences, with [n] citations."
 OPTION_RULE = "Reply with the one option the passages support, and its [n] citation."
 
@@ -85,11 +85,9 @@ def format_passage(n: int, text: str, published: date | None, title: str) -> str
     return f"[{n}] (published {when}; {shown_title(title)})\n{flat}"
 
 
-def format_passages(passages, best_last: bool = False) -> str:
-    """The numbered passages, best first; `best_last`: the same numbers in reverse, so [1] stands next to
-    the question."""
-    shown = list(passages)[::-1] if best_last else passages
+def format_passages(passages) -> str:
+    """The numbered passages, best first."""
     return "\n\n".join(
         format_passage(p.n, p.display_text or p.chunk.text, p.chunk.published, p.display_title or p.chunk.title)
-        for p in shown
+        for p in passages
     )

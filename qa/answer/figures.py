@@ -6,7 +6,7 @@ true claim). Numbers can: over run 3 of data/eval/sample_qa.jsonl, none of the 3
 held a number missing from its passages and question, and the made-up answer held two (10 and 19).
 
 A sentence stating such a number loses its citations. When such sentences make up half the answer or more,
-the answer is not given at all (qa/chain.py): what is left would be the model's memory with a citation on it.
+the answer is not given at all (qa/answer/chain.py): what is left would be the model's memory with a citation on it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from datetime import date
 from typing import Iterable, Sequence
 
-from qa.citations import CITATION, uncite
+from qa.answer.citations import CITATION, uncite
 from qa.types import Passage
 
 # A space joins digits only before a group of exactly three ("1 000 personnes"), not "June 5 2025".

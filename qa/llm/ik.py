@@ -1,13 +1,15 @@
 """A LangChain chat model over ik_llama.cpp (a llama.cpp fork with faster CPU matrix kernels).
 
-The `ik-llama-cpp-python` wheel is prebuilt; with its weights repacked at load time it reads prompts about
-1.5x as fast as the stock llama.cpp in `xllamacpp` on the same 2 cores (bench/RESULTS.md, tenth session).
+The `ik-llama-cpp-python` wheel is prebuilt; with its weights repacked at load time it reached the first token
+of an ~820-token answer prompt in 0.46x the time of stock llama.cpp (the xllamacpp wheel) on 2 AVX2 cores, with
+the same replies (bench/RESULTS.md, 2026-12-07). It is the one local runtime: a build compiled for AVX-512 VNNI
+CPUs answered in 0.8x the wheel's time but took 5 minutes to compile at install and does nothing on AVX2.
 Its Python layer is thin, so the pieces an answer needs live here: the chat template (the GGUF's own, rendered
 with Jinja), reuse of the KV cache for the prompt prefix an earlier request shared (the fixed instructions;
 four slots, so answers and each language's question translations keep theirs), greedy or seeded top-k/top-p sampling in
 NumPy, stop strings, streaming with UTF-8 pieces joined, token counts.
 
-`IkEngine` (qa/ik_engine.py) holds the native calls; `ChatIkLlama` holds the logic and is tested with a
+`IkEngine` (qa/llm/ik_engine.py) holds the native calls; `ChatIkLlama` holds the logic and is tested with a
 scripted engine.
 """
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 import codecs
 import functools
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
@@ -24,7 +25,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import PrivateAttr
 
 from qa.errors import ModelError
-from qa.llm import PiecedGGUFChat, _to_openai, threaded
+from qa.llm.base import PiecedGGUFChat, _to_openai, threaded
 
 # Used only when a GGUF carries no chat template (Qwen's ChatML, the default model's format).
 CHATML = (
@@ -78,8 +79,8 @@ def render_chat(template: str | None, messages: list[dict[str, str]], eos_text: 
         return _compiled(template or CHATML).render(messages=messages, add_generation_prompt=True, tools=None,
                                                     bos_token="", eos_token=eos_text)
     except TemplateError as exc:
-        raise ModelError(f"the model's chat template failed ({exc}); set NEWSQA_LLM_RUNTIME=xllamacpp, which "
-                         "applies templates in llama.cpp") from exc
+        raise ModelError(f"the model's chat template failed ({exc}); use a GGUF whose chat template is standard "
+                         "Jinja, such as the default model") from exc
 
 
 def shared_prefix(a: list[int], b: list[int]) -> int:
@@ -139,9 +140,6 @@ class ChatIkLlama(PiecedGGUFChat):
     # prompts kept in the cache at once (they share its n_ctx cells): answers, and the translation prompt of each
     # of the corpus's other languages (data/sample: French and Spanish), each keep their instructions evaluated
     slots: int = 4
-    # libllama built for this CPU (qa/native_llm.py; `newsqa models pull` makes it on AVX-512 VNNI CPUs), loaded
-    # instead of the prebuilt wheel's AVX2 one; None: the wheel's
-    library: str | None = None
 
     _engine: Any = PrivateAttr(default=None)
     _slots: list = PrivateAttr(default_factory=list)  # per slot, the tokens whose keys and values it holds
@@ -155,10 +153,10 @@ class ChatIkLlama(PiecedGGUFChat):
         """The engine, loaded once; call with the lock held."""
         if self._engine is None:
             path = self._model_file()
-            from qa.ik_engine import IkEngine
+            from qa.llm.ik_engine import IkEngine
 
             self._engine = IkEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads, repack=self.repack,
-                                    seqs=self.slots, library=Path(self.library) if self.library else None)
+                                    seqs=self.slots)
         if len(self._slots) != self.slots:
             self._slots, self._last_use = [[] for _ in range(self.slots)], [0.0] * self.slots
         return self._engine

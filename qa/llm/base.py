@@ -1,12 +1,8 @@
-"""A LangChain chat model over llama.cpp, through the xllamacpp bindings (a prebuilt wheel).
-
-xllamacpp runs llama.cpp's server engine in-process and takes OpenAI-style chat requests as dicts;
-this adapter maps LangChain messages to such requests and streams tokens back through a queue.
-"""
+"""What a local GGUF chat model shares with LangChain: its settings, message roles, token counts, and the
+streaming of pieces that a worker thread produces (qa/llm/ik.py is the runtime built on it)."""
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from pathlib import Path
@@ -64,7 +60,7 @@ def usage_of(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 class LocalGGUFChat(BaseChatModel):
-    """What both llama.cpp runtimes share: the settings of a local GGUF chat model and the chunks they stream."""
+    """The settings of a local GGUF chat model and the chunks it streams."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -102,10 +98,10 @@ class LocalGGUFChat(BaseChatModel):
 
 class PiecedGGUFChat(LocalGGUFChat):
     """A runtime whose `_pieces` yields the answer's text pieces, then one dict of token counts, timings and the
-    finish reason (ik_llama.cpp, OpenVINO GenAI): LangChain's whole and streamed calls are built on it."""
+    finish reason (ik_llama.cpp): LangChain's whole and streamed calls are built on it."""
 
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
-        """Each runtime's own generation (abstract: ChatIkLlama and ChatOpenVinoGenAI define it)."""
+        """Each runtime's own generation (abstract: ChatIkLlama defines it)."""
         raise NotImplementedError(f"{type(self).__name__} must define _pieces")
 
     @staticmethod
@@ -142,109 +138,3 @@ class PiecedGGUFChat(LocalGGUFChat):
                 yield self._usage_chunk(self._usage(item))
             else:
                 yield self._text_chunk(item, run_manager)
-
-
-class ChatXLlamaCpp(LocalGGUFChat):
-    """Chat with a local GGUF model on the CPU. One request runs at a time per model instance."""
-
-    _server: Any = PrivateAttr(default=None)
-
-    @property
-    def _llm_type(self) -> str:
-        return "xllamacpp"
-
-    def _ensure_server(self) -> Any:
-        if self._server is not None:
-            return self._server
-        path = self._model_file()
-        os.environ.setdefault("LLAMA_LOG_VERBOSITY", "1")
-        import xllamacpp as xlc
-
-        params = xlc.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = self.n_ctx
-        params.n_parallel = 1
-        params.cpuparams.n_threads = self.n_threads
-        params.cpuparams_batch.n_threads = self.n_threads
-        params.cache_prompt = True
-        params.verbosity = -1
-        params.warmup = False
-        try:
-            self._server = xlc.Server(params)
-        except Exception as exc:  # the binding raises plain RuntimeError on a bad file
-            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
-        return self._server
-
-    def load(self) -> "ChatXLlamaCpp":
-        """Load the model now instead of on the first question."""
-        self._ensure_server()
-        return self
-
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, stream: bool, **kwargs: Any) -> dict:
-        req: dict[str, Any] = {
-            "messages": _to_openai(messages),
-            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
-            "temperature": kwargs.get("temperature", self.temperature),
-            "seed": self.seed,
-            "stream": stream,
-        }
-        if stop:
-            req["stop"] = list(stop)
-        if stream:
-            req["stream_options"] = {"include_usage": True}  # token counts arrive in the last chunk
-        return req
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        server = self._ensure_server()
-        with self._lock:
-            result = server.handle_chat_completions(self._request(messages, stop, False, **kwargs))
-        if "error" in result:
-            raise ModelError(f"llama.cpp failed: {result['error']}")
-        choice = result["choices"][0]
-        usage = result.get("usage", {})
-        message = AIMessage(
-            content=choice["message"].get("content") or "",
-            usage_metadata=usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
-            response_metadata={"finish_reason": choice.get("finish_reason"), "timings": result.get("timings", {})},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        server = self._ensure_server()
-        req = self._request(messages, stop, True, **kwargs)
-
-        def produce(emit: Callable[[Any], bool]) -> None:
-            def on_data(data: Any) -> bool:
-                emit(data)
-                return False  # llama.cpp's server finishes the answer; the reader's pace does not stop it
-
-            with self._lock:
-                server.handle_chat_completions(req, on_data)
-
-        try:
-            for item in threaded(produce):
-                if isinstance(item, dict) and "error" in item:
-                    raise ModelError(f"llama.cpp failed while streaming: {item['error']}")
-                if isinstance(item, dict) and item.get("usage"):
-                    usage = item["usage"]
-                    yield self._usage_chunk(usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)))
-                for choice in item.get("choices", []):
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield self._text_chunk(text, run_manager)
-        except ModelError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"llama.cpp failed while streaming: {exc}") from exc

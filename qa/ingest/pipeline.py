@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from qa.chunking import Chunker
+from qa.ingest.chunking import Chunker
 from qa.errors import ConfigError, LoadError
-from qa.loaders import iter_files, load_file
+from qa.ingest.loaders import iter_files, load_file
 from qa.types import Article, Chunk, FileResult, IngestReport
 from vectorstore.base import DimensionMismatch, Record, VectorStore
 

@@ -1,4 +1,4 @@
-"""The native side of `qa.llm_ik`: one ik_llama.cpp model and context, over the wheel's ctypes bindings.
+"""The native side of `qa.llm.ik`: one ik_llama.cpp model and context, over the wheel's ctypes bindings.
 
 `ik-llama-cpp-python` is pinned exactly in pyproject.toml: this module reaches into its ctypes layer
 (`_ctypes_api`), whose struct layouts follow ik_llama.cpp's C API, and binds the few functions the wheel's
@@ -8,14 +8,12 @@ own wrapper leaves out (cache trimming, model metadata, the log hook).
 from __future__ import annotations
 
 import ctypes
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import ModelError
-from qa.llm_ik import CacheFull
+from qa.llm.ik import CacheFull
 
 _LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 _silence = _LOG_CALLBACK(lambda level, text, data: None)  # module-level: the library keeps the pointer
@@ -27,35 +25,13 @@ def _bind(lib, name: str, argtypes: list, restype):
     return func
 
 
-LIBRARY_VARIABLE = "IK_LLAMA_CPP_LIB_PATH"  # read by the wheel's loader when its bindings are first imported
-
-
-def _bindings(library: Path | None):
-    """The wheel's ctypes bindings, over `library` (ik_llama.cpp built for this CPU, qa/native_llm.py) or, when
-    None, the wheel's own libllama; an IK_LLAMA_CPP_LIB_PATH the user set wins over both. A process keeps the
-    first libllama it loads: asking for the other one later is an error that says so, not a silent swap (an
-    evaluation comparing the two in one process would compare one library with itself)."""
-    chosen = os.environ.get(LIBRARY_VARIABLE)
+def _bindings():
+    """The wheel's ctypes bindings over its own libllama (an IK_LLAMA_CPP_LIB_PATH the user set wins: the wheel's
+    loader reads it)."""
     try:
-        if chosen is None and library is not None and "ik_llama_cpp._ctypes_api" not in sys.modules:
-            os.environ[LIBRARY_VARIABLE] = str(library)  # for this import only: child processes choose their own
-        try:
-            import ik_llama_cpp
-            from ik_llama_cpp import _ctypes_api as C
-        finally:
-            if chosen is None:
-                os.environ.pop(LIBRARY_VARIABLE, None)
+        from ik_llama_cpp import _ctypes_api as C
     except (ImportError, OSError) as exc:
-        raise ModelError(f"the ik_llama.cpp runtime is not usable here ({exc}); reinstall with `make setup` "
-                         "or set NEWSQA_LLM_RUNTIME=xllamacpp") from exc
-    if chosen is None:
-        loaded = Path(str(getattr(C._lib, "_name", "") or "")).resolve()
-        wanted = Path(library).resolve() if library is not None else None
-        from_wheel = loaded.parent == (Path(ik_llama_cpp.__file__).parent / "lib").resolve()
-        if (wanted is not None and loaded != wanted) or (wanted is None and not from_wheel):
-            other = wanted or "the wheel's"
-            raise ModelError(f"this process already runs ik_llama.cpp from {loaded} and cannot load a second "
-                             f"library ({other}): ask in a process of its own, or with the same llm_native_build")
+        raise ModelError(f"the ik_llama.cpp runtime is not usable here ({exc}); reinstall with `make setup`") from exc
     return C
 
 
@@ -63,9 +39,8 @@ class IkEngine:
     """Loads a GGUF file; tokenizes, evaluates tokens into the cache at given positions of a sequence (one of
     `seqs`, sharing the cache's `n_ctx` cells), reads the logits of the last token evaluated."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4,
-                 library: Path | None = None):
-        C = _bindings(library)
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, repack: bool = True, seqs: int = 4):
+        C = _bindings()
         self._C = C
         lib = C._lib
         self.library = str(getattr(lib, "_name", "") or "")  # the libllama file loaded

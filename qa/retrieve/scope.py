@@ -1,5 +1,5 @@
 """What a question may retrieve and what it asks about: the as-of date and filters as a store `where` clause,
-date windows, the question's language and its recency cues (used by qa.retrieval and the service)."""
+date windows, the question's language and its recency cues (used by qa.retrieve.retriever and the service)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from qa.dates import parse_as_of
+from qa.retrieve.dates import parse_as_of
 
 
 def day_number(d: date) -> int:
