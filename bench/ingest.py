@@ -6,7 +6,7 @@
 Loads and chunks the articles (timed), encodes the exact encoder inputs the pipeline will produce with the bare
 model (the baseline), then runs `QAService.ingest` into a fresh index (load, chunk, embed, write to Chroma,
 keyword index). Prints articles/s, chunks/s, the pipeline/encoder ratio, peak memory, the machine and versions.
-When chunks go through ONNX Runtime or OpenVINO (`document_backend`), the same inputs are also encoded by PyTorch in the
+When chunks go through ONNX Runtime (the `encoder` setting), the same inputs are also encoded by PyTorch in the
 same run, and the encoder/PyTorch speed ratio and the lowest cosine between their vectors are printed.
 `--limit N` takes the first N records of a JSONL file (the whole 1,660-article corpus takes hours on 2 cores).
 """
@@ -77,13 +77,14 @@ def main() -> None:
 
     start = time.perf_counter()
     articles = [a for p in iter_files([corpus]) if isinstance(p, Path) for a in load_file(p) if isinstance(a, Article)]
-    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, settings.splitter)
+    chunker = Chunker(settings.chunk_size, settings.chunk_overlap, service.recipe.splitter)
     chunks = [c for a in articles for c in chunker.split(a)]
     prepare_s = time.perf_counter() - start
-    inputs = [encoder_text(c, settings.document_template) or c.text for c in chunks]
+    template = service.recipe.document_template
+    inputs = [encoder_text(c, template) or c.text for c in chunks]
 
     def timed(embedder):
-        encode = embedder.embed_raw if settings.document_template else embedder.embed_documents
+        encode = embedder.embed_raw if template else embedder.embed_documents
         encode(inputs[:4])  # warm-up
         begin = time.perf_counter()
         vectors = encode(inputs)
@@ -91,7 +92,7 @@ def main() -> None:
 
     backend = embeddings.document_backend
     bare_s, vectors = timed(embeddings)
-    torch_s, torch_vectors = timed(embeddings.with_document_backend("torch")) if backend != "torch" else (bare_s, vectors)
+    torch_s, torch_vectors = timed(embeddings.with_encoder("torch")) if backend != "torch" else (bare_s, vectors)
     lowest_cosine = min((sum(a * b for a, b in zip(u, v)) for u, v in zip(vectors, torch_vectors)), default=1.0)
 
     start = time.perf_counter()

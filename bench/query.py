@@ -1,6 +1,6 @@
 """Retrieval latency at 1k, 10k and 100k chunks, embedded Chroma versus a Chroma server, in one run.
 
-    python bench/query.py [--sizes 1000 10000 100000] [--queries 30] [--server] [--query-backends onnx onnx-int8]
+    python bench/query.py [--sizes 1000 10000 100000] [--queries 30] [--server] [--encoders onnx torch]
 
 The store part is synthetic, and says so: chunk texts come from the realtimeqa corpus (real news, chunked the
 way ingestion chunks it, repeated with new ids past its ~38k chunks), vectors are random unit vectors of the
@@ -8,10 +8,10 @@ embedder's 768 dimensions, dates are spread over 2015–2022. Per size it builds
 (build time and disk reported), then times for each question: dense search with the as-of filter (handed to Chroma,
 and judged by the keyword index's columns as retrieval does), BM25 (the keyword index built over the same chunks),
 and the whole retrieval with the product's retriever settings (fusion, per-article cap, sentence window) and the
-real question embedding, once per `--query-backends` runtime, taking turns.
+real question embedding, once per `--encoders` runtime, taking turns.
 Answer latency and time to first token do not depend on index size; `--answers N` also streams N answers with the
-real LLM over data/sample (time until the passages are shown, first token, whole answer), once per `--focus`
-value (passage focus, qa/focus.py), with the ratio against the first. Prints the machine and versions.
+real LLM over data/sample (time until the passages are shown, first token, whole answer). Prints the machine and
+versions.
 """
 
 from __future__ import annotations
@@ -131,11 +131,9 @@ def main() -> None:
     parser.add_argument("--server", action="store_true", help="also measure a Chroma server (chroma run)")
     parser.add_argument("--answers", type=int, default=0,
                         help="stream N real answers (data/eval/sample_qa.jsonl over data/sample)")
-    parser.add_argument("--focus", type=int, nargs="+", default=[0],
-                        help="answer once per focus_chars value (the first is the baseline of the ratio)")
-    parser.add_argument("--query-backends", nargs="+", default=None, metavar="RUNTIME",
-                        help="time the whole retrieval once per question runtime (torch, onnx, onnx-int8), taking "
-                        "turns per question; the first is the baseline of the ratio (default: the one auto picks)")
+    parser.add_argument("--encoders", nargs="+", default=None, choices=["torch", "onnx"],
+                        help="time the whole retrieval once per question encoder, taking turns per question; the "
+                        "first is the baseline of the ratio (default: the one auto picks)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="build each index under this folder and keep it; a later run with the same --keep "
                              "reuses a complete one instead of building it again (build s then reads 'reused')")
@@ -156,8 +154,8 @@ def main() -> None:
     embeddings = service.embeddings
     qvecs = [embeddings.embed_query(q["question"]) for q in questions]  # warm, and reused for the store timings
     print(f"machine: {machine()}")
-    backends = args.query_backends or [embeddings.query_backend]
-    askers = {name: embeddings.with_query_backend(name) for name in backends}
+    backends = args.encoders or [embeddings.query_backend]
+    askers = {name: embeddings.with_encoder(name) for name in backends}
     for asker in askers.values():
         asker.embed_query(questions[0]["question"])  # warm
     print("| chunks | store | build s | disk MB | dense, Chroma's filter p50/p95 ms "
@@ -247,35 +245,27 @@ def main() -> None:
     if args.answers:
         sample = Path(tempfile.mkdtemp(prefix="newsqa-answers-"))
         qs = [json.loads(line) for line in (ROOT / "data/eval/sample_qa.jsonl").open()][: args.answers]
-        base = None
-        for n, focus in enumerate(args.focus):
-            # One index; a fresh LLM per setting, since llama.cpp's prompt cache would otherwise hand the later
-            # settings this run's translation prompts for free.
-            svc = QAService(settings=Settings(index_dir=sample, focus_chars=focus), embeddings=embeddings)
-            if n == 0:
-                svc.ingest([ROOT / "data" / "sample"])
-            svc.llm.load()
-            shown, ttft, total, tokens = [], [], [], []
-            for q in qs:
-                start = time.perf_counter()
-                first = None
-                for item in svc.stream_events(q["question"], as_of=q.get("as_of")):
-                    if isinstance(item, Retrieved):  # the chat page lists these while the model reads them
-                        shown.append(time.perf_counter() - start)
-                    elif first is None and isinstance(item, str) and item.strip():
-                        first = time.perf_counter() - start
-                    elif isinstance(item, Answer):
-                        tokens.append(item.tokens.get("prompt", 0))
-                total.append(time.perf_counter() - start)
-                ttft.append(first if first is not None else total[-1])
-            p50 = statistics.median(total)
-            base = base or p50
-            print(f"answers over data/sample ({len(qs)}), focus_chars={focus}: passages shown p50 "
-                  f"{statistics.median(shown):.2f} s, p95 {_pct(shown, 95):.2f} s; first token p50 "
-                  f"{statistics.median(ttft):.1f} s, p95 {_pct(ttft, 95):.1f} s; whole answer p50 {p50:.1f} s, "
-                  f"p95 {_pct(total, 95):.1f} s; prompt tokens mean {statistics.mean(tokens):.0f}; "
-                  f"whole answer vs the first setting {p50 / base:.2f}x", flush=True)
-            del svc
+        svc = QAService(settings=Settings(index_dir=sample), embeddings=embeddings)
+        svc.ingest([ROOT / "data" / "sample"])
+        svc.llm.load()
+        shown, ttft, total, tokens = [], [], [], []
+        for q in qs:
+            start = time.perf_counter()
+            first = None
+            for item in svc.stream_events(q["question"], as_of=q.get("as_of")):
+                if isinstance(item, Retrieved):  # the chat page lists these while the model reads them
+                    shown.append(time.perf_counter() - start)
+                elif first is None and isinstance(item, str) and item.strip():
+                    first = time.perf_counter() - start
+                elif isinstance(item, Answer):
+                    tokens.append(item.tokens.get("prompt", 0))
+            total.append(time.perf_counter() - start)
+            ttft.append(first if first is not None else total[-1])
+        print(f"answers over data/sample ({len(qs)}): passages shown p50 {statistics.median(shown):.2f} s, p95 "
+              f"{_pct(shown, 95):.2f} s; first token p50 {statistics.median(ttft):.1f} s, p95 {_pct(ttft, 95):.1f} s; "
+              f"whole answer p50 {statistics.median(total):.1f} s, p95 {_pct(total, 95):.1f} s; prompt tokens mean "
+              f"{statistics.mean(tokens):.0f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -48,8 +48,8 @@ def main() -> None:
     from qa.settings import Settings
 
     items = {item.id: item for item in load_dataset(args.dataset)}
-    _, settings = resolve_config(args.config, Settings(index_dir=args.index))
-    service = QAService(settings=settings)
+    _, settings, recipe = resolve_config(args.config, Settings(index_dir=args.index))
+    service = QAService(settings=settings, recipe=recipe)
     chain = service.chain
     before, after, moved = [], [], 0
     # As `newsqa eval` reads them on resume: rescored against the dataset as it is now (both columns then use

@@ -161,7 +161,8 @@ def test_a_cited_passage_below_the_support_threshold_never_stays():
 
 
 def test_bullets_and_numbered_items_are_sentences_of_their_own():
-    from qa.answer.citations import answer_sentences, split_sentences
+    from qa.answer.citations import answer_sentences
+    from qa.retrieve.sentences import split_sentences
 
     answer = "The ECB cut its rate to 2 percent [1].\n\n- Thieves stole jewels from the Louvre [2].\n2. Ça suffit [1]."
     assert answer_sentences(answer) == ["The ECB cut its rate to 2 percent [1].",
@@ -259,7 +260,8 @@ def test_a_short_reply_is_repointed_to_the_passage_the_question_finds():
 
 
 def test_a_full_stop_after_an_abbreviation_ends_no_sentence():
-    from qa.answer.citations import answer_sentences, split_sentences
+    from qa.answer.citations import answer_sentences
+    from qa.retrieve.sentences import split_sentences
 
     assert split_sentences("The U.S. Senate voted on Jan. 24. Mr. Smith voted no. Roe v. Wade fell. It was No. 1.") == [
         "The U.S. Senate voted on Jan. 24.", "Mr. Smith voted no.", "Roe v. Wade fell.", "It was No. 1."]
@@ -339,7 +341,7 @@ def test_the_headline_stands_in_only_where_the_text_backs_nothing():
 
 def test_a_sentence_said_again_is_said_once():
     from qa.answer.chain import finalize
-    from qa.answer.citations import drop_repeats
+    from qa.answer.repeats import drop_repeats
 
     passages = [_passage(1, "The blackout struck at 12:33 on Monday. Power came back on Tuesday morning."),
                 _passage(2, "Red Electrica said 15 gigawatts vanished from the grid in five seconds.")]
@@ -368,7 +370,7 @@ def test_a_sentence_said_again_is_said_once():
 
 
 def test_what_only_looks_like_a_repeat_stays():
-    from qa.answer.citations import drop_repeats
+    from qa.answer.repeats import drop_repeats
 
     kept = [
         "It struck at noon [1]. It struck at noon [2].",  # the second cites another passage

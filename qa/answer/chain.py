@@ -15,16 +15,14 @@ from qa.answer.citations import (
     CITATION,
     SentenceScorer,
     answer_sentences,
+    attach_missing_citations,
     build_citations,
-    drop_repeats,
     is_abstention,
     lexical_scorer,
-    attach_missing_citations,
     parse_citations,
     uncite,
     verify_citations,
 )
-from qa.retrieve.context import estimated_tokens, fit_budget
 from qa.answer.coverage import in_period, not_covered_text, uncovered_period
 from qa.answer.figures import invented, known_numbers
 from qa.answer.prompt import (
@@ -36,8 +34,10 @@ from qa.answer.prompt import (
     neutralize,
     with_options,
 )
-from qa.retrieve.retriever import Filters, Retriever
+from qa.answer.repeats import drop_repeats
 from qa.answer.terms import answer_language, known_terms, ungrounded
+from qa.retrieve.context import estimated_tokens, fit_budget
+from qa.retrieve.retriever import Filters, Retriever
 from qa.types import Answer, Passage, Retrieved
 
 

@@ -8,12 +8,11 @@ import unicodedata
 from typing import Callable, Sequence
 
 from qa.answer.prompt import NOT_FOUND_MARKER, shown_title
+from qa.retrieve.sentences import LEADING_CITES, split_sentences
 from qa.types import Citation, Passage
 
 CITATION = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")  # [2], [1, 3]
-_LEADING_CITES = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\][.,;]?)+")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?»])\s+")
-_LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
 _DATE_NOTE = re.compile(r"\s*\(= [^()]*\)")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|«[^»]*»")
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -94,73 +93,13 @@ def _plain_markers(text: str) -> str:
     return _WORDY.sub(lambda m: f"[{m.group(1)}]", text)
 
 
-def starts_lower(piece: str) -> bool:
-    """Whether the first letter of `piece` is a lower-case one (it goes on a sentence)."""
-    first = next((c for c in piece if c.isalpha()), "")
-    return first.islower()
-
-
-# A full stop that ends an abbreviation ends no sentence when what follows continues it: a title before a name
-# ("Mr. Smith", "Sen. Warren", "Roe v. Wade"), a month or "No." before a number ("Jan. 24", "3 févr. 2026"),
-# an initial or capitals' acronym before a capitalised word that is not a usual sentence opener ("J. Smith",
-# "M. Macron", "U.S. Senate", but "…in the U.S. The move…" and "Plan B. The vote" stay two). A marker right after
-# the full stop ("U.S. [1] Trump…") shows the model ended its sentence there. sentencex, a multilingual segmenter,
-# was tried first: it needs the text's language and still split "M. Macron" and "3 févr. 2026".
-_LETTER = r"[^\W\d_]"
-_AFTER = r"(?:^|(?<=[\s(\"“«'-]))"  # the abbreviation is a word of its own: "St." but not "Best."
-_TITLE = re.compile(_AFTER + r"(?:Mr|Mrs|Ms|Dr|St|Sen|Rep|Gov|Gen|Lt|Col|Sgt|Prof|Sra|Mlle|Mgr|vs|v)\.$")
-_BEFORE_NUMBER = re.compile(
-    _AFTER + r"(?:No|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-    r"|[Jj]anv|[Ff]évr|[Aa]vr|[Jj]uil|sept|oct|nov|déc|ene|abr|dic)\.$"
-)
-_INITIALS = re.compile(_AFTER + rf"(?:{_LETTER}\.-?)+$")  # "J.", "U.S.", "p.m.", "J.-C."
-_OPENERS = frozenset(
-    "The A An It Its He She They We I You This That These Those There Here But And Or So Yet In On At As For If When "
-    "While After Before Since Then Now Le La Les L Il Elle Ils Elles Un Une Des Ce Cette Ces Mais Et Puis Alors "
-    "El Los Las Una Pero".split()
-)
-
-
-def continues(previous: str, piece: str) -> bool:
-    """Whether `piece` goes on the sentence `previous` (which ends with a full stop) began."""
-    if not previous.endswith(".") or _LEADING_CITES.match(piece):
-        return False
-    if _TITLE.search(previous):
-        return True
-    if _BEFORE_NUMBER.search(previous):
-        return piece[:1].isdigit()
-    initials = _INITIALS.search(previous)
-    if initials and initials.group(0).isupper():  # capitals only: "p.m." is followed by a new sentence
-        first = re.match(r"[\"“«']?(\w+)", piece)
-        return bool(first) and first.group(1)[:1].isupper() and first.group(1) not in _OPENERS
-    return False
-
-
-def split_sentences(text: str, abbreviations: bool = True) -> list[str]:
-    """Sentences: a break after . ! ? or » unless what follows starts in lower case ("e.g. the", "p.m. on") or,
-    with `abbreviations`, goes on after one ("Jan. 24", "U.S. Senate"); any script's capitals, digits and opening
-    quotes start a sentence. Screening for planted instructions passes `abbreviations=False`: a line glued to an
-    acronym must still start a sentence of its own."""
-    out: list[str] = []
-    for piece in _SENTENCE_BREAK.split(" ".join(text.split())):
-        piece = piece.strip()
-        if not piece:
-            continue
-        if out and (starts_lower(piece) or re.fullmatch(r"\d{1,2}[.)]", out[-1])
-                    or (abbreviations and continues(out[-1], piece))):
-            out[-1] = f"{out[-1]} {piece}"  # a continuation, or a list number's item
-        else:
-            out.append(piece)
-    return out
-
-
 def answer_sentences(text: str) -> list[str]:
     """Sentences of an answer, line by line (bullets and numbered items are sentences of their own, their
     markers dropped), with citation markers written after the full stop kept on their sentence."""
     out: list[str] = []
-    pieces = [s for line in text.split("\n") if line.strip() for s in split_sentences(_LIST_MARK.sub("", line))]
+    pieces = [s for line in text.split("\n") if line.strip() for s in split_sentences(LIST_MARK.sub("", line))]
     for sentence in pieces:
-        lead = _LEADING_CITES.match(sentence)
+        lead = LEADING_CITES.match(sentence)
         if out and lead:
             out[-1] = f"{out[-1]} {lead.group(0).strip()}"
             sentence = sentence[lead.end():].strip()
@@ -169,18 +108,18 @@ def answer_sentences(text: str) -> list[str]:
     return out
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
 def lexical_scorer(claim: str, sentences: Sequence[str]) -> list[float]:
     """Share of the claim's words (accents folded) found in each sentence, numbers counted double."""
-    words = {w for w in _WORD.findall(_fold(claim)) if len(w) > 2 or w.isdigit()}
+    words = {w for w in _WORD.findall(fold(claim)) if len(w) > 2 or w.isdigit()}
     if not words:
         return [0.0] * len(sentences)
     scores = []
     for sentence in sentences:
-        found = set(_WORD.findall(_fold(sentence)))
+        found = set(_WORD.findall(fold(sentence)))
         score = sum(2.0 if w.isdigit() else 1.0 for w in words & found)
         scores.append(score / (len(words) + 1))
     return scores
@@ -413,56 +352,6 @@ def build_citations(
 def cited_numbers(sentence: str) -> list[int]:
     """The passage numbers a sentence's citation markers name, in order ("[2][3]" -> [2, 3])."""
     return [int(n) for marker in CITATION.findall(sentence) for n in re.findall(r"\d+", marker)]
-
-
-def _repeat_key(sentence: str) -> str:
-    """What a sentence says, for spotting a repeat: case and accents folded, citation markers, spacing and the
-    closing punctuation left out ("It struck at noon [1]." and "it struck at noon!" say the same)."""
-    return " ".join(_fold(CITATION.sub(" ", sentence)).strip().rstrip(".!?;").split())
-
-
-# Code, tables: repeated lines there are structure, not a model saying something twice
-_STRUCTURED = re.compile(r"^\s*(?:```|~~~|\|)", re.MULTILINE)
-REPEAT_MIN_WORDS = 3  # "October 2025." twice may be two answers to two parts of a question
-
-
-def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    line_end = text.find("\n", end)
-    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
-
-
-def drop_repeats(text: str) -> str:
-    """`text` without the prose sentences that say an earlier one again (`_repeat_key`) and cite no passage it
-    did not: the 1.5B model now and then closes a reply by repeating a sentence. The first one stays. Left
-    alone: sentences of fewer than REPEAT_MIN_WORDS words, list items, code and tables, and any text whose
-    sentences cannot all be found in it as written (their spacing was normalised)."""
-    if _STRUCTURED.search(text):
-        return text
-    spans, cursor = [], 0
-    for sentence in answer_sentences(text):
-        at = text.find(sentence, cursor)
-        if at < 0:
-            return text
-        spans.append((at, at + len(sentence), sentence))
-        cursor = at + len(sentence)
-    seen: dict[str, set[int]] = {}  # what each sentence says -> the passages it was cited with
-    repeats = []
-    for start, end, sentence in spans:
-        key, cited = _repeat_key(sentence), set(cited_numbers(sentence))
-        line_start, line_end = _line_bounds(text, start, end)
-        in_list = bool(_LIST_MARK.match(text[line_start:line_end]))
-        if len(key.split()) >= REPEAT_MIN_WORDS and key in seen and cited <= seen[key] and not in_list:
-            repeats.append((start, end))
-        seen.setdefault(key, set()).update(cited)
-    for start, end in reversed(repeats):  # from the end, so the earlier positions still hold
-        line_start, line_end = _line_bounds(text, start, end)
-        if not text[line_start:start].strip() and not text[end:line_end].strip():
-            text = text[:line_start] + text[line_end + 1:]  # the sentence was the whole line: the line goes
-        else:
-            before, after = text[:start].rstrip(" "), text[end:].lstrip(" ")
-            joint = " " if before and after and not before.endswith("\n") and not after.startswith("\n") else ""
-            text = before + joint + after
-    return text.strip() if repeats else text
 
 
 def uncite(text: str, sentences: Sequence[str], flagged: Callable[[str], bool]) -> tuple[str, list[int]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
-from qa.answer.citations import continues, starts_lower
+from qa.retrieve.sentences import continues, starts_lower
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from qa.answer.citations import split_sentences
+from qa.retrieve.sentences import split_sentences
 
 REMOVED = "(instruction removed)."
 

@@ -13,19 +13,24 @@ from typing import Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
+from qa.errors import ConfigError
 from qa.retrieve.context import collapse_duplicates, needs_after, needs_before, widen
 from qa.retrieve.dates import annotate_dates
-from qa.errors import ConfigError
 from qa.retrieve.fusion import Fusion, cap_per_article, reciprocal_rank_fusion
 from qa.retrieve.injection import defang
 from qa.retrieve.periods import question_period
 from qa.retrieve.rerank import Reranker
-from qa.retrieve.scope import Filters, as_of_filter, published_between, question_language, wants_recent
+from qa.retrieve.scope import (
+    Filters,
+    as_of_filter,
+    published_between,
+    question_language,
+    wants_recent,
+)
 from qa.retrieve.translate import QueryTranslator
 from qa.types import Chunk, Passage
 from vectorstore.base import DimensionMismatch, VectorStore
 from vectorstore.keyword import KeywordIndex, analyze
-
 
 # Languages under 1% of the chunks are not translated into (each target costs an LLM call per new question).
 TRANSLATE_MIN_SHARE = 0.01
