@@ -176,6 +176,7 @@ def test_the_weeks_report_comes_in_through_the_date_scoped_search_with_real_mode
     """Five June reports on record gas prices and one August report of the as-of week: with only the three or
     four nearest fetched, the whole corpus's searches return June reports only; the second search, scoped to the
     recent days (no period named) or to the week the question names, brings the August report in."""
+    import dataclasses
     from datetime import date
 
     from qa.factory import build_retriever
@@ -197,8 +198,8 @@ def test_the_weeks_report_comes_in_through_the_date_scoped_search_with_real_mode
     as_of = date(2022, 8, 4)
 
     def found(question, k, **weights):
-        settings = svc.settings.model_copy(update={"k": k, "fetch_k": 2, **weights})
-        retriever = build_retriever(settings, svc.store, svc.embeddings, svc.keyword)
+        retriever = build_retriever(svc.settings.model_copy(update={"k": k}), svc.store, svc.embeddings, svc.keyword)
+        retriever.fetch_k, retriever.fusion = k, dataclasses.replace(retriever.fusion, **weights)
         return [p.chunk.source for p in retriever.retrieve(question, as_of)]
 
     # (the retriever fetches max(fetch_k, k) from each search.) The week the question names is searched with
@@ -207,7 +208,7 @@ def test_the_weeks_report_comes_in_through_the_date_scoped_search_with_real_mode
     # AVX-512 machines: among the first four, which the whole corpus's searches never reach.
     for question, k in (("What is the average gas price a gallon this week?", 3),
                         ("What is the average gas price a gallon?", 4)):
-        assert "https://example.com/aug" not in found(question, k, period_search_weight=0.0, recent_search_weight=0.0)
+        assert "https://example.com/aug" not in found(question, k, period_search=0.0, recent_search=0.0)
         assert "https://example.com/aug" in found(question, k), question
 
 

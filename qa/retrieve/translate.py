@@ -56,11 +56,8 @@ class QueryTranslator:
             # (measured on the seed questions: "Beijing a demandé de retarder" without them).
             messages += [HumanMessage(content=source), AIMessage(content=target)]
         messages.append(HumanMessage(content=question.strip()))
-        # Prompt-lookup decoding (the OpenVINO runtime) proposes tokens copied from the prompt; a translation
-        # copies little, and failed proposals made translations slower: it asks for the fewest proposals.
-        extra = {"draft_tokens": 1} if getattr(self.llm, "draft_tokens", 0) else {}
         try:
-            reply = self.llm.invoke(messages, **extra)
+            reply = self.llm.invoke(messages)
         except Exception as exc:  # a missing model, a remote server down: search without the translation
             print(f"newsqa: the question could not be translated into {name} ({exc}); searching without it.",
                   file=sys.stderr)
