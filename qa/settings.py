@@ -191,7 +191,9 @@ class Recipe(BaseModel):
         description="Boost and search again the period a question names ('this week', 'in October 2025'), or "
         "the last days before the as-of date.",
     )
+    # realtimeqa gold Hit@5 0.776 -> 0.812 with the cap of 2 (bench/RESULTS.md 2026-12-02, 348489c)
     max_per_article: int = Field(default=2, ge=0, description="Passages one article may give (0: no limit).")
+    # bench/RESULTS.md 2026-11-23, fecf028
     sentence_window: int = Field(
         default=1, ge=0,
         description="Sentences of the neighbouring chunks added to a passage cut mid-sentence (0: none).",

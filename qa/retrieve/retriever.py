@@ -80,6 +80,8 @@ class Retriever:
         embeddings: Embeddings,
         *,
         k: int = 5,
+        # candidates of each search: 60 gained one question (gold Hit@5 0.824 -> 0.835) for +12 ms, 80 or 150
+        # lost (RESULTS 2026-12-04, 2d40354; 2026-12-02)
         fetch_k: int = 40,
         resolve_dates: bool = True,
         keyword: KeywordIndex | None = None,
