@@ -174,7 +174,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"[{label}] ingest: {report.summary()}", file=sys.stderr)
         reports.append(run_eval(service, dataset, out_dir=out, limit=args.limit, progress=not args.json,
                                 config_name=label, dataset_name=str(args.dataset),
-                                retrieval_only=args.retrieval_only))
+                                retrieval_only=args.retrieval_only, with_options=args.with_options))
     command = "newsqa " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("newsqa") else None
     files = write(reports, out, f"Evaluation on {name}", command)
     if args.json:
@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="results folder (default bench/out/<dataset>); re-running resumes")
     p.add_argument("--retrieval-only", action="store_true",
                    help="rank passages without asking the LLM: Hit@k, MRR and retrieval latency in seconds")
+    p.add_argument("--with-options", action="store_true",
+                   help="ask multiple-choice items with their options, searched and shown to the model (default: "
+                   "as open questions, options never shown; either way a reply must name the right one and no "
+                   "other)")
     p.add_argument("--json", action="store_true", help="print the overall metrics as JSON")
     p.set_defaults(func=cmd_eval)
 

@@ -357,7 +357,7 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
 
     svc = make("Jewels [1].", "Thieves took jewels [1].")
     prompts, searched = record_prompts_and_searches(svc)
-    report = run_eval(svc, [item])
+    report = run_eval(svc, [item], with_options=True)
     assert report.results[0].correct and report.results[0].question == item.question
     assert "Options: Paintings; Jewels; Statues" in prompts.seen[0]
     assert searched == [(item.question, ("Paintings", "Jewels", "Statues"))]
@@ -367,6 +367,29 @@ def test_multiple_choice_items_are_asked_and_searched_with_their_options(tiny):
                       "t:2")
     run_eval(svc, [free])
     assert prompts.seen[-1].endswith(ANSWER_RULE) and OPTION_RULE not in prompts.seen[-1]
+
+
+def test_multiple_choice_items_are_open_questions_by_default_and_scored_by_their_options(tiny, tmp_path):
+    """Open mode: the options reach neither the search nor the model, which is asked for sentences; the reply is
+    right when it names the right option and no other."""
+    from qa.evaluation.datasets import parse_item
+
+    make, _items = tiny
+    item = parse_item({"id": "m1", "question": "What did thieves take from the Louvre?", "choices":
+                       ["Paintings", "Jewels", "Statues"], "answer": "Jewels"}, "t:1")
+    svc = make("Thieves took jewels [1].", "Thieves took jewels and paintings [1].")
+    prompts, searched = record_prompts_and_searches(svc)
+    out = tmp_path / "runs"
+    report = run_eval(svc, [item], out_dir=out, config_name="ours")
+    assert report.results[0].correct
+    assert "Options:" not in prompts.seen[0] and prompts.seen[0].endswith(ANSWER_RULE)
+    assert searched == [(item.question, ())]
+    assert json.loads((out / "ours" / "run.json").read_text())["with_options"] is False
+    # a stored open run is not resumed as a multiple-choice one
+    with pytest.raises(InputError, match=r"different configuration \(with_options\)"):
+        run_eval(svc, [item], out_dir=out, config_name="ours", with_options=True)
+    # naming two options is not an answer
+    assert not run_eval(make("Thieves took jewels and paintings [1]."), [item]).results[0].correct
 
 
 def test_the_plain_baseline_prompt_has_no_reply_rule():

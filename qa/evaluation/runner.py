@@ -152,6 +152,8 @@ def _same_run(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     def default(key: str) -> Any:
         if key == "recipe":
             return Recipe().model_dump(mode="json")
+        if key == "with_options":  # runs stored before open mode asked multiple-choice items with their options
+            return True
         field = Settings.model_fields.get(key)
         if field is None:
             return None
@@ -200,10 +202,16 @@ def run_eval(
     config_name: str = "default",
     dataset_name: str = "dataset",
     retrieval_only: bool = False,
+    with_options: bool = False,
 ):
     """Answer and score each question; with `out_dir`, results are appended as they come and a re-run
     skips the questions already done (same configuration only). `retrieval_only` ranks passages without
-    asking the LLM (seconds instead of minutes; answer metrics stay empty)."""
+    asking the LLM (seconds instead of minutes; answer metrics stay empty).
+
+    A multiple-choice item (RealTimeQA) is asked as an open question, as users ask: its options reach neither
+    the search nor the model, and the reply is scored by whether it names the right option and no other.
+    `with_options` asks it the way that benchmark is meant to be run instead: the options are searched with the
+    question and shown to the model, which replies with one (dates and cues are still read from the question)."""
     from qa.evaluation.report import EvalReport
 
     if limit is not None and limit < 1:
@@ -218,7 +226,8 @@ def run_eval(
         run_dir.mkdir(parents=True, exist_ok=True)
         results_path = run_dir / "results.jsonl"
         meta_path = run_dir / "run.json"
-        fingerprint = {**_fingerprint(service, dataset_name), "retrieval_only": retrieval_only}
+        fingerprint = {**_fingerprint(service, dataset_name), "retrieval_only": retrieval_only,
+                       "with_options": with_options}
         changed = _same_run(json.loads(meta_path.read_text()), fingerprint) if meta_path.is_file() else []
         if changed and results_path.is_file():
             raise InputError(
@@ -240,17 +249,15 @@ def run_eval(
             continue
         start = time.perf_counter()
         stages: dict[str, float] = {}
-        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS),
-                                           options=item.choices, timings=stages)
+        shown = item.choices if with_options else ()
+        ranked = chain.retriever.retrieve(item.question, parse_as_of(item.as_of), max(HIT_KS), options=shown,
+                                          timings=stages)
         retrieve_ms = (time.perf_counter() - start) * 1000
         answer, error = None, None
         if not retrieval_only:
             try:
-                # A multiple-choice item (RealTimeQA) is asked with its options, as that benchmark is meant to be
-                # run, so "contains the right choice and no other" scores a choice rather than a paraphrase
-                # ("European Union" for "Europe"); dates and cues are read from the question alone.
                 answer = chain.invoke(item.question, parse_as_of(item.as_of), passages=ranked[: service.settings.k],
-                                      options=item.choices)
+                                      options=shown)
                 answer.timings_ms["retrieve"] = retrieve_ms
                 answer.timings_ms["total"] += retrieve_ms
             except NewsQAError as exc:
