@@ -9,9 +9,10 @@ again (minutes instead of an hour on 2 cores). Passages are retrieved again with
 script counts questions whose gold rank differs from the stored one: there should be none when retrieval did
 not change). Prints the two aggregates side by side and every question whose verdict changed.
 
-Runs stored before 2026-12-04 (b77b855) searched a multiple-choice question without its options and showed
-the model every passage: re-check those with `--question-only` and a config file with `"period_filter": false`,
-or the replies' [n] point at other passages than the model saw.
+Whether a multiple-choice item was asked with its options or as an open question is read from the run.json
+beside the results (runs stored before open mode existed were asked with them). Runs stored before 2026-12-04
+(b77b855) showed the model passages that the period filter now leaves out: their [n] would point at other
+passages than the model saw, so they cannot be re-checked.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ def main() -> None:
     parser.add_argument("--results", required=True, help="results.jsonl of an answered run")
     parser.add_argument("--config", default="ours", help="the run's configuration (ours, baseline or a JSON file)")
     parser.add_argument("--out", help="write the re-checked results here (JSONL)")
-    parser.add_argument("--question-only", action="store_true",
-                        help="search without a multiple-choice item's options (runs stored before they were searched)")
     args = parser.parse_args()
 
     from qa.retrieve.dates import parse_as_of
@@ -48,6 +47,8 @@ def main() -> None:
     from qa.settings import Settings
 
     items = {item.id: item for item in load_dataset(args.dataset)}
+    meta = Path(args.results).with_name("run.json")
+    with_options = json.loads(meta.read_text()).get("with_options", True) if meta.is_file() else True
     _, settings, recipe = resolve_config(args.config, Settings(index_dir=args.index))
     service = QAService(settings=settings, recipe=recipe)
     chain = service.chain
@@ -62,10 +63,10 @@ def main() -> None:
         if old.total_ms is not None and not old.raw_answer and old.prompt_tokens:
             sys.exit(f"{args.results}: {old.id} has no stored reply (raw_answer); this run is too old to re-check")
         as_of = parse_as_of(item.as_of)
-        options = () if args.question_only else item.choices
+        options = item.choices if with_options else ()
         ranked = chain.retriever.retrieve(item.question, as_of, max(HIT_KS), options=options)
         answer = chain.answer_from_reply(item.question, as_of, ranked[: settings.k], old.raw_answer,
-                                         options=item.choices)
+                                         options=options)
         answer.timings_ms["total"] = old.total_ms or 0.0
         answer.tokens = {"prompt": old.prompt_tokens or 0}
         new = score_item(item, ranked, answer, old.retrieve_ms or 0.0)

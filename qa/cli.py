@@ -45,6 +45,7 @@ def _service(args: argparse.Namespace, progress: bool = False):
 def cmd_models(args: argparse.Namespace) -> int:
     from qa.models import registry as models
     from qa.models.onnx_export import derived_copies, export_encoder_onnx
+    from qa.models.retired import retired_copies
     from qa.settings import Settings
 
     settings = Settings()
@@ -73,6 +74,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     for row in derived:
         mark = f"{row['size'] / 1e9:.2f} GB" if row["present"] else "not made"
         print(f"  {row['name']:<30} {mark:<9} {row['used_by']}")
+    retired = retired_copies(settings.model_dir)
+    if retired:
+        print("made by an earlier version, no longer used (delete them to free the space):")
+        for row in retired:
+            print(f"  {row['path']}  {row['size'] / 1e9:.2f} GB")
     return 0
 
 
@@ -235,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ingest", action="append", metavar="CORPUS",
                    help="ingest this file or folder first (idempotent; repeatable)")
     p.add_argument("--config", action="append", metavar="NAME|FILE",
-                   help="ours (default), baseline, or a JSON settings file; repeat to compare side by side")
+                   help="ours (default), baseline, or a JSON config file ({\"settings\": {...}, \"recipe\": {...}}); repeat to "
+                   "compare side by side")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
     p.add_argument("--out", metavar="DIR", help="results folder (default bench/out/<dataset>); re-running resumes")
     p.add_argument("--retrieval-only", action="store_true",

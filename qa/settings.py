@@ -14,8 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# NEWSQA_ variables that are read elsewhere, not settings
+OTHER_VARIABLES = frozenset({"NEWSQA_DEBUG"})
+_warned: set[str] = set()
 
 
 def cpu_flags() -> set[str]:
@@ -145,6 +149,21 @@ class Settings(BaseSettings):
         "(the model rewrites it, ~1 s more).",
     )
 
+    @model_validator(mode="after")
+    def _name_unknown_variables(self) -> "Settings":
+        """A NEWSQA_ variable that names no setting (a typo, or one retired on 2026-12-07 such as
+        NEWSQA_LLM_RUNTIME) would be ignored without a word: say so on stderr, once per name."""
+        import os
+        import sys
+
+        known = {f"NEWSQA_{name.upper()}" for name in type(self).model_fields} | OTHER_VARIABLES
+        for name in sorted(os.environ):
+            if name.upper().startswith("NEWSQA_") and name.upper() not in known and name not in _warned:
+                _warned.add(name)
+                print(f"newsqa: {name} is not a setting and is ignored (see README, Configuration); unset it",
+                      file=sys.stderr)
+        return self
+
     def resolved_dtype(self, recipe: "Recipe | None" = None) -> str:
         """The embedding model's torch dtype: bfloat16 on CPUs with native bf16 (AVX-512 BF16 or AMX), else
         float32, unless the recipe names one. On a 2-core AVX2 machine bf16 ran 5x slower than float32
@@ -191,7 +210,7 @@ class Recipe(BaseModel):
         description="Boost and search again the period a question names ('this week', 'in October 2025'), or "
         "the last days before the as-of date.",
     )
-    # realtimeqa gold Hit@5 0.776 -> 0.812 with the cap of 2 (bench/RESULTS.md 2026-12-02, 348489c)
+    # realtimeqa gold Hit@5 0.765 -> 0.812 with the cap of 2 (bench/RESULTS.md 2026-12-02, 348489c)
     max_per_article: int = Field(default=2, ge=0, description="Passages one article may give (0: no limit).")
     # bench/RESULTS.md 2026-11-23, fecf028
     sentence_window: int = Field(

@@ -58,6 +58,14 @@ def test_models_list_json(capsys, tmp_path, monkeypatch):
     assert main(["models", "list", "--json"]) == 0
     copy = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "ONNX export")
     assert copy["present"] and copy["size"] == 1002
+    # a copy an earlier version made, which nothing reads any more, is named for deletion
+    assert "no longer used" not in (main(["models", "list"]), capsys.readouterr().out)[1]
+    old = tmp_path / "embeddinggemma-300m.onnx-q8"
+    old.mkdir()
+    (old / "model.onnx").write_bytes(b"x" * 2000)
+    main(["models", "list"])
+    listed = capsys.readouterr().out
+    assert "no longer used" in listed and f"{old}  0.00 GB" in listed
 
 
 def test_eval_checks_every_config_before_running_any(capsys, tmp_path, monkeypatch):

@@ -266,9 +266,13 @@ def test_results_of_another_index_are_not_resumed(tiny, tmp_path):
     meta = out / "ours" / "run.json"
     stored = json.loads(meta.read_text())
     del stored["translate_queries"]  # a run made before that setting existed, which is at its default now
-    del stored["recipe"]  # likewise, a run made before the recipe was recorded, with the default recipe
     meta.write_text(json.dumps(stored))
     assert [r.id for r in run_eval(svc, items, out_dir=out, limit=1, config_name="ours").results] == ["q1"]
+    # a run stored before the recipe was recorded may have used a retired path: not resumed
+    meta.write_text(json.dumps({k: v for k, v in stored.items() if k != "recipe"}))
+    with pytest.raises(InputError, match="earlier version"):
+        run_eval(svc, items, out_dir=out, config_name="ours")
+    meta.write_text(json.dumps(stored))
     from qa.settings import Recipe
 
     svc.recipe = Recipe(checks=False)
@@ -324,7 +328,9 @@ def test_config_files_and_the_baseline(tmp_path):
     switches = [f for f, info in Recipe.model_fields.items() if info.annotation in (bool, "bool")]
     assert len(switches) >= 6 and all(getattr(Recipe(), f) for f in switches), switches
     assert not any(getattr(recipe, f) for f in switches), switches
-    assert recipe.prompt_style == "plain" and recipe.max_per_article == 0 and recipe.sentence_window == 0
+    assert recipe == Recipe.tutorial() and recipe.prompt_style == "plain" and recipe.embedding_dtype == "float32"
+    assert recipe.query_prompt is None and recipe.document_template is None and recipe.splitter == "tutorial"
+    assert recipe.max_per_article == 0 and recipe.sentence_window == 0
     fusion = build_fusion(recipe)
     assert fusion.keyword == fusion.recency == fusion.recency_prior == fusion.period == 0
     assert fusion.period_search == fusion.recent_search == 0 and fusion.dense > 0
@@ -335,10 +341,11 @@ def test_config_files_and_the_baseline(tmp_path):
     good = tmp_path / "k8.json"
     good.write_text('{"name": "k8", "settings": {"k": 8}}')
     assert resolve_config(str(good), base)[1].k == 8
-    for text, message in (("{not json", "not a JSON settings file"), ("[1, 2]", "write an object"),
+    for text, message in (("{not json", "not a JSON config file"), ("[1, 2]", "write an object"),
                           ('{"name": "../up", "settings": {}}', "names a results folder"),
                           ('{"settings": {"k": 0}}', "k"), ('{"recipe": {"checks": "maybe"}}', "checks"),
-                          ('{"recipe": {"focus_chars": 400}}', "focus_chars")):
+                          ('{"recipe": {"focus_chars": 400}}', "focus_chars"),
+                          ('{"settings": {"keyword": false}}', 'keyword belong.s. under "recipe"')):
         bad = tmp_path / "bad.json"
         bad.write_text(text)
         with pytest.raises(ConfigError, match=message):

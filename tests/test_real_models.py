@@ -454,6 +454,13 @@ def test_ik_reads_the_chat_template_and_keeps_the_instructions_cached(real_llm):
     other = SystemMessage(content="Translate the user's question into French. Reply with the translation only.")
     first = real_llm.invoke([system, ask])
     assert "Kuala Lumpur" in str(first.content), first.content
+    # the GGUF's own chat template, rendered by Jinja here, gives Qwen's ChatML (llama.cpp's rendering)
+    from qa.llm.ik import render_chat
+
+    engine = real_llm._engine
+    assert render_chat(engine.chat_template, [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+                       engine.eos_text) == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n" \
+                                          "<|im_start|>assistant\n"
     again = real_llm.invoke([system, HumanMessage(content="Passage: The trade talks ended on Friday in Geneva.\n"
                                                           "Question: In which city did the trade talks end?")])
     assert "Geneva" in str(again.content), again.content

@@ -350,3 +350,18 @@ def test_onnx_encoder_batches_by_length_and_returns_rows_in_input_order():
     assert encoder.encode_many([]).shape[0] == 0
 
 
+
+
+def test_a_newsqa_variable_that_names_no_setting_is_reported_once(monkeypatch, capsys):
+    import qa.settings
+    from qa.settings import Settings
+
+    monkeypatch.setattr(qa.settings, "_warned", set())
+    monkeypatch.setenv("NEWSQA_LLM_RUNTIME", "openvino")  # retired on 2026-12-07
+    monkeypatch.setenv("NEWSQA_K", "7")
+    monkeypatch.setenv("NEWSQA_DEBUG", "1")
+    assert Settings().k == 7
+    Settings()
+    err = capsys.readouterr().err
+    assert err.count("NEWSQA_LLM_RUNTIME is not a setting") == 1
+    assert "NEWSQA_K " not in err and "NEWSQA_DEBUG" not in err

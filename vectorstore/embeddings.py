@@ -116,10 +116,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         if encoder != "torch":
             self._onnx = load_encoder(model_name_or_path, model.tokenizer, self._query_threads,
                                       required=encoder == "onnx")
+            if self._onnx is None and encoder == "onnx":
+                raise FileNotFoundError("onnxruntime is not installed: reinstall newsqa, or set encoder to auto or "
+                                        "torch")
         # Chunks: loaded on the first ingest batch (answering never loads a second encoder).
         self._model_path = str(model_name_or_path)
         self._document_source = (str(model_name_or_path) if chunks_on_onnx(encoder, dtype, model_name_or_path)
                                  else None)
+        self._document_required = encoder == "onnx"  # under auto, an export that fails to load means PyTorch
         self._document_encoder: dict[str, Any] = {}  # shared by copies (with_dimensions) once loaded
         self._document_loading = threading.Lock()
         self._max_length = int(getattr(model, "max_seq_length", None) or 2048)
@@ -156,6 +160,7 @@ class SentenceTransformerEmbeddings(Embeddings):
                                        required=True)
         if other._document_source is None:
             other._document_source, other._document_encoder = self._model_path, {}
+        other._document_required = True
         return other
 
     def _documents_onnx(self):
@@ -167,7 +172,7 @@ class SentenceTransformerEmbeddings(Embeddings):
                 from vectorstore.onnx_encoder import load_encoder
 
                 self._document_encoder["encoder"] = load_encoder(self._document_source, self._hf._client.tokenizer,
-                                                                 self._threads, required=True)
+                                                                 self._threads, required=self._document_required)
             return self._document_encoder["encoder"]
 
     @property

@@ -133,8 +133,7 @@ class OnnxEncoder:
         return out / np.where(norms == 0, 1.0, norms)
 
     def _infer_all(self, feeds: Iterable[dict]) -> list:
-        """The graph's vectors for each tokenised batch, in order (the runtime's only part; OpenVINO overrides
-        it to keep several batches in flight)."""
+        """The graph's vectors for each tokenised batch, in order."""
         outputs = []
         for feed in feeds:
             (vectors,) = self._session.run(None, feed)

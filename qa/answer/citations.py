@@ -173,7 +173,7 @@ def claims_for(text: str, n: int) -> str:
 
 
 def shown_sentences(text: str) -> list[str]:
-    """Sentences of a passage's shown text, without the "…" that marks text left out (qa/focus.py, clipped
+    """Sentences of a passage's shown text, without the "…" that marks text left out (clipped
     neighbours): the mark is part of no sentence."""
     return [piece for piece in (s.strip("… ") for s in split_sentences(text)) if piece]
 

@@ -47,7 +47,7 @@ def resolve_config(name: str, base: Settings) -> tuple[str, Settings, Recipe]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a JSON settings file ({exc})") from exc
+        raise ConfigError(f"{path}: not a JSON config file ({exc})") from exc
     shape = f'{path}: write an object, {{"name": "...", "settings": {{"k": 6}}, "recipe": {{"checks": false}}}}'
     if not isinstance(data, dict):
         raise ConfigError(shape)
@@ -55,6 +55,9 @@ def resolve_config(name: str, base: Settings) -> tuple[str, Settings, Recipe]:
     changes = data.get("recipe", {})
     if not isinstance(overrides, dict) or not isinstance(changes, dict):
         raise ConfigError(shape)
+    misplaced = sorted(set(overrides) & set(Recipe.model_fields))
+    if misplaced:
+        raise ConfigError(f"{path}: {', '.join(misplaced)} belong(s) under \"recipe\", not \"settings\"")
     try:
         settings = Settings(**{**base.model_dump(), **overrides})
         recipe = Recipe(**changes)

@@ -1,8 +1,8 @@
 """A LangChain chat model over ik_llama.cpp (a llama.cpp fork with faster CPU matrix kernels).
 
 The `ik-llama-cpp-python` wheel is prebuilt; with its weights repacked at load time it reached the first token
-of an ~820-token answer prompt in 0.46x the time of stock llama.cpp (the xllamacpp wheel) on 2 AVX2 cores, with
-the same replies (bench/RESULTS.md, 2026-12-07). It is the one local runtime: a build compiled for AVX-512 VNNI
+of an 849-token answer prompt in 0.50x the time of stock llama.cpp (the xllamacpp wheel) on 2 AVX2 cores, with
+the same replies (bench/RESULTS.md, 2026-12-03, e2079de). It is the one local runtime: a build compiled for AVX-512 VNNI
 CPUs answered in 0.8x the wheel's time but took 5 minutes to compile at install and does nothing on AVX2.
 Its Python layer is thin, so the pieces an answer needs live here: the chat template (the GGUF's own, rendered
 with Jinja), reuse of the KV cache for the prompt prefix an earlier request shared (the fixed instructions;
