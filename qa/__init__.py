@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["QAService", "Settings", "Answer", "Citation", "Passage", "Retrieved", "IngestReport"]
+__all__ = ["QAService", "Settings", "Recipe", "Answer", "Citation", "Passage", "Retrieved", "IngestReport"]
 
 if TYPE_CHECKING:
     from qa.service import QAService
-    from qa.settings import Settings
+    from qa.settings import Recipe, Settings
     from qa.types import Answer, Citation, IngestReport, Passage, Retrieved
 
 
@@ -25,10 +25,10 @@ def __getattr__(name: str) -> Any:
         from qa.service import QAService
 
         return QAService
-    if name == "Settings":
-        from qa.settings import Settings
+    if name in {"Settings", "Recipe"}:
+        from qa import settings
 
-        return Settings
+        return getattr(settings, name)
     if name in {"Answer", "Citation", "Passage", "Retrieved", "IngestReport"}:
         from qa import types
 
