@@ -170,6 +170,19 @@ def test_team_question_set_covers_the_required_kinds():
     assert all(i.has_gold for i in items if i.answerable)
 
 
+def test_french_and_unanswerable_sets_hold_what_they_are_for():
+    french = load_dataset("data/eval/french_qa.jsonl")
+    assert len(french) >= 20 and all(i.language == "fr" and i.answerable and i.answers for i in french)
+    assert all(i.has_gold and i.as_of for i in french)
+    assert sum("cross-lingual" in i.tags for i in french) >= 5  # answered only by English articles
+    unanswerable = load_dataset("data/eval/unanswerable_qa.jsonl")
+    assert len(unanswerable) >= 30 and not any(i.answerable for i in unanswerable)
+    # asked within realtimeqa-dev's weeks, about later events, other topics and details no article gives
+    assert all("2022-06-17" <= i.as_of <= "2022-08-12" for i in unanswerable)
+    assert {"after-as-of", "other-topic", "near-miss"} <= {t for i in unanswerable for t in i.tags}
+    assert len({i.id for i in french + unanswerable}) == len(french) + len(unanswerable)
+
+
 @pytest.fixture
 def tiny(tmp_path):
     corpus = tmp_path / "corpus"
