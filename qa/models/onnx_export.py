@@ -11,7 +11,7 @@ from pathlib import Path
 from qa.models.registry import EMBEDDING_GEMMA
 
 
-def _size(folder: Path) -> int:
+def folder_size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
 
 
@@ -22,7 +22,7 @@ def derived_copies(model_dir: Path) -> list[dict[str, object]]:
     embedder = EMBEDDING_GEMMA.target(model_dir)
     path, present = exported_folder(embedder), is_exported(embedder)
     return [{"name": "ONNX export", "made_from": embedder.name, "present": present, "path": str(path),
-             "size": _size(path) if present else 0,
+             "size": folder_size(path) if present else 0,
              "used_by": "questions (encoder onnx / auto) and chunks on CPUs without native bf16 (encoder onnx / auto)"}]
 
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa.models.onnx_export import folder_size
 from qa.models.registry import EMBEDDING_GEMMA, QWEN_CODER_1_5B
-
-
-def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
 def retired_copies(model_dir: Path) -> list[dict[str, object]]:
@@ -19,4 +16,4 @@ def retired_copies(model_dir: Path) -> list[dict[str, object]]:
     candidates = [embedder.with_name(embedder.name + suffix) for suffix in (".onnx-q8", ".int8")]
     candidates += [gguf.with_name(gguf.name + suffix) for suffix in (".ov-int8", ".ov-w8a8")]
     candidates += sorted(Path(model_dir).glob("ik-llama-*-native-*"))
-    return [{"path": str(path), "size": _size(path)} for path in candidates if path.is_dir()]
+    return [{"path": str(path), "size": folder_size(path)} for path in candidates if path.is_dir()]
