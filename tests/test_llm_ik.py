@@ -36,7 +36,7 @@ class ScriptedEngine:
         return list(text.encode("utf-8"))
 
     def piece(self, token: int) -> bytes:
-        return self.pieces[token - 1000]
+        return self.pieces[token - 1000] if 1000 <= token < 1000 + len(self.pieces) else b"?"
 
     def is_end(self, token: int) -> bool:
         return token == END
@@ -329,3 +329,14 @@ def test_an_answer_and_two_languages_translations_in_turn_all_stay_cached():
             result = llm.invoke(ask(f"question number {round_}", rules[family]))
             if round_:
                 assert result.response_metadata["timings"]["cached_tokens"] > len(rules[family]), family
+
+
+def test_logprobs_come_in_openai_shape_when_asked_for_whole_and_streamed():
+    engine = ScriptedEngine([b"In", b" October", b" [1]."])
+    llm = model(engine).bind(logprobs=True, top_logprobs=2)
+    content = llm.invoke(ask("When?")).response_metadata["logprobs"]["content"]
+    assert [e["token"] for e in content] == ["In", " October", " [1]."]
+    assert all(e["logprob"] <= 0 and len(e["top_logprobs"]) == 2 for e in content)
+    streamed = [c.response_metadata.get("logprobs") for c in llm.stream(ask("When?"))]
+    assert [s for s in streamed if s][0]["content"] == content
+    assert "logprobs" not in model(ScriptedEngine([b"x"])).invoke(ask("When?")).response_metadata

@@ -23,6 +23,7 @@ from qa.answer.citations import (
     uncite,
     verify_citations,
 )
+from qa.answer.confidence import signals, token_entries
 from qa.answer.coverage import in_period, not_covered_text, uncovered_period
 from qa.answer.figures import invented, known_numbers
 from qa.answer.prompt import (
@@ -171,7 +172,8 @@ class AnswerChain:
         self.check_figures = check_figures
         self.check_terms = check_terms
         self.prompt = answer_prompt(prompt_style)
-        self.generate: Runnable = self.prompt | llm  # -> AIMessage (invoke) / AIMessageChunk (stream)
+        # Token log-probabilities are asked for (OpenAI's parameters): how sure the model was (qa/answer/confidence.py).
+        self.generate: Runnable = self.prompt | llm.bind(logprobs=True, top_logprobs=5)  # -> AIMessage(Chunk)
 
     def _words_please(self, state: dict[str, Any], raw: str) -> str:
         """One more turn when the model replied with passage numbers only ("[1]"): the prompt is the same up to
@@ -215,15 +217,17 @@ class AnswerChain:
 
     def _generate_step(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
-        raw, usage = "", {}
+        raw, usage, entries = "", {}, []
         state = self._not_covered(state)
         if _asks_model(state):
             message = self.generate.invoke(self._prompt_inputs(state))
             raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
+            entries = token_entries(getattr(message, "response_metadata", None))
             if only_citations(raw):
-                raw = self._words_please(state, raw)
-        return {**state, "raw": raw, "usage": usage, "generate_ms": (time.perf_counter() - start) * 1000}
+                raw, entries = self._words_please(state, raw), []
+        return {**state, "raw": raw, "usage": usage, "entries": entries,
+                "generate_ms": (time.perf_counter() - start) * 1000}
 
     def _finish(self, state: dict[str, Any]) -> Answer:
         start = time.perf_counter()
@@ -236,6 +240,9 @@ class AnswerChain:
             "generate": state["generate_ms"],
             "cite": (time.perf_counter() - start) * 1000,
         }
+        entries = state.get("entries") or []
+        answer.confidence = signals(entries)
+        answer.token_logprobs = [(str(e.get("token", "")), float(e["logprob"])) for e in entries]
         usage = state.get("usage") or {}
         answer.tokens = {"prompt": int(usage.get("input_tokens", 0)), "completion": int(usage.get("output_tokens", 0))}
         return answer
@@ -293,10 +300,12 @@ class AnswerChain:
         gen_start = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] = {}
+        entries: list[dict[str, Any]] = []
         if reading:
             try:
                 for chunk in self.generate.stream(self._prompt_inputs(state)):
                     usage = dict(getattr(chunk, "usage_metadata", None) or usage)
+                    entries += token_entries(getattr(chunk, "response_metadata", None))
                     token = str(chunk.content)
                     if token:
                         parts.append(token)
@@ -308,9 +317,9 @@ class AnswerChain:
                     raise
             if only_citations("".join(parts)):
                 retry = self._words_please(state, "".join(parts))
-                parts = [retry]
+                parts, entries = [retry], []
                 yield "\n" + retry
-        state.update(raw="".join(parts), usage=usage, generate_ms=(time.perf_counter() - gen_start) * 1000)
+        state.update(raw="".join(parts), usage=usage, entries=entries, generate_ms=(time.perf_counter() - gen_start) * 1000)
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
         yield answer

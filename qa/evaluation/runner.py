@@ -47,6 +47,8 @@ class QuestionResult:
     retrieve_ms: float | None = None
     total_ms: float | None = None
     prompt_tokens: int | None = None
+    confidence: dict = field(default_factory=dict)  # the model's token-probability signals (Answer.confidence)
+    token_logprobs: list = field(default_factory=list)  # the reply's (token, log-probability) pairs
     error: str | None = None
 
 
@@ -84,6 +86,8 @@ def score_item(item: EvalItem, ranked: Sequence[Passage], answer, retrieve_ms: f
     result.total_ms = answer.timings_ms.get("total")
     # None when the model was not asked (no passages, or the coverage check answered): not a 0-token prompt.
     result.prompt_tokens = (answer.tokens or {}).get("prompt") or None
+    result.confidence = dict(getattr(answer, "confidence", None) or {})
+    result.token_logprobs = [[t, round(lp, 3)] for t, lp in getattr(answer, "token_logprobs", None) or []]
     if item.answerable:
         result.correct = not answer.abstained and m.answer_correct(answer.text, item.answers, item.choices,
                                                                    item.language)

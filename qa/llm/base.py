@@ -122,8 +122,11 @@ class PiecedGGUFChat(LocalGGUFChat):
                 info = item
             else:
                 parts.append(item)
-        message = AIMessage(content="".join(parts), usage_metadata=self._usage(info),
-                            response_metadata={"finish_reason": info["finish_reason"], "timings": info})
+        timings = {k: v for k, v in info.items() if k != "logprobs"}
+        metadata = {"finish_reason": info["finish_reason"], "timings": timings}
+        if "logprobs" in info:
+            metadata["logprobs"] = info["logprobs"]
+        message = AIMessage(content="".join(parts), usage_metadata=self._usage(info), response_metadata=metadata)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
@@ -135,6 +138,9 @@ class PiecedGGUFChat(LocalGGUFChat):
     ) -> Iterator[ChatGenerationChunk]:
         for item in self._pieces(messages, stop, **kwargs):
             if isinstance(item, dict):
-                yield self._usage_chunk(self._usage(item))
+                chunk = self._usage_chunk(self._usage(item))
+                if "logprobs" in item:  # on the last chunk only, so merging the chunks keeps one list
+                    chunk.message.response_metadata["logprobs"] = item["logprobs"]
+                yield chunk
             else:
                 yield self._text_chunk(item, run_manager)

@@ -108,6 +108,19 @@ def pick(logits: np.ndarray, temperature: float, rng: np.random.Generator, top_k
     return int(best[rng.choice(keep, p=p)])
 
 
+def token_logprobs(logits: np.ndarray, token: int, top: int, text: Callable[[int], str]) -> dict[str, Any]:
+    """The chosen token's log-probability and the `top` likeliest alternatives, in the shape of OpenAI's
+    `logprobs.content` items (what LangChain's ChatOpenAI returns too)."""
+    shifted = logits.astype(np.float64) - float(logits.max())
+    logp = shifted - np.log(np.exp(shifted).sum())
+    entry: dict[str, Any] = {"token": text(token), "logprob": float(logp[token])}
+    if top > 0:
+        best = np.argpartition(logp, -top)[-top:]
+        best = best[np.argsort(logp[best])[::-1]]
+        entry["top_logprobs"] = [{"token": text(int(t)), "logprob": float(logp[t])} for t in best]
+    return entry
+
+
 class StopWatch:
     """Holds back text that might be the start of a stop string; cuts at the earliest stop string."""
 
@@ -210,6 +223,10 @@ class ChatIkLlama(PiecedGGUFChat):
         """Text pieces as they come, then one dict: token counts, timings, finish reason. Holds the lock while
         it runs; closing it early (GeneratorExit) keeps the cache, whose bookkeeping is exact at each yield."""
         max_tokens = int(kwargs.get("max_tokens", self.max_tokens))
+        # logprobs / top_logprobs: as OpenAI's API takes them (a chain asks for them with `llm.bind(logprobs=True)`)
+        want_logprobs = bool(kwargs.get("logprobs"))
+        top_logprobs = int(kwargs.get("top_logprobs") or 0)
+        logprobs: list[dict[str, Any]] = []
         temperature = float(kwargs.get("temperature", self.temperature))
         rng = np.random.default_rng(self.seed)
         with self._lock:
@@ -229,10 +246,15 @@ class ChatIkLlama(PiecedGGUFChat):
                 watch = StopWatch(list(stop or []))
                 produced, finish = 0, "length"
                 while len(cached) < engine.n_ctx:
-                    token = pick(engine.logits(), temperature, rng)
+                    logits = engine.logits()
+                    token = pick(logits, temperature, rng)
                     if engine.is_end(token):
                         finish = "stop"
                         break
+                    if want_logprobs:
+                        logprobs.append(token_logprobs(
+                            logits, token, top_logprobs,
+                            lambda t: engine.piece(t).decode("utf-8", errors="replace")))
                     produced += 1
                     text = watch.push(decoder.decode(engine.piece(token)))
                     if text:
@@ -257,7 +279,8 @@ class ChatIkLlama(PiecedGGUFChat):
                 raise
         total_ms = (time.perf_counter() - start) * 1000
         yield {"prompt_tokens": len(tokens), "completion_tokens": produced, "cached_tokens": reused,
-               "prompt_ms": prompt_ms, "generation_ms": total_ms - prompt_ms, "finish_reason": finish}
+               "prompt_ms": prompt_ms, "generation_ms": total_ms - prompt_ms, "finish_reason": finish,
+               **({"logprobs": {"content": logprobs}} if want_logprobs else {})}
 
     def _pieces(self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any) -> Iterator[str | dict]:
         """`_run` in a worker thread: a reader that stops reading (a client gone) never keeps the lock; the
