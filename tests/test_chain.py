@@ -250,3 +250,20 @@ def test_bad_options_are_named(service):
         svc.ask("Which museum?", options="Louvre")
     with pytest.raises(InputError, match="option 1 holds a ';'"):
         svc.ask("Which museum?", options=["Louvre; Paris", "Prado"])
+
+
+def test_a_question_in_french_is_asked_for_a_french_answer():
+    from qa.answer.prompt import reply_rule
+
+    assert reply_rule((), "fr").endswith("Write the answer in French.")
+    assert reply_rule((), "en") == reply_rule() and "French" not in reply_rule()
+    assert reply_rule(("a", "b"), "es").endswith("Write the answer in Spanish.")
+
+
+def test_the_chain_asks_a_french_question_for_a_french_answer(service):
+    svc = service("Des bijoux [1].", "Jewels [1].")
+    recorder, _searched = record_prompts_and_searches(svc)
+    svc.ask("Qu'ont volé les cambrioleurs au musée du Louvre ?")
+    assert recorder.seen[0].endswith("Write the answer in French.")
+    svc.ask("What did thieves take from the Louvre?")
+    assert "French" not in recorder.seen[1].splitlines()[-1]

@@ -160,3 +160,11 @@ def test_the_chain_shows_only_the_passages_of_the_question_period(tmp_path, on):
     assert shown == ([1, 2] if on else [1, 2, 3])  # numbered again, no gap
     assert [c.n for c in answer.citations] == [1] and answer.citations[0].passage.chunk.published.month == 6
     assert len(answer.passages) == len(shown)
+
+
+def test_a_report_a_few_days_before_the_week_still_covers_it():
+    week = Period(date(2022, 6, 10), date(2022, 6, 16), "this week", "week")
+    assert covers(_passage("The senators reached a deal.", date(2022, 6, 8)), week)  # two days early
+    assert not covers(_passage("The senators reached a deal.", date(2022, 6, 3)), week)  # a week early
+    month = Period(date(2025, 12, 1), date(2025, 12, 31), "December", "month")
+    assert not covers(_passage("Rates were held.", date(2025, 11, 29)), month)  # a month is named, not guessed

@@ -28,10 +28,9 @@ from qa.answer.coverage import in_period, not_covered_text, uncovered_period
 from qa.answer.figures import invented, known_numbers
 from qa.answer.prompt import (
     ABSTAIN_TEXT,
-    ANSWER_RULE,
-    OPTION_RULE,
     answer_prompt,
     format_passages,
+    reply_rule,
     neutralize,
     with_options,
 )
@@ -39,6 +38,7 @@ from qa.answer.repeats import drop_repeats
 from qa.answer.terms import answer_language, known_terms, ungrounded
 from qa.retrieve.context import estimated_tokens, fit_budget
 from qa.retrieve.retriever import Filters, Retriever
+from qa.retrieve.scope import question_language
 from qa.types import Answer, Passage, Retrieved
 
 
@@ -186,7 +186,13 @@ class AnswerChain:
         as_of = state.get("as_of") or date.today()
         return {"as_of": as_of.isoformat(), "context": format_passages(state["passages"]),
                 "question": neutralize(state["question"]),
-                "reply_rule": OPTION_RULE if state.get("options") else ANSWER_RULE}
+                "reply_rule": reply_rule(state.get("options") or (), self._language(state))}
+
+    @staticmethod
+    def _language(state: dict[str, Any]) -> str | None:
+        """The question's language, told apart from English and the passages' languages."""
+        among = sorted({p.chunk.language for p in state["passages"] if p.chunk.language} | {"en"})
+        return question_language(_plain_question(state), among)
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()

@@ -40,6 +40,21 @@ HUMAN = (
 ANSWER_RULE = "Answer in one or two sentences, with [n] citations."
 OPTION_RULE = "Reply with the one option the passages support, and its [n] citation."
 
+# A question in another language than English is answered in it: the instructions are English, and without this
+# line the 1.5B model answered 6 of 30 French questions in English ("The president is expected to visit China in
+# April 2026 [3]" to "Quand le président américain est-il attendu en Chine ?"; bench/RESULTS.md, 2026-12-07).
+LANGUAGE_NAMES = {"fr": "French", "es": "Spanish", "de": "German", "it": "Italian", "pt": "Portuguese",
+                  "nl": "Dutch", "pl": "Polish", "ru": "Russian", "zh": "Chinese", "ja": "Japanese", "ar": "Arabic"}
+
+
+def reply_rule(options: Sequence[str] = (), language: str | None = None) -> str:
+    """The prompt's last line: pick an option (a multiple-choice item) or answer in a sentence or two, in the
+    question's language when that is not English."""
+    rule = OPTION_RULE if options else ANSWER_RULE
+    if language and language != "en":
+        rule += f" Write the answer in {LANGUAGE_NAMES.get(language, 'the language of the question')}."
+    return rule
+
 
 # The "plain" style is what a tutorial pipeline does (the evaluation baseline): context, question, no rules
 # about citations or dates.
