@@ -148,7 +148,7 @@ class QAService:
             self._chain = AnswerChain(retriever, self.llm, scorer=scorer, models=self.model_names(),
                                       prompt_style=recipe.prompt_style, verify=checks, passage_budget=budget,
                                       check_coverage=checks, check_figures=checks, check_terms=checks,
-                                      period_filter=checks)
+                                      period_filter=checks, second_look=recipe.second_look)
         return self._chain
 
     def model_names(self) -> dict[str, str]:

@@ -230,6 +230,11 @@ class Recipe(BaseModel):
         description="Check the reply in code: citations moved to the passage that supports them, figures and "
         "words no passage holds, periods no passage covers (abstaining when the reply rests on nothing).",
     )
+    second_look: bool = Field(
+        default=True,
+        description="Ask the model once more when its reply lacks the kind of answer the question asks for (a "
+        "number, a date, anything the question does not already say).",
+    )
 
     @classmethod
     def tutorial(cls) -> "Recipe":
@@ -237,4 +242,5 @@ class Recipe(BaseModel):
         only, no date handling, no checks."""
         return cls(splitter="tutorial", query_prompt=None, document_template=None, embedding_dtype="float32",
                    keyword=False, recency=False, periods=False, max_per_article=0, sentence_window=0,
-                   resolve_dates=False, screen_instructions=False, prompt_style="plain", checks=False)
+                   resolve_dates=False, screen_instructions=False, prompt_style="plain", checks=False,
+                   second_look=False)

@@ -50,11 +50,11 @@ def test_answer_keeps_valid_citations_and_drops_invented_ones(service):
 
 
 def test_as_of_excludes_later_articles(service):
-    svc = service("ok [1]")
+    svc = service("In October 2025 [1].")
     answer = svc.ask("When did Bessent meet He Lifeng?", as_of=date(2026, 2, 11))
     assert all(p.chunk.published <= date(2026, 2, 11) for p in answer.passages)
     assert not any("Geneva" in p.chunk.text for p in answer.passages)
-    later = service("ok [1]").ask("When did Bessent meet He Lifeng?", as_of="2026-06-01")
+    later = service("In October 2025 [1].").ask("When did Bessent meet He Lifeng?", as_of="2026-06-01")
     assert any("Geneva" in p.chunk.text for p in later.passages)
 
 
@@ -168,7 +168,7 @@ def test_follow_up_rewritten_by_the_llm_when_configured(service):
 
 
 def test_filters_limit_sources_and_dates(service):
-    svc = service("ok [1]")
+    svc = service("In October 2025 [1].")
     answer = svc.ask("When did Bessent meet He Lifeng?", as_of="2026-06-01",
                      filters={"date_from": "2026-03-01"})
     assert answer.passages and all(p.chunk.published.isoformat() >= "2026-03-01" for p in answer.passages)
@@ -267,3 +267,31 @@ def test_the_chain_asks_a_french_question_for_a_french_answer(service):
     assert recorder.seen[0].endswith("Write the answer in French.")
     svc.ask("What did thieves take from the Louvre?")
     assert "French" not in recorder.seen[1].splitlines()[-1]
+
+
+def test_a_reply_without_the_kind_of_answer_asked_gets_a_second_look(service):
+    from qa.answer.asked import second_look_request
+
+    question = "When did Bessent last meet He Lifeng?"
+    full = "Bessent last met He Lifeng in Malaysia in October 2025 [1]."
+    # "in Malaysia" is no date: one more turn, and its dated reply is the answer, whole and streamed.
+    svc = service("Bessent met He Lifeng in Malaysia [1].", full)
+    recorder, _ = record_prompts_and_searches(svc)
+    answer = svc.ask(question, as_of="2026-02-11")
+    assert answer.text == full and not answer.abstained
+    assert recorder.seen[-1].rstrip().endswith(second_look_request(question))
+    streamed = list(service("Bessent met He Lifeng in Malaysia [1].", full).stream(question, as_of="2026-02-11"))
+    assert streamed[-1].text == full
+    # A second reply that still misses leaves the first one to the other checks; an abstention is taken.
+    missed = service("Bessent met He Lifeng in Malaysia [1].", "In Malaysia [1].").ask(question, as_of="2026-02-11")
+    assert missed.raw_text == "Bessent met He Lifeng in Malaysia [1]."
+    gave_up = service("Bessent met He Lifeng in Malaysia [1].", "NOT IN ARTICLES").ask(question, as_of="2026-02-11")
+    assert gave_up.abstained
+    # A dated first reply gets no second turn (a scripted model with one reply would run out).
+    assert service(full).ask(question, as_of="2026-02-11").text == full
+
+
+def test_no_second_look_in_the_tutorial_recipe(tmp_path):
+    from qa.settings import Recipe
+
+    assert Recipe().second_look and not Recipe.tutorial().second_look

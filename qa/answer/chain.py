@@ -11,6 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
+from qa.answer.asked import gives, second_look_request
 from qa.answer.citations import (
     CITATION,
     SentenceScorer,
@@ -160,7 +161,9 @@ class AnswerChain:
         check_figures: bool = True,
         check_terms: bool = True,
         period_filter: bool = True,
+        second_look: bool = True,
     ) -> None:
+        self.second_look = second_look
         self.retriever = retriever
         self.period_filter = period_filter
         self.passage_budget = passage_budget
@@ -173,14 +176,31 @@ class AnswerChain:
         self.check_terms = check_terms
         self.prompt = answer_prompt(prompt_style)
         # Token log-probabilities are asked for (OpenAI's parameters): how sure the model was (qa/answer/confidence.py).
-        self.generate: Runnable = self.prompt | llm.bind(logprobs=True, top_logprobs=5)  # -> AIMessage(Chunk)
+        self.generate_turn: Runnable = llm.bind(logprobs=True, top_logprobs=5)  # messages -> AIMessage(Chunk)
+        self.generate: Runnable = self.prompt | self.generate_turn
 
-    def _words_please(self, state: dict[str, Any], raw: str) -> str:
-        """One more turn when the model replied with passage numbers only ("[1]"): the prompt is the same up to
-        that turn, so llama.cpp reuses its cached prompt and the retry costs a few tokens of generation."""
+    def _retry_request(self, state: dict[str, Any], raw: str) -> str | None:
+        """What to ask in one more turn, or None when the reply stands: a reply of passage numbers only ("[1]"),
+        or one that lacks the kind of answer the question asks for (qa/answer/asked.py)."""
+        if only_citations(raw):
+            return WORDS_PLEASE
+        if not self.second_look or state.get("options") or is_abstention(raw):
+            return None
+        question = _plain_question(state)
+        return None if gives(raw, question, self._language(state)) else second_look_request(question)
+
+    def _second_look(self, state: dict[str, Any], raw: str, request: str) -> tuple[str, list[dict[str, Any]]]:
+        """The model's reply to one more turn (`request`) after its first reply: the prompt is the same up to that
+        turn, so the runtime reuses its cached prompt and the turn costs its few tokens and the new reply's. The
+        new reply replaces the first when it answers (or abstains); a reply that still misses keeps the first."""
         messages = self.prompt.format_messages(**self._prompt_inputs(state)) + [
-            AIMessage(content=raw), HumanMessage(content=WORDS_PLEASE)]
-        return str(self.llm.invoke(messages).content)
+            AIMessage(content=raw), HumanMessage(content=request)]
+        message = self.generate_turn.invoke(messages)
+        again = str(message.content)
+        if request != WORDS_PLEASE and not (is_abstention(again) or gives(again, _plain_question(state),
+                                                                           self._language(state))):
+            return raw, []
+        return again, token_entries(getattr(message, "response_metadata", None))
 
     def _prompt_inputs(self, state: dict[str, Any]) -> dict[str, Any]:
         as_of = state.get("as_of") or date.today()
@@ -230,8 +250,8 @@ class AnswerChain:
             raw = str(message.content)
             usage = dict(getattr(message, "usage_metadata", None) or {})
             entries = token_entries(getattr(message, "response_metadata", None))
-            if only_citations(raw):
-                raw, entries = self._words_please(state, raw), []
+            if (request := self._retry_request(state, raw)) is not None:
+                raw, entries = self._second_look(state, raw, request)
         return {**state, "raw": raw, "usage": usage, "entries": entries,
                 "generate_ms": (time.perf_counter() - start) * 1000}
 
@@ -321,10 +341,11 @@ class AnswerChain:
                 # empty reply (an abstention), not a failure.
                 if "No generation chunks" not in str(exc):
                     raise
-            if only_citations("".join(parts)):
-                retry = self._words_please(state, "".join(parts))
-                parts, entries = [retry], []
-                yield "\n" + retry
+            if (request := self._retry_request(state, "".join(parts))) is not None:
+                retry, retry_entries = self._second_look(state, "".join(parts), request)
+                if retry != "".join(parts):
+                    parts, entries = [retry], retry_entries
+                    yield "\n" + retry
         state.update(raw="".join(parts), usage=usage, entries=entries, generate_ms=(time.perf_counter() - gen_start) * 1000)
         answer = self._finish(state)
         answer.timings_ms["total"] = (time.perf_counter() - start) * 1000
