@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 import time
 from datetime import date
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
+from qa.answer.anchors import missing_anchors, passage_text
 from qa.answer.asked import gives, second_look_request
 from qa.answer.citations import (
     CITATION,
     SentenceScorer,
     answer_sentences,
+    asked_line,
     attach_missing_citations,
     build_citations,
     is_abstention,
@@ -36,7 +38,7 @@ from qa.answer.prompt import (
     with_options,
 )
 from qa.answer.repeats import drop_repeats
-from qa.answer.terms import answer_language, known_terms, ungrounded
+from qa.answer.terms import answer_language, known_terms, terms, ungrounded
 from qa.retrieve.context import estimated_tokens, fit_budget
 from qa.retrieve.retriever import Filters, Retriever
 from qa.retrieve.scope import question_language
@@ -56,6 +58,19 @@ def _ungrounded_words(text, sentences, passages, question, as_of) -> dict[str, l
     return {s: ungrounded(s, question, known, language, passages) for s in sentences}
 
 
+def _off_subject(question: str, numbers: Sequence[int], passages: list[Passage],
+                 text_of: Callable[[Passage], str] = passage_text) -> str:
+    """The question's names that the cited passages lack, as written in the question, when they lack most
+    (qa/answer/anchors.py); "" when the passages speak of the question's subject."""
+    by_n = {p.n: p for p in passages}
+    language = answer_language(asked_line(question))
+    missing = missing_anchors(asked_line(question), [by_n[n] for n in numbers if n in by_n], language, text_of)
+    if not missing:
+        return ""
+    words = re.findall(r"[\w'’.-]+", asked_line(question))
+    return ", ".join(dict.fromkeys(w for w in words if w[:1].isupper() and set(terms(w, language)) & missing))
+
+
 def finalize(
     question: str,
     as_of: date | None,
@@ -69,6 +84,8 @@ def finalize(
     figures: bool = True,
     terms: bool = True,
     plain_question: str | None = None,
+    anchors: bool = True,
+    text_of: Callable[[Passage], str] = passage_text,
 ) -> Answer:
     """Turn the model's raw text into an Answer: abstain, or keep only citations of given passages. `reason`:
     the model was not asked (the passages cannot answer, see qa/answer/coverage.py); it is shown after the abstention.
@@ -113,6 +130,9 @@ def finalize(
     if verify and not numbers:
         # Nothing in the passages supports the answer: say so rather than pass on a guess.
         return Answer(question, as_of, ABSTAIN_TEXT, True, [], passages, timings_ms, models, raw, dropped, repointed)
+    if verify and anchors and (missing := _off_subject(plain_question or question, numbers, passages, text_of)):
+        note = f"{ABSTAIN_TEXT} (A draft answer cited articles that do not mention {missing}.)"
+        return Answer(question, as_of, note, True, [], passages, timings_ms, models, raw, dropped, repointed)
     citations = build_citations(text, numbers, passages, scorer, question)
     return Answer(question, as_of, text, False, citations, passages, timings_ms, models, raw, dropped, repointed)
 
@@ -255,12 +275,16 @@ class AnswerChain:
         return {**state, "raw": raw, "usage": usage, "entries": entries,
                 "generate_ms": (time.perf_counter() - start) * 1000}
 
+    def _article_text(self, passage: Passage) -> str:
+        """The passage's whole article as the store holds it."""
+        return self.retriever.article_text(passage.chunk)
+
     def _finish(self, state: dict[str, Any]) -> Answer:
         start = time.perf_counter()
         answer = finalize(state["question"], state.get("as_of"), state["passages"], state["raw"], self.scorer,
                           models=self.models, verify=self.verify, reason=state.get("reason"),
                           figures=self.check_figures, terms=self.check_terms,
-                          plain_question=_plain_question(state))
+                          plain_question=_plain_question(state), text_of=self._article_text)
         answer.timings_ms = {
             "retrieve": state["retrieve_ms"],
             "generate": state["generate_ms"],

@@ -146,6 +146,14 @@ class Retriever:
         return {(str(r.metadata.get("article_id", "")), str(r.metadata.get("article_hash", "")),
                  int(r.metadata.get("position", 0))): r.text for r in self.store.get(ids)}
 
+    def article_text(self, chunk: Chunk) -> str:
+        """The whole text of the chunk's article (that version's chunks in order), for checks that read beyond one
+        passage: a chunk from the middle of a story may name its subject only as "the tournament"."""
+        where = {"$and": [{"article_id": chunk.article_id}, {"article_hash": chunk.article_hash}]}
+        ids = [i for i, _ in self.store.metadata(where)]
+        records = sorted(self.store.get(ids), key=lambda r: int(r.metadata.get("position", 0)))
+        return "\n".join(r.text for r in records) or chunk.text
+
     def _pool(self, fused: dict[str, float], similarity: dict[str, float], size: int, margin: float) -> list[str]:
         """The best `size` fused candidates (best first) whose dense similarity is within `margin` of the best."""
         top = [i for i in sorted(fused, key=lambda i: -fused[i])[:size] if i in similarity]
