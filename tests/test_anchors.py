@@ -48,3 +48,25 @@ def test_finalize_abstains_naming_what_the_cited_articles_lack():
     assert not kept.abstained
     right = finalize(question, date(2022, 7, 1), [_passage(WORLD_CUP)], "Argentina won it [1].")
     assert not right.abstained and right.citations[0].n == 1
+
+
+def test_a_year_given_to_a_date_of_an_undated_article_is_taken_out():
+    """The English seed article has no publication date: "meets Monday, August 28" has no year."""
+    from pathlib import Path
+
+    from qa.answer.undated import drop_invented_years
+
+    seed = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_f5718d7dae20ace6.txt"
+    text = seed.read_text(encoding="utf-8").split("\n")[0]
+    chunk = Chunk("c1", "a1", text, 0, "Raimondo in Beijing", "seed", None, "en", None, "h1")
+    undated = Passage(1, chunk, 0.9, text)
+    question = "When does Gina Raimondo meet her Chinese counterpart?"
+    raw = "Gina Raimondo meets her Chinese counterpart on Monday, August 28, 2026 [1]."
+    answer = finalize(question, date(2026, 2, 11), [undated], raw)
+    assert not answer.abstained and "2026" not in answer.text
+    assert answer.text == "Gina Raimondo meets her Chinese counterpart on Monday, August 28 (the article gives no year) [1]."
+    # A dated article's year stays, and so does a year the undated passage itself gives.
+    dated = Passage(1, Chunk("c1", "a1", text, 0, "T", "seed", date(2023, 8, 25), "en", None, "h1"), 0.9, text)
+    assert drop_invented_years("On August 28, 2023 [1].", [dated], question, "en") == "On August 28, 2023 [1]."
+    told = Passage(1, Chunk("c1", "a1", text + " (2023)", 0, "T", "seed", None, "en", None, "h1"), 0.9, text + " 2023")
+    assert drop_invented_years("On August 28, 2023 [1].", [told], question, "en") == "On August 28, 2023 [1]."

@@ -6,6 +6,7 @@ Run by the README's test command. The first run assembles the models (`newsqa mo
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -94,6 +95,29 @@ def test_bessent_answer_says_october_2025_and_cites_the_french_article(seeds_ser
     cited = [c.passage.chunk for c in answer.citations]
     assert any(c.language == "fr" and c.source.endswith("004_a88b1a08a186ee89.txt") for c in cited)
     assert all(f"[{c.n}]" in answer.text for c in answer.citations)
+
+
+def _cites_the_french_seed(answer) -> bool:
+    return any(c.passage.chunk.language == "fr" and c.passage.chunk.source.endswith("004_a88b1a08a186ee89.txt")
+               for c in answer.citations)
+
+
+def test_what_beijing_agreed_to_postpone_is_the_rare_earth_controls_from_the_french_article(seeds_service):
+    answer = _ask(seeds_service, "What did Beijing agree to postpone?", "2026-02-11")
+    assert not answer.abstained and re.search(r"rare[- ]earth", answer.text, re.IGNORECASE)
+    assert _cites_the_french_seed(answer)
+
+
+def test_the_presidents_visit_to_china_is_in_april_from_the_french_article(seeds_service):
+    answer = _ask(seeds_service, "When is the US president expected to visit China?", "2026-02-11")
+    assert not answer.abstained and "April" in answer.text
+    assert _cites_the_french_seed(answer)
+
+
+def test_a_date_in_the_undated_english_seed_gets_no_invented_year(seeds_service):
+    answer = _ask(seeds_service, "When does Gina Raimondo meet her Chinese counterpart in Beijing?", "2026-02-11")
+    assert not answer.abstained and "August 28" in answer.text
+    assert not re.search(r"August 28,? (?:19|20)\d\d", answer.text)
 
 
 def test_seed_question_the_articles_cannot_answer_is_abstained(seeds_service):

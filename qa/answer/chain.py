@@ -38,6 +38,7 @@ from qa.answer.prompt import (
     with_options,
 )
 from qa.answer.repeats import drop_repeats
+from qa.answer.undated import drop_invented_years
 from qa.answer.terms import answer_language, known_terms, terms, ungrounded
 from qa.retrieve.context import estimated_tokens, fit_budget
 from qa.retrieve.retriever import Filters, Retriever
@@ -103,6 +104,8 @@ def finalize(
         text, repointed = verify_citations(text, passages, scorer, question=question)
         text, _added = attach_missing_citations(text, passages, scorer)
     text = drop_repeats(text)  # after the citations settle: a repeat re-pointed to the first one's passage goes too
+    if verify:  # a year given to a date of an undated article is the model's own (qa/answer/undated.py)
+        text = drop_invented_years(text, passages, plain_question or question, answer_language(text))
     _text, numbers, _ = parse_citations(text, len(passages))
     own = 0  # sentences found to be the model's own so far (their citations gone, so later checks skip them)
     # An option is a guess offered to the model, not a figure the answer may state unbacked: figures are read
