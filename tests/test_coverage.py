@@ -168,3 +168,10 @@ def test_a_report_a_few_days_before_the_week_still_covers_it():
     assert not covers(_passage("The senators reached a deal.", date(2022, 6, 3)), week)  # a week early
     month = Period(date(2025, 12, 1), date(2025, 12, 31), "December", "month")
     assert not covers(_passage("Rates were held.", date(2025, 11, 29)), month)  # a month is named, not guessed
+
+
+def test_a_period_named_relative_to_the_as_of_date_is_left_to_the_model():
+    preview = [_passage("Ariana DeBose will host the Tony Awards next June.", date(2024, 12, 10))]
+    as_of = date(2025, 2, 20)
+    assert uncovered_period("Which singer is set to host the Tony Awards this year?", as_of, preview) is None
+    assert uncovered_period("Which singer hosted the Tony Awards in March 2025?", as_of, preview) is not None

@@ -38,6 +38,12 @@ class Period:
     phrase: str
     granularity: str  # day, week, month or year
 
+    @property
+    def relative(self) -> bool:
+        """Named relative to the as-of date ("this week", "this year", "yesterday", "il y a deux jours"), not by
+        the calendar ("in December 2025", "on 28 August")."""
+        return bool(_RELATIVE.fullmatch(self.phrase) or re.search(r"\bago\b|\bil y a\b|\bhace\b", self.phrase, re.I))
+
     def contains(self, day: date, grace_days: int = 0) -> bool:
         """Within the period, or published up to `grace_days` after it (reports follow events)."""
         return self.start <= day <= self.end + timedelta(days=grace_days)
