@@ -174,4 +174,4 @@ def test_a_period_named_relative_to_the_as_of_date_is_left_to_the_model():
     preview = [_passage("Ariana DeBose will host the Tony Awards next June.", date(2024, 12, 10))]
     as_of = date(2025, 2, 20)
     assert uncovered_period("Which singer is set to host the Tony Awards this year?", as_of, preview) is None
-    assert uncovered_period("Which singer hosted the Tony Awards in March 2025?", as_of, preview) is not None
+    assert uncovered_period("Which singer hosted the Tony Awards gala in January 2025?", as_of, preview) is not None
