@@ -171,7 +171,8 @@ class Answer:
     repointed_citations: list[tuple[int, int | None]] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)  # {"prompt", "completion"} when the LLM reports them
     standalone_question: str | None = None  # a follow-up rewritten to stand alone, when it was rewritten
-    # how sure the model was, from its token probabilities when the LLM reports them (qa/answer/confidence.py)
+    # how sure the model was, from its token probabilities when the LLM reports them (qa/answer/confidence.py); kept
+    # in evaluation results, not in the JSON: no threshold on them separated right answers from guesses
     confidence: dict[str, float] = field(default_factory=dict)
     token_logprobs: list[tuple[str, float]] = field(default_factory=list)  # the reply's tokens, for evaluation
 
@@ -190,7 +191,6 @@ class Answer:
             "raw_answer": self.raw_text,
             "dropped_citations": list(self.dropped_citations),
             "repointed_citations": [list(pair) for pair in self.repointed_citations],
-            "confidence": {k: round(v, 4) for k, v in self.confidence.items()},
         }
 
 
