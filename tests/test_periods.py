@@ -155,3 +155,13 @@ def test_the_window_search_embeds_the_question_once():
     retriever = Retriever(store, embeddings, k=4, fusion=Fusion(period_search=1.0))
     assert retriever.retrieve("Which agency announced a recall this week?", AS_OF)
     assert asked == ["Which agency announced a recall this week?"]
+
+
+def test_may_and_march_in_lower_case_are_words_not_months():
+    from datetime import date
+
+    from qa.retrieve.periods import question_period
+
+    assert question_period("Which country may soon no longer be classified as measles-free?", date(2025, 10, 31),
+                           "en") is None
+    assert question_period("What happened in May?", date(2025, 10, 31), "en").start == date(2025, 5, 1)

@@ -28,6 +28,9 @@ _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b")
 _DURATION = re.compile(r"\b(?:years?|months?|weeks?|days?|ans|ann[ée]es|mois|semaines|jours|años|meses|semanas|"
                        r"d[íi]as)$", re.IGNORECASE)
 _NOT_PERIODS = {"now", "maintenant", "ahora", "actuellement", "currently", "today", "aujourd'hui", "hoy"}
+# Month names that are also English words, written in lower case: "Which country may soon no longer be classified
+# as measles-free?" named no May.
+_VERBS = {"may", "march"}
 _SEASON = re.compile(r"\b\d{4}\s*[-–/]\s*\d{2,4}\b")  # "the 2024-25 season" is no day
 
 
@@ -66,7 +69,7 @@ def _names_a_date(phrase: str, parser) -> bool:
     """Whether a phrase found by dateparser's search names a date: a relative period, a year, "ago", or a word
     that is a date by itself (a month or weekday). Durations ("after more than 60 years", "12 months"), stray
     numbers ("by a 7", from "a 7.0-magnitude earthquake") and "now" are not periods."""
-    if phrase.lower() in _NOT_PERIODS or _SEASON.search(phrase):
+    if phrase.lower() in _NOT_PERIODS or _SEASON.search(phrase) or phrase in _VERBS:
         return False
     if _RELATIVE.fullmatch(phrase) or _YEAR.search(phrase) or re.search(r"\bago\b|\bil y a\b|\bhace\b", phrase, re.I):
         return True
