@@ -70,3 +70,8 @@ def test_a_year_given_to_a_date_of_an_undated_article_is_taken_out():
     assert drop_invented_years("On August 28, 2023 [1].", [dated], question, "en") == "On August 28, 2023 [1]."
     told = Passage(1, Chunk("c1", "a1", text + " (2023)", 0, "T", "seed", None, "en", None, "h1"), 0.9, text + " 2023")
     assert drop_invented_years("On August 28, 2023 [1].", [told], question, "en") == "On August 28, 2023 [1]."
+
+
+def test_days_and_months_are_no_anchors():
+    assert anchors("Which Italian volcano erupted on Monday?", "en") == {"italian"}
+    assert anchors("Who won the Super Bowl in February?", "en") == {"super", "bowl"}

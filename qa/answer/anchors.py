@@ -17,6 +17,7 @@ tell a subject from a passing mention).
 
 from __future__ import annotations
 
+import calendar
 import re
 from typing import Callable, Sequence
 
@@ -25,6 +26,9 @@ from qa.types import Passage
 from vectorstore.keyword import has_stemmer
 
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*")
+# Days and months are capitalised in English but name a date, not the question's subject ("Which Italian volcano
+# erupted on Monday?": the article on Etna need not say "Monday").
+_DATE_WORDS = {w.lower() for w in [*calendar.day_name, *calendar.month_name] if w}
 MIN_ANCHORS = 2
 MIN_SHARE = 0.5
 
@@ -35,6 +39,7 @@ def anchors(question: str, language: str | None) -> set[str]:
     first = re.match(r"\W*([\w'’.-]+)", question)
     if first and words and words[0] == first.group(1):
         words = words[1:]
+    words = [w for w in words if w.lower().strip(".") not in _DATE_WORDS]
     return terms(" ".join(words), language)
 
 
