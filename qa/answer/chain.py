@@ -27,7 +27,7 @@ from qa.answer.citations import (
     verify_citations,
 )
 from qa.answer.confidence import signals, token_entries
-from qa.answer.coverage import drop_stale, in_period, not_covered_text, uncovered_period
+from qa.answer.coverage import in_period, not_covered_text, uncovered_period
 from qa.answer.figures import invented, known_numbers
 from qa.answer.prompt import (
     ABSTAIN_TEXT,
@@ -248,7 +248,6 @@ class AnswerChain:
             elapsed = state.get("retrieve_ms", 0.0)
         if self.period_filter:
             passages = in_period(_plain_question(state), state.get("as_of"), passages)
-            passages = drop_stale(_plain_question(state), state.get("as_of") or date.today(), passages)
         # Passages beyond the token budget would push the prompt out of the model's context window.
         passages = fit_budget(passages, self._budget(state["question"]))
         return {**state, "passages": passages, "retrieve_ms": elapsed}

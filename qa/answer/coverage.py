@@ -146,25 +146,3 @@ def in_period(question: str, as_of: date | None, passages: Sequence[Passage], le
         return list(passages)
     return [replace(p, n=i) for i, p in enumerate(kept, 1)]
 
-
-# News questions ask about the news around the as-of date. An article more than a year older than it, beside a
-# recent one, is background that the 1.5B model took for the answer: "Kevin Durant was traded in a blockbuster
-# deal this week [4]" from a 2023 report, over a 2025 passage on the Dončić trade at [1]; "Mercedes-Benz is facing
-# a new investigation [3]" from 2022 beside 2025's Tesla probe at [1] (bench/RESULTS.md, 2026-12-07).
-STALE_DAYS = 365
-
-
-def drop_stale(question: str, as_of: date | None, passages: Sequence[Passage]) -> list[Passage]:
-    """The passages without those published more than `STALE_DAYS` before the as-of date, numbered again from 1,
-    when at least one dated passage is recent; otherwise all of them. Undated passages stay. A question that
-    names a calendar period ("in 2019", "in February") is left alone: old articles may be what it asks for."""
-    if not passages or as_of is None:
-        return list(passages)
-    period = named_period(question, as_of, passages)
-    if period is not None and not period.relative:
-        return list(passages)
-    oldest = as_of - timedelta(days=STALE_DAYS)
-    kept = [p for p in passages if p.chunk.published is None or p.chunk.published >= oldest]
-    if len(kept) == len(passages) or not any(p.chunk.published is not None for p in kept):
-        return list(passages)
-    return [replace(p, n=i) for i, p in enumerate(kept, 1)]
