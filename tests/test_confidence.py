@@ -39,3 +39,14 @@ def test_runtime_logprobs_are_a_normalised_distribution():
     assert abs(entry["logprob"] - math.log(math.exp(1.0 - 2.0) / total)) < 1e-6
     assert [alt["token"] for alt in entry["top_logprobs"]] == ["t0", "t1"]
     assert sum(math.exp(a["logprob"]) for a in entry["top_logprobs"]) < 1.0
+
+
+def test_the_chain_asks_for_logprobs_only_when_recording():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from qa.answer.chain import AnswerChain
+
+    chain = AnswerChain(retriever=None, llm=FakeListChatModel(responses=["x"]))
+    assert getattr(chain.generate_turn, "kwargs", {}) == {}
+    chain.record_confidence()
+    assert chain.generate_turn.kwargs == {"logprobs": True, "top_logprobs": 5}

@@ -62,12 +62,11 @@ def gives(reply: str, question: str, language: str | None = None) -> bool:
     """Whether the reply carries the kind of answer the question asks for."""
     body = CITATION.sub(" ", reply)
     kind = asked_kind(question)
-    figures = numbers_in(body) - numbers_in(question)
     if kind == "number":
         return bool(numbers_in(body))
     if kind == "date":
         return bool(numbers_in(body)) or bool(_DAY_WORD.search(body.lower()))
-    return bool(figures) or bool(terms(body, language) - terms(question, language))
+    return bool(numbers_in(body) - numbers_in(question)) or bool(terms(body, language) - terms(question, language))
 
 
 WHAT = {"number": "the number asked for", "date": "the date asked for", "new": "the answer itself"}

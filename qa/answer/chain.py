@@ -33,13 +33,13 @@ from qa.answer.prompt import (
     ABSTAIN_TEXT,
     answer_prompt,
     format_passages,
-    reply_rule,
     neutralize,
+    reply_rule,
     with_options,
 )
 from qa.answer.repeats import drop_repeats
-from qa.answer.undated import drop_invented_years
 from qa.answer.terms import answer_language, known_terms, terms, ungrounded
+from qa.answer.undated import drop_invented_years
 from qa.retrieve.context import estimated_tokens, fit_budget
 from qa.retrieve.retriever import Filters, Retriever
 from qa.retrieve.scope import question_language
@@ -198,9 +198,15 @@ class AnswerChain:
         self.check_figures = check_figures
         self.check_terms = check_terms
         self.prompt = answer_prompt(prompt_style)
-        # Token log-probabilities are asked for (OpenAI's parameters): how sure the model was (qa/answer/confidence.py).
-        self.generate_turn: Runnable = llm.bind(logprobs=True, top_logprobs=5)  # messages -> AIMessage(Chunk)
+        self.generate_turn: Runnable = llm  # messages -> AIMessage (invoke) / AIMessageChunk (stream)
         self.generate: Runnable = self.prompt | self.generate_turn
+
+    def record_confidence(self) -> None:
+        """Ask the model for its token log-probabilities from now on (OpenAI's parameters), so each Answer carries
+        qa/answer/confidence.py's signals. Evaluation records them; answers do not depend on them, so the chat
+        path leaves them off (about 2 ms a token of NumPy on 2 cores)."""
+        self.generate_turn = self.llm.bind(logprobs=True, top_logprobs=5)
+        self.generate = self.prompt | self.generate_turn
 
     def _retry_request(self, state: dict[str, Any], raw: str) -> str | None:
         """What to ask in one more turn, or None when the reply stands: a reply of passage numbers only ("[1]"),

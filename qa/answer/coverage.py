@@ -63,10 +63,8 @@ def mentions(text: str, period: Period, published: date | None = None) -> bool:
     return any(_names_day(low, day) for day in _days(period))
 
 
-# A report can come out a little before the days a question names: "this week" is the seven days up to the as-of
-# date, and a story of the eighth or ninth day before, or one whose feed date is a day off, is still this week's
-# news. Without this slack 1 question in 16 on the held-out sets was answered "not in the articles" without the
-# model reading anything.
+# A report can come out a little before the days a question names ("the week of 10 June", "on 28 August"), and a
+# feed's date can be a day off: such a story still covers them, for the coverage check and the period filter.
 _EARLY_DAYS = {"day": 3, "week": 3}
 
 
@@ -145,4 +143,3 @@ def in_period(question: str, as_of: date | None, passages: Sequence[Passage], le
     if len(kept) == len(passages) or sum(p.chunk.published is not None for p in kept) < least:
         return list(passages)
     return [replace(p, n=i) for i, p in enumerate(kept, 1)]
-

@@ -250,6 +250,7 @@ def run_eval(
         bar = tqdm(total=len(items), initial=sum(1 for i in items if i.id in done), desc=f"eval {config_name}",
                    unit="q", file=sys.stderr)
     chain = service.chain
+    chain.record_confidence()  # the model's token probabilities go into results.jsonl (qa/answer/confidence.py)
     for item in items:
         if item.id in done:
             continue
