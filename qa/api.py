@@ -1,7 +1,7 @@
 """The REST API over a QAService (FastAPI). `create_api(service)` builds the app; nothing runs at import.
 
 Errors are translated once here: bad input -> 422 naming the field, no index yet -> 409, missing model -> 503,
-a wrong or missing bearer token -> 401.
+a failing model server -> 502 (503 unreachable, 504 timed out), a wrong or missing bearer token -> 401.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError
+from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError, ServerError
 from qa.service import MAX_OPTIONS
 from qa.types import Retrieved
 
@@ -76,6 +76,8 @@ def _status(exc: NewsQAError) -> int:
         return 422
     if isinstance(exc, ModelError):
         return 503
+    if isinstance(exc, ServerError):  # a model server behind newsqa failed: 502, 503 (unreachable), 504 (timeout)
+        return exc.status
     return 400
 
 

@@ -49,3 +49,41 @@ class LoadError(NewsQAError):
         self.line = line
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {reason}")
+
+
+class ServerError(NewsQAError):
+    """A model server (llm_base_url or embedding_base_url) failed the request; the message names the server, what
+    went wrong and the fix. `status` is what the REST API answers: the server behind newsqa failed, not the
+    caller's request."""
+
+    exit_code = 5
+    status = 502
+
+
+class ServerUnreachable(ServerError):
+    """No answer at the server's address (nothing listening, wrong host or port, DNS)."""
+
+    status = 503
+
+
+class ServerAuthError(ServerError):
+    """The server refused the key (401/403)."""
+
+
+class ServerModelMissing(ServerError):
+    """The server does not serve the model named in the settings (404)."""
+
+
+class ServerTimeout(ServerError):
+    """The server took longer than `server_timeout` seconds, after the retries."""
+
+    status = 504
+
+
+class ServerReplyError(ServerError):
+    """The server answered with an error (5xx, or a 4xx other than the above) or with something that is not a
+    valid OpenAI-compatible reply (malformed JSON, a stream cut before its end)."""
+
+
+class ServerContextError(ServerError):
+    """The prompt does not fit the server's context window, or the server cut the reply at its window's end."""

@@ -11,6 +11,11 @@ from qa.settings import Recipe, Settings
 
 # Chunks per embedding batch on PyTorch (ONNX Runtime takes its own, smaller batches): larger batches pad more.
 EMBED_BATCH = 16
+# A model server: retries of a failed request (connection errors, 408/429/5xx; the OpenAI client's backoff),
+# chunks per embedding request, and requests in flight at once while ingesting (bench/RESULTS.md, 2026-12-07).
+SERVER_RETRIES = 2
+SERVER_EMBED_BATCH = 32
+SERVER_EMBED_CONCURRENCY = 4
 
 
 def offline_environment() -> None:
@@ -35,11 +40,34 @@ def resolve_model(name: str, settings: Settings, kind: str) -> str:
     return str(path) if path.exists() else name
 
 
+def server(settings: Settings, role: str):
+    """The model server the settings name for `role` ("LLM" or "embedding"), or an error naming the setting."""
+    from qa.remote.errors import Server
+
+    base_url = settings.llm_base_url if role == "LLM" else settings.embedding_base_url
+    model = settings.llm_model if role == "LLM" else settings.embedding_model
+    variable = "NEWSQA_LLM" if role == "LLM" else "NEWSQA_EMBEDDING"
+    if not base_url:
+        raise ConfigError(f"{variable}_BACKEND=openai needs {variable}_BASE_URL, the server's OpenAI-compatible "
+                          "address (e.g. http://127.0.0.1:8080/v1)")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{variable}_BASE_URL={base_url!r} is not an http(s) address; write it as "
+                          "http://HOST:PORT/v1")
+    return Server(role, base_url.rstrip("/"), model, settings.server_timeout)
+
+
 def build_embeddings(settings: Settings, recipe: Recipe | None = None):
     offline_environment()
+    recipe = recipe or Recipe()
+    if settings.embedding_backend == "openai":
+        from qa.remote.embeddings import ServerEmbeddings
+
+        return ServerEmbeddings(server(settings, "embedding"), api_key=os.environ.get("NEWSQA_EMBEDDING_API_KEY"),
+                                query_prompt=recipe.query_prompt or "", batch_size=SERVER_EMBED_BATCH,
+                                concurrency=SERVER_EMBED_CONCURRENCY, retries=SERVER_RETRIES,
+                                dimensions=settings.embedding_dimensions)
     from vectorstore.embeddings import SentenceTransformerEmbeddings
 
-    recipe = recipe or Recipe()
     path = resolve_model(settings.embedding_model, settings, "embedding")
     try:
         return SentenceTransformerEmbeddings(
@@ -56,7 +84,14 @@ def build_embeddings(settings: Settings, recipe: Recipe | None = None):
 
 
 def build_llm(settings: Settings):
-    """The local GGUF chat model on ik_llama.cpp (the only local runtime: see qa/llm/ik.py for why)."""
+    """The chat model on a server (llm_backend openai), else the local GGUF model on ik_llama.cpp (the only local
+    runtime: see qa/llm/ik.py for why)."""
+    if settings.llm_backend == "openai":
+        from qa.remote.chat import server_chat
+
+        return server_chat(server(settings, "LLM"), api_key=os.environ.get("NEWSQA_LLM_API_KEY"),
+                           max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+                           retries=SERVER_RETRIES)
     from qa.llm.ik import ChatIkLlama
 
     return ChatIkLlama(
@@ -68,8 +103,15 @@ def build_llm(settings: Settings):
     )
 
 
+def embedder_name(settings: Settings) -> str:
+    """The embedding model's name as an index records it: the last part of a path or hub name, so the same
+    model reached locally or on a server is the same embedder."""
+    return Path(settings.embedding_model.rstrip("/")).name.lower()
+
+
 def build_store(settings: Settings, embeddings):
     offline_environment()
+    from vectorstore.base import EmbedderMismatch
     from vectorstore.chroma import ChromaVectorStore, http_client, persistent_client
 
     if settings.chroma_url:
@@ -83,7 +125,11 @@ def build_store(settings: Settings, embeddings):
             ) from exc
     else:
         client = persistent_client(settings.index_dir)
-    return ChromaVectorStore(client, embeddings, collection=settings.collection)
+    try:
+        return ChromaVectorStore(client, embeddings, collection=settings.collection,
+                                 embedder=embedder_name(settings))
+    except EmbedderMismatch as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def build_fusion(recipe: Recipe):

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # NEWSQA_ variables that are read elsewhere, not settings
-OTHER_VARIABLES = frozenset({"NEWSQA_DEBUG"})
+# NEWSQA_DEBUG; the model servers' keys, read from the environment only (never a setting's value, so never in a
+# settings dump, a log, an Answer or a report)
+OTHER_VARIABLES = frozenset({"NEWSQA_DEBUG", "NEWSQA_LLM_API_KEY", "NEWSQA_EMBEDDING_API_KEY"})
 _warned: set[str] = set()
 
 
@@ -70,10 +72,22 @@ class Settings(BaseSettings):
         description="Assemble a missing default model on first use instead of failing. Turn it off where a "
         "first question must never start a 2 GB download.",
     )
+    embedding_backend: Literal["local", "openai"] = Field(
+        default="local",
+        description="Where chunks and questions are embedded: local (sentence-transformers or ONNX Runtime on "
+        "this machine) or openai (an OpenAI-compatible /v1/embeddings server at embedding_base_url: TEI, "
+        "Infinity, vLLM, llama.cpp, Ollama; key in NEWSQA_EMBEDDING_API_KEY).",
+    )
+    embedding_base_url: str | None = Field(
+        default=None,
+        description="The embedding server's OpenAI-compatible address, e.g. http://127.0.0.1:7997/v1 (with "
+        "embedding_backend openai).",
+    )
     embedding_model: str = Field(
         default="embeddinggemma-300m",
         description="Embedding model: the default's name, a sentence-transformers folder, or a model name (a hub "
-        "name needs hub access and HF_HUB_OFFLINE=0). Changing it means re-ingesting into a new index.",
+        "name needs hub access and HF_HUB_OFFLINE=0); with a server, the name it serves. Changing it means "
+        "re-ingesting into a new index (an index records the model it was built with).",
     )
     embedding_dimensions: int | None = Field(
         default=None, ge=1,
@@ -87,10 +101,21 @@ class Settings(BaseSettings):
         "makes: questions about twice as fast, chunks 1.4x on AVX2 CPUs), torch (sentence-transformers), or "
         "auto (questions on onnx; chunks on torch in bf16 where the CPU computes bf16 natively, else on onnx).",
     )
+    llm_backend: Literal["local", "openai"] = Field(
+        default="local",
+        description="Where answers are written: local (the GGUF model on this machine's CPU) or openai (an "
+        "OpenAI-compatible chat server at llm_base_url: vLLM, llama.cpp's llama-server, Ollama, LM Studio, a "
+        "hosted API; key in NEWSQA_LLM_API_KEY).",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="The chat server's OpenAI-compatible address, e.g. http://127.0.0.1:8080/v1 (with "
+        "llm_backend openai).",
+    )
     llm_model: str = Field(
         default="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         description="Generator: the default's name or a path to any GGUF chat model (a larger one answers better "
-        "and slower).",
+        "and slower); with a server, the name it serves.",
     )
     llm_context: int = Field(
         default=4096, ge=512,
@@ -102,6 +127,11 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(
         default=0.0, ge=0.0, le=2.0,
         description="Sampling temperature (0: greedy, the same answer every time).",
+    )
+    server_timeout: float = Field(
+        default=120.0, gt=0,
+        description="Seconds a model server may take for one request before it is retried (twice) and then "
+        "reported as timed out.",
     )
     threads: int = Field(
         default=0, ge=0,

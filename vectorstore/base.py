@@ -27,6 +27,10 @@ class DimensionMismatch(ValueError):
     """Vectors of another length than the index's (another model, or other embedding_dimensions)."""
 
 
+class EmbedderMismatch(ValueError):
+    """The index was built with another embedding model than the one it is opened with."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """A search result: the record and its cosine similarity to the query (higher is closer)."""

@@ -11,12 +11,15 @@ from typing import Any, Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from vectorstore.base import DimensionMismatch, Hit, Record
+from vectorstore.base import DimensionMismatch, EmbedderMismatch, Hit, Record
 from vectorstore.filters import matches
 
 # Chroma refuses larger add calls (client.get_max_batch_size() is 5461 in 1.5.x).
 _PAGE = 5000  # records per read: well under SQLite's limit on query variables
 _MAX_BATCH = 5000
+# Collection metadata keys: the embedding model an index was built with and its vectors' length.
+EMBEDDER_KEY = "newsqa:embedder"
+DIMENSION_KEY = "newsqa:dimension"
 
 
 def persistent_client(path: str | Path):
@@ -60,7 +63,12 @@ def _raise_if_dimensions(exc: Exception, length: int, doing: str) -> None:
 
 
 class ChromaVectorStore:
-    """Stores records in one Chroma collection with cosine distance."""
+    """Stores records in one Chroma collection with cosine distance.
+
+    With `embedder` (the embedding model's name), the collection records the model and its vectors' length on
+    the first write, and opening it with another model, or searching it with vectors of another length, is an
+    error naming both: vectors of two models are not comparable, so the rankings would be garbage. An index
+    made before this record was kept gets it on its next write."""
 
     # Unfiltered candidates per wanted hit before falling back to Chroma's filtered search (see `search`).
     overfetch = 4
@@ -72,11 +80,13 @@ class ChromaVectorStore:
     # `partial`: those of the nearest k x this that match, however few (no filtered search after).
     partial_overfetch = 10
 
-    def __init__(self, client: Any, embeddings: Embeddings, collection: str = "newsqa") -> None:
+    def __init__(self, client: Any, embeddings: Embeddings, collection: str = "newsqa",
+                 embedder: str | None = None) -> None:
         from langchain_chroma import Chroma
 
         self._client = client
         self._embeddings = embeddings
+        self._embedder = embedder
         self._lc = Chroma(
             collection_name=collection,
             embedding_function=embeddings,
@@ -84,6 +94,39 @@ class ChromaVectorStore:
             collection_metadata={"hnsw:space": "cosine"},
             relevance_score_fn=_cosine_similarity,
         )
+        self._recorded: dict[str, Any] = {}
+        if embedder is not None:
+            meta = dict(self._lc._collection.metadata or {})
+            self._recorded = {k: meta[k] for k in (EMBEDDER_KEY, DIMENSION_KEY) if k in meta}
+            built_with = self._recorded.get(EMBEDDER_KEY)
+            if built_with is not None and str(built_with).lower() != embedder.lower():
+                raise EmbedderMismatch(
+                    f"this index ({collection!r}) was built with the embedding model {built_with!r} "
+                    f"({self._recorded.get(DIMENSION_KEY, '?')} dimensions) and is opened with {embedder!r}: "
+                    f"set NEWSQA_EMBEDDING_MODEL={built_with} (locally or on the server), or ingest into a new "
+                    "index folder or collection")
+
+    @property
+    def embedder(self) -> dict[str, Any]:
+        """What the collection records of its embedder: {"newsqa:embedder": name, "newsqa:dimension": n}."""
+        return dict(self._recorded)
+
+    def _check_length(self, length: int, doing: str) -> None:
+        built = self._recorded.get(DIMENSION_KEY)
+        if built is not None and int(built) != length:
+            raise DimensionMismatch(
+                f"this index holds {built}-dimension vectors of {self._recorded.get(EMBEDDER_KEY)!r} and these "
+                f"have {length} (from {self._embedder!r}): {doing} with the embedding model and "
+                "embedding_dimensions it was built with, or into a new index folder")
+
+    def _record_embedder(self, length: int) -> None:
+        """Write the embedder's name and vector length into the collection's metadata, once."""
+        if self._embedder is None or self._recorded:
+            return
+        meta = {k: v for k, v in (self._lc._collection.metadata or {}).items() if not k.startswith("hnsw:")}
+        meta.update({EMBEDDER_KEY: self._embedder, DIMENSION_KEY: length})
+        self._lc._collection.modify(metadata=meta)  # the distance (cosine) stays in the configuration
+        self._recorded = {EMBEDDER_KEY: self._embedder, DIMENSION_KEY: length}
 
     @property
     def langchain(self):
@@ -94,6 +137,7 @@ class ChromaVectorStore:
         for start in range(0, len(records), _MAX_BATCH):
             batch = records[start:start + _MAX_BATCH]
             vectors = self._embed(batch)
+            self._check_length(len(vectors[0]), "Ingest")
             try:
                 self._lc._collection.upsert(
                     ids=[r.id for r in batch],
@@ -104,6 +148,7 @@ class ChromaVectorStore:
             except Exception as exc:
                 _raise_if_dimensions(exc, len(vectors[0]), "Ingest")
                 raise
+            self._record_embedder(len(vectors[0]))
 
     def _embed(self, batch: Sequence[Record]) -> list[list[float]]:
         """Records with an `embed_text` (already in the model's document format) go through `embed_raw` when
@@ -123,6 +168,7 @@ class ChromaVectorStore:
     def _query(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None,
                documents: bool = True) -> list[Hit]:
         include = ["metadatas", "distances"] + (["documents"] if documents else [])
+        self._check_length(len(query_vector), "Search")
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=k, where=where,
                                              include=include)
@@ -179,6 +225,7 @@ class ChromaVectorStore:
     def _nearest(self, query_vector: Sequence[float], n: int,
                  among: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the n nearest records (among these ids, when given), nothing else read."""
+        self._check_length(len(query_vector), "Search")
         try:
             got = self._lc._collection.query(query_embeddings=[list(query_vector)], n_results=n,
                                              include=["distances"], ids=list(among) if among is not None else None)
