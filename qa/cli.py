@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from qa.errors import NewsQAError
+from qa.errors import NewsQAError, ServerError
 
 EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
@@ -280,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ServerError as exc:  # named, so a script's log tells a refused key from a down server
+        print(f"newsqa: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NewsQAError as exc:
         print(f"newsqa: error: {exc}", file=sys.stderr)
         return exc.exit_code

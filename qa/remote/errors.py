@@ -49,26 +49,40 @@ def _detail(exc: Exception) -> str:
     return (str(exc) or type(exc).__name__)[:300]
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes, outermost first."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _is(exc: BaseException, *names: str) -> bool:
+    """Whether an exception in the chain is of a class so named (or derives from one): the OpenAI client's HTTP
+    layer (httpx, or httpx2 in openai 3.x) is matched by name, whichever package it comes from."""
+    return any(k.__name__ in names for e in _chain(exc) for k in type(e).__mro__)
+
+
 def as_server_error(exc: BaseException, server: Server) -> ServerError | None:
     """The named error for an exception raised while talking to `server`, or None when it is not such a failure."""
-    import httpx
     import openai
 
     where, var = server.describe(), server.variable
     if isinstance(exc, ServerError):
         return exc
-    if isinstance(exc, openai.APITimeoutError) or isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError) or _is(exc, "TimeoutException", "ReadTimeout", "ConnectTimeout"):
         return ServerTimeout(
             f"{where} did not answer within {server.timeout:g} s (model {server.model!r}, after retries): a busy "
             f"or overloaded server; raise NEWSQA_SERVER_TIMEOUT or give the server more capacity")
-    if isinstance(exc, openai.APIConnectionError) or isinstance(exc, httpx.TransportError):
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, httpx.ConnectError) or isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, openai.APIConnectionError) or _is(exc, "TransportError"):
+        root = _chain(exc)[-1]
+        if _is(exc, "ConnectError", "ConnectionRefusedError", "gaierror"):
             return ServerUnreachable(
-                f"{where} cannot be reached ({_detail(cause or exc)}): start the server, or fix {var}_BASE_URL "
+                f"{where} cannot be reached ({_detail(root)}): start the server, or fix {var}_BASE_URL "
                 f"(an OpenAI-compatible address ending in /v1, e.g. http://127.0.0.1:8080/v1)")
         return ServerReplyError(
-            f"{where} broke off the connection mid-reply ({_detail(cause or exc)}): the server may have crashed "
+            f"{where} broke off the connection mid-reply ({_detail(root)}): the server may have crashed "
             "or restarted; see its log and ask again")
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return ServerAuthError(
