@@ -9,6 +9,16 @@ keyword index). Prints articles/s, chunks/s, the pipeline/encoder ratio, peak me
 When chunks go through ONNX Runtime (the `encoder` setting), the same inputs are also encoded by PyTorch in the
 same run, and the encoder/PyTorch speed ratio and the lowest cosine between their vectors are printed.
 `--limit N` takes the first N records of a JSONL file (the whole 1,660-article corpus takes hours on 2 cores).
+
+Through an embedding server (`embedding_backend openai`), in the same run:
+
+    python bench/ingest.py data/sample --server                  # Infinity on a loopback port (`make servers`)
+    python bench/ingest.py data/sample --server-url http://gpu-box:7997/v1
+
+the same inputs are encoded through the server one request at a time and with newsqa's concurrent batches,
+and the whole pipeline ingests into a second fresh index through it; chunks/s of each are printed beside the
+local encoder's, with the lowest cosine between server and local vectors. A server on the same 2 cores shares
+them with newsqa, so it shows the overhead of the protocol, not a GPU's speed.
 """
 
 from __future__ import annotations
@@ -60,6 +70,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--limit", type=int, help="first N records of a JSONL corpus")
+    parser.add_argument("--server", action="store_true",
+                        help="also through Infinity serving the same model on a loopback port (make servers)")
+    parser.add_argument("--server-url", help="also through this OpenAI-compatible embedding server (its /v1 URL)")
+    parser.add_argument("--server-model", default="embeddinggemma-300m", help="the model name the server serves")
     args = parser.parse_args()
 
     from qa.ingest.chunking import Chunker
@@ -115,11 +129,60 @@ def main() -> None:
         "pipeline / encoder": round(bare_s / pipeline_s, 3),
         "peak RSS MB": round(peak_mb),
     }
+    if args.server or args.server_url:
+        rows.update(through_server(args, settings, service, corpus, inputs, vectors, n_chunks, bare_s, work))
     print(f"machine: {machine()}")
     print("| " + " | ".join(rows) + " |")
     print("|" + "---|" * len(rows))
     print("| " + " | ".join(str(v) for v in rows.values()) + " |")
     print(json.dumps(rows))
+
+
+def through_server(args, settings, service, corpus: Path, inputs: list[str], local_vectors, n_chunks: int,
+                   local_s: float, work: Path) -> dict:
+    """The same inputs and the same corpus through an embedding server: bare (one request at a time, then
+    newsqa's concurrent batches) and the whole pipeline into a fresh index."""
+    from contextlib import nullcontext
+
+    from qa.factory import resolve_model
+    from qa.service import QAService
+
+    if args.server_url:
+        running = nullcontext(args.server_url)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from model_servers import infinity_server
+
+        folder = resolve_model(settings.embedding_model, settings, "embedding")
+        running = infinity_server(folder, work, name=args.server_model)
+    with running as url:
+        remote = settings.model_copy(update={"index_dir": work / "index-server", "embedding_backend": "openai",
+                                             "embedding_base_url": url, "embedding_model": args.server_model})
+        served = QAService(settings=remote)
+        embedder = served.embeddings
+        embedder.embed_raw(inputs[:4])  # warm-up
+        concurrency = embedder._concurrency
+        embedder._concurrency = 1
+        begin = time.perf_counter()
+        embedder.embed_raw(inputs)
+        serial_s = time.perf_counter() - begin
+        embedder._concurrency = concurrency
+        begin = time.perf_counter()
+        remote_vectors = embedder.embed_raw(inputs)
+        concurrent_s = time.perf_counter() - begin
+        begin = time.perf_counter()
+        report = served.ingest([corpus])
+        pipeline_s = time.perf_counter() - begin
+    assert report.chunks_written == n_chunks, (report.chunks_written, n_chunks)
+    lowest = min((sum(a * b for a, b in zip(u, v)) for u, v in zip(local_vectors, remote_vectors)), default=1.0)
+    return {
+        "server": "loopback Infinity" if not args.server_url else args.server_url,
+        "server one-at-a-time chunks/s": round(n_chunks / serial_s, 2),
+        f"server x{concurrency} chunks/s": round(n_chunks / concurrent_s, 2),
+        "server pipeline chunks/s": round(n_chunks / pipeline_s, 2),
+        "server / local encoder": round(local_s / concurrent_s, 2),
+        "min cosine server-local": round(lowest, 6),
+    }
 
 
 if __name__ == "__main__":
