@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError, ServerError
+from qa.openai_compat import add_openai_routes
 from qa.service import MAX_OPTIONS
 from qa.types import Retrieved
 
@@ -165,6 +166,8 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         if removed == 0:
             raise HTTPException(404, f"no article with id {article_id!r}")
         return {"article_id": article_id, "chunks_removed": removed}
+
+    add_openai_routes(app, service, check_token, _status)
 
     @app.get("/api/health", summary="Models loaded, article and chunk counts")
     def health() -> dict[str, Any]:
