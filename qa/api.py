@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError, ServerError
+from qa.mcp_server import mount_mcp
 from qa.openai_compat import add_openai_routes
 from qa.service import MAX_OPTIONS
 from qa.types import Retrieved
@@ -168,6 +169,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         return {"article_id": article_id, "chunks_removed": removed}
 
     add_openai_routes(app, service, check_token, _status)
+    mount_mcp(app, service, token=token)
 
     @app.get("/api/health", summary="Models loaded, article and chunk counts")
     def health() -> dict[str, Any]:

@@ -200,6 +200,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    """The MCP server over stdio: the protocol owns stdout, so everything else the process writes there (a
+    library's or a native runtime's log lines) is sent to stderr at the file-descriptor level."""
+    from qa.mcp_server import build_mcp
+
+    service = _service(args)
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = protocol
+    build_mcp(service, allow_ingest=args.allow_ingest or None).run("stdio")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -261,6 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD",
                    help="password for the chat page; required with a non-loopback --host")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the index to MCP clients (assistants, IDE agents) over stdio",
+                       description="An MCP server over stdin/stdout, for an MCP client to start: tools ask, search, "
+                       "list_articles and ingest (off unless --allow-ingest or NEWSQA_MCP_INGEST=true), and each "
+                       "article's text as the resource newsqa://articles/{id}. `newsqa serve` offers the same at "
+                       "/mcp over HTTP.")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.add_argument("--allow-ingest", action="store_true", help="let the client add local files to the index")
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("delete", help="remove articles from the index (vector and keyword indexes)",
                        description="Remove articles by id from both indexes. Ids are listed by `newsqa stats "

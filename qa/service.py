@@ -264,6 +264,21 @@ class QAService:
             "date_span": [dates[0], dates[-1]] if dates else None,
         }
 
+    def article(self, article_id: str) -> dict[str, Any] | None:
+        """One article: its metadata and its text, rebuilt from its chunks in order with the overlap between
+        consecutive chunks taken out (None: no such article)."""
+        records = sorted(self.store.get(self.store.ids(where={"article_id": article_id})),
+                         key=lambda r: int(r.metadata.get("position", 0)))
+        if not records:
+            return None
+        text = records[0].text
+        for record in records[1:]:
+            text += _without_overlap(text, record.text)
+        meta = records[0].metadata
+        return {"article_id": article_id, "title": meta.get("title"), "source": meta.get("source"),
+                "url": meta.get("url") or None, "published": meta.get("published") or None,
+                "language": meta.get("language") or None, "text": text}
+
     def articles(self) -> list[dict[str, Any]]:
         """One row per article: id, title, source, published, language, chunks."""
         rows: dict[str, dict[str, Any]] = {}
@@ -274,3 +289,12 @@ class QAService:
                                         "language": meta.get("language") or None, "chunks": 0})
             row["chunks"] += 1
         return sorted(rows.values(), key=lambda r: (r["published"] or "", r["article_id"]), reverse=True)
+
+
+def _without_overlap(before: str, after: str, longest: int = 400) -> str:
+    """`after` less the start it shares with the end of `before` (chunks overlap by up to chunk_overlap
+    characters), with a space where nothing was shared."""
+    for size in range(min(longest, len(before), len(after)), 9, -1):
+        if before.endswith(after[:size]):
+            return after[size:]
+    return " " + after

@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         description="Bearer token the REST API requires (none: open, for loopback use). Set it before binding "
         "beyond this machine.",
     )
+    mcp_ingest: bool = Field(
+        default=False,
+        description="Let MCP clients add local files to the index through the `ingest` tool (off: the tool "
+        "refuses; `newsqa mcp --allow-ingest` turns it on for one server).",
+    )
     condense_mode: Literal["concat", "llm"] = Field(
         default="concat",
         description="How a follow-up is made standalone: concat (previous question + follow-up, instant) or llm "
