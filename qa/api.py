@@ -71,6 +71,35 @@ def safe_filename(name: str) -> str:
     return cleaned[:120] or "upload.txt"
 
 
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what went wrong and how to fix it")
+    error: str | None = Field(default=None, description="the error's name, e.g. IndexMissingError, ServerTimeout")
+
+
+_MEANING = {
+    400: "a setting that cannot work (e.g. an index built with another embedding model)",
+    401: "missing or wrong bearer token (when the server has one)",
+    404: "no article with that id",
+    409: "the index holds no articles yet: ingest first",
+    413: "an uploaded file is larger than 20 MB",
+    422: "invalid input: the message names the field",
+    502: "a model server behind newsqa failed (refused key, unknown model, error, malformed or cut reply)",
+    503: "a model is missing or cannot be loaded, or a model server cannot be reached",
+    504: "a model server did not answer in time",
+}
+
+
+def documented(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer (FastAPI adds 422's own schema)."""
+    return {code: ({"description": _MEANING[code]} if code == 422 else
+                   {"description": _MEANING[code], "model": ErrorBody}) for code in codes}
+
+
+# The statuses of every route that reaches the index and the models.
+_MODELS = (400, 401, 422, 503, 502, 504)
+_SSE = {200: {"description": "server-sent events", "content": {"text/event-stream": {"schema": {}}}}}
+
+
 def _status(exc: NewsQAError) -> int:
     if isinstance(exc, IndexMissingError):
         return 409
@@ -108,12 +137,14 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         return {"as_of": req.as_of, "k": req.k, "filters": req.filters.model_dump() if req.filters else None,
                 "history": [t.model_dump() for t in req.history] or None, "options": req.options or None}
 
-    @app.post("/api/ask", dependencies=[Depends(check_token)], summary="Answer a question (Answer JSON)")
+    @app.post("/api/ask", dependencies=[Depends(check_token)], summary="Answer a question (Answer JSON)",
+              responses=documented(409, *_MODELS))
     def ask(req: AskRequest) -> dict[str, Any]:
         return service.ask(req.question, **_ask_kwargs(req)).to_dict()
 
-    @app.post("/api/ask/stream", dependencies=[Depends(check_token)],
-              summary="Answer a question as server-sent events: passages, token..., then answer (or error)")
+    @app.post("/api/ask/stream", dependencies=[Depends(check_token)], response_class=StreamingResponse,
+              summary="Answer a question as server-sent events: passages, token..., then answer (or error)",
+              responses={**_SSE, **documented(409, *_MODELS)})
     def ask_stream(req: AskRequest) -> StreamingResponse:
         # a bad question or option or an empty index is an HTTP error, not an event
         service.validate(req.question, req.as_of, req.options)
@@ -133,7 +164,8 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    @app.post("/api/ingest", dependencies=[Depends(check_token)], summary="Ingest uploaded files")
+    @app.post("/api/ingest", dependencies=[Depends(check_token)], summary="Ingest uploaded files",
+              responses=documented(413, *_MODELS))
     def ingest_files(files: list[UploadFile] = File(...)) -> dict[str, Any]:
         uploads.mkdir(parents=True, exist_ok=True)
         saved = []
@@ -147,7 +179,8 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         with lock:
             return service.ingest(saved).to_dict()
 
-    @app.post("/api/ingest/records", dependencies=[Depends(check_token)], summary="Ingest JSON article records")
+    @app.post("/api/ingest/records", dependencies=[Depends(check_token)], summary="Ingest JSON article records",
+              responses=documented(*_MODELS))
     def ingest_records(body: IngestRecords) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "records.jsonl"
@@ -155,12 +188,13 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
             with lock:
                 return service.ingest([path]).to_dict()
 
-    @app.get("/api/articles", dependencies=[Depends(check_token)], summary="Articles in the index")
+    @app.get("/api/articles", dependencies=[Depends(check_token)], summary="Articles in the index",
+             responses=documented(*_MODELS))
     def articles() -> dict[str, Any]:
         return {"articles": service.articles(), "stats": service.stats()}
 
     @app.delete("/api/articles/{article_id:path}", dependencies=[Depends(check_token)],
-                summary="Delete an article from the index")
+                summary="Delete an article from the index", responses=documented(404, *_MODELS))
     def delete_article(article_id: str) -> dict[str, Any]:
         with lock:
             removed = service.delete_article(article_id)
@@ -168,10 +202,11 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
             raise HTTPException(404, f"no article with id {article_id!r}")
         return {"article_id": article_id, "chunks_removed": removed}
 
-    add_openai_routes(app, service, check_token, _status)
+    add_openai_routes(app, service, check_token, _status, documented)
     mount_mcp(app, service, token=token)
 
-    @app.get("/api/health", summary="Models loaded, article and chunk counts")
+    @app.get("/api/health", summary="Models loaded, article and chunk counts",
+             responses=documented(400, 422, 503, 502, 504))
     def health() -> dict[str, Any]:
         stats = service.stats()
         return {"status": "ok", "models": service.model_names(), "loaded": service.loaded(),

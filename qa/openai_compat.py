@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from qa.errors import InputError, NewsQAError
@@ -50,6 +51,19 @@ class ChatRequest(BaseModel):
     tools: list[dict[str, Any]] | None = Field(default=None, description="not supported")
     response_format: dict[str, Any] | None = Field(default=None, description="only {'type': 'text'}")
     as_of: str | None = Field(default=None, description="newsqa's extension: YYYY-MM-DD; later articles are not used")
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    """OpenAI's error shape, which OpenAI clients read."""
+
+    error: ErrorDetail
 
 
 class OpenAIError(Exception):
@@ -142,14 +156,26 @@ def chunks(answer_of: Callable[[], Answer], model: str) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
-def add_openai_routes(app: FastAPI, service, check_token: Callable, status_of: Callable[[NewsQAError], int]) -> None:
-    """Mount /v1/models and /v1/chat/completions on `app`, behind the REST API's token check."""
+def add_openai_routes(app: FastAPI, service, check_token: Callable, status_of: Callable[[NewsQAError], int],
+                      documented: Callable[..., dict]) -> None:
+    """Mount /v1/models and /v1/chat/completions on `app`, behind the REST API's token check (`documented`: the
+    REST API's OpenAPI entries for error statuses)."""
 
     @app.exception_handler(OpenAIError)
     async def openai_error(_request: Request, exc: OpenAIError) -> JSONResponse:
         return JSONResponse(status_code=exc.status, content=error_body(exc.message, exc.kind, exc.param))
 
     previous = app.exception_handlers.get(RequestValidationError)
+    previous_http = app.exception_handlers.get(StarletteHTTPException)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """/v1 answers its HTTP errors (a wrong token, a body that is not JSON) in OpenAI's shape too."""
+        if not request.url.path.startswith("/v1/"):
+            return await previous_http(request, exc)
+        kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+        return JSONResponse(status_code=exc.status_code, content=error_body(str(exc.detail), kind),
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -161,15 +187,23 @@ def add_openai_routes(app: FastAPI, service, check_token: Callable, status_of: C
         return JSONResponse(status_code=400, content=error_body(
             f"{where or 'request'}: {first.get('msg', 'invalid request')}", "invalid_request_error", where))
 
-    @app.get("/v1/models", dependencies=[Depends(check_token)], summary="The one model newsqa serves (OpenAI API)")
+    @app.get("/v1/models", dependencies=[Depends(check_token)], summary="The one model newsqa serves (OpenAI API)",
+             responses={401: {"description": "missing or wrong bearer token (when the server has one)",
+                              "model": OpenAIErrorBody}})
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "newsqa"}]}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(check_token)],
               summary="Answer the last user message with cited sources (OpenAI chat completions)",
-              responses={400: {"description": "a parameter newsqa cannot honour, in OpenAI's error shape"},
-                         409: {"description": "the index holds no articles yet"},
-                         502: {"description": "a model server behind newsqa failed"}})
+              responses={200: {"description": "a chat.completion, or with stream: true its chunks as server-sent "
+                                              "events", "content": {"application/json": {},
+                                                                    "text/event-stream": {"schema": {}}}},
+                         401: {"description": "missing or wrong bearer token (when the server has one)",
+                               "model": OpenAIErrorBody},
+                         400: {"description": "invalid input or a parameter newsqa cannot honour",
+                               "model": OpenAIErrorBody},
+                         **{code: {**entry, "model": OpenAIErrorBody}
+                            for code, entry in documented(409, 503, 502, 504).items()}})
     def chat(request: ChatRequest):
         question, history = conversation(request)
         model = request.model or MODEL_ID
