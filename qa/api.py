@@ -64,6 +64,11 @@ class IngestRecords(BaseModel):
     records: list[Record] = Field(min_length=1)
 
 
+class IngestUrls(BaseModel):
+    urls: list[str] = Field(min_length=1, max_length=100,
+                            description="http(s) addresses of article pages or RSS/Atom feeds")
+
+
 def safe_filename(name: str) -> str:
     """An uploaded file's name with any folder part and unusual characters removed (no path traversal)."""
     base = Path(name.replace("\\", "/")).name
@@ -187,6 +192,17 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
             path.write_text("\n".join(json.dumps(r.model_dump(exclude_none=True)) for r in body.records))
             with lock:
                 return service.ingest([path]).to_dict()
+
+    @app.post("/api/ingest/urls", dependencies=[Depends(check_token)],
+              summary="Ingest article pages and RSS/Atom feeds by URL", responses=documented(*_MODELS))
+    def ingest_urls(body: IngestUrls) -> dict[str, Any]:
+        from qa.ingest.web import is_url
+
+        odd = [u for u in body.urls if not is_url(u)]
+        if odd:
+            raise InputError(f"not a URL: {odd[0]!r} (write http://… or https://…)")
+        with lock:
+            return service.ingest(list(body.urls)).to_dict()
 
     @app.get("/api/articles", dependencies=[Depends(check_token)], summary="Articles in the index",
              responses=documented(*_MODELS))

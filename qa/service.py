@@ -161,11 +161,20 @@ class QAService:
 
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.recipe.splitter)
         ingestor = Ingestor(self.store, chunker, batch_size=INGEST_BATCH, progress=self.progress,
-                            document_template=self.recipe.document_template)
+                            document_template=self.recipe.document_template, web=self.web_loader())
         try:
             return ingestor.ingest(list(paths))
         finally:
             self._sync_keyword()  # even after a failure: the keyword index matches what the store holds
+
+    def web_loader(self):
+        """The loader of URLs (pages and feeds) under the settings' fetch policy."""
+        from qa.ingest.loaders import make_article
+        from qa.ingest.web import Fetcher, FetchPolicy, WebLoader
+
+        s = self.settings
+        policy = FetchPolicy(private=s.url_private != "refuse", robots=s.url_robots)
+        return WebLoader(Fetcher(policy), make_article)
 
     def _sync_keyword(self) -> None:
         keyword = self.keyword  # built and synced on first use; a no-op check right after

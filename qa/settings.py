@@ -173,6 +173,15 @@ class Settings(BaseSettings):
         description="Bearer token the REST API requires (none: open, for loopback use). Set it before binding "
         "beyond this machine.",
     )
+    url_private: Literal["auto", "allow", "refuse"] = Field(
+        default="auto",
+        description="Whether an ingested URL may point at this machine or its network (loopback, private, "
+        "link-local addresses): auto allows it for the command line and a server on loopback and refuses it for "
+        "a server reachable from other machines (no fetching of the local network for a caller); allow; refuse.",
+    )
+    url_robots: bool = Field(
+        default=True, description="Honour each site's robots.txt when fetching URLs and feeds.",
+    )
     mcp_ingest: bool = Field(
         default=False,
         description="Let MCP clients add local files to the index through the `ingest` tool (off: the tool "

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from fakes import DesignedEmbeddings, EchoChatModel, MemoryStore
 from live_api import running
 from qa.api import create_api
+from qa.ingest.loaders import make_article
+from qa.ingest.web import Fetcher, FetchPolicy, WebLoader
 from qa.service import QAService
 from qa.settings import Settings
 
@@ -31,6 +34,10 @@ def test_schemathesis_finds_no_server_error_and_no_conformance_failure(tmp_path)
         (corpus / f"r{i}.txt").write_text(f"date 2026-02-1{i}\nReport {i}\n\nThe ECB kept its rate, report {i}.",
                                           encoding="utf-8")
     service.ingest([corpus])
+    # Fuzzed URLs never leave the process: no DNS lookup (private allowed), an in-process transport that 404s.
+    service.web_loader = lambda: WebLoader(Fetcher(FetchPolicy(private=True, host_delay_s=0.0),
+                                                   transport=httpx.MockTransport(lambda r: httpx.Response(404))),
+                                           make_article)
     st = Path(sys.executable).with_name("st")
     with running(create_api(service, token="t0ken", upload_dir=tmp_path / "uploads")) as base:
         run = subprocess.run(

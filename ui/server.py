@@ -47,6 +47,9 @@ def serve(service, *, host: str = "127.0.0.1", port: int = 7860, auth: str | Non
         )
     import uvicorn
 
+    if not is_loopback(host) and service.settings.url_private == "auto":
+        # reachable from other machines: an ingested URL may not lead into this machine's network
+        service.settings = service.settings.model_copy(update={"url_private": "refuse"})
     app = build_server(service, auth=credentials, token=token)
     print(f"newsqa: chat page on http://{host}:{port}/  REST API on http://{host}:{port}/api  "
           f"(index {service.settings.index_dir})", flush=True)

@@ -178,7 +178,7 @@ def _string(record: dict, key: str, where: str, line: int | None, numbers: bool 
     raise LoadError(where, f"field {key!r} must be a string, not {type(value).__name__} ({str(value)[:40]})", line)
 
 
-def _make_article(
+def make_article(
     *,
     article_id: str,
     title: str | None,
@@ -219,7 +219,7 @@ def load_text_file(path: Path) -> Iterator[Article]:
             title = heading.group(1).strip()
             text = text[heading.end():]
     try:
-        yield _make_article(
+        yield make_article(
             article_id=meta.get("id") or _file_article_id(path),
             title=title,
             text=text,
@@ -241,7 +241,7 @@ def load_html_file(path: Path) -> Iterator[Article]:
     if not text or not text.strip():
         raise LoadError(str(path), "no main text found in the HTML page")
     try:
-        yield _make_article(
+        yield make_article(
             article_id=_file_article_id(path),
             title=getattr(doc, "title", None),
             text=text,
@@ -278,7 +278,7 @@ def record_to_article(record: Any, path: Path, line: int | None) -> Article:
         digest = hashlib.sha1(f"{title}\x1f{raw_date}\x1f{text}".encode("utf-8")).hexdigest()[:16]
         rid = url or f"{path.stem}-{digest}"
     try:
-        return _make_article(
+        return make_article(
             article_id=str(rid),
             title=title,
             text=text,
@@ -363,9 +363,15 @@ def load_file(path: Path) -> Iterator[Article | LoadError]:
         yield err
 
 
-def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | LoadError]:
-    """Expand files and folders (recursively, sorted, hidden entries skipped) into input files."""
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | str | LoadError]:
+    """Expand files and folders (recursively, sorted, hidden entries skipped) into input files; a URL
+    (scheme://...) passes through as a string, for the web loader."""
+    from qa.ingest.web import is_url
+
     for raw in paths:
+        if isinstance(raw, str) and is_url(raw):
+            yield raw
+            continue
         path = Path(raw)
         if path.is_dir():
             seen: set[Path] = set()

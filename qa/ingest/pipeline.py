@@ -48,7 +48,9 @@ class Ingestor:
         batch_size: int = 64,
         progress: bool = True,
         document_template: str | None = None,
+        web=None,
     ) -> None:
+        self.web = web  # a WebLoader for URLs (qa/ingest/web.py); None: URLs are refused
         self.store = store
         self.chunker = chunker
         self.document_template = document_template
@@ -94,7 +96,7 @@ class Ingestor:
                 continue
             counts = defaultdict(int)
             n_chunks = 0
-            for loaded in load_file(item):
+            for loaded in self._load(item):
                 if isinstance(loaded, LoadError):
                     report.failed += 1
                     report.files.append(FileResult(loaded.path, "failed", error=loaded.reason, line=loaded.line))
@@ -131,6 +133,14 @@ class Ingestor:
         report.seconds = time.perf_counter() - start
         return report
 
+    def _load(self, item):
+        """The articles (or LoadErrors) of one input: a file, or a URL of a page or a feed."""
+        if isinstance(item, str):
+            if self.web is None:
+                return iter([LoadError(item, "URLs are not read by this ingestor")])
+            return self.web.load(item)
+        return load_file(item)
+
     def _plan(self, article: Article, existing: dict[str, set[str]], pending: _Pending) -> tuple[str, int]:
         """Queue the writes one article needs; return its status and how many chunks it queued."""
         chunks = self.chunker.split(article)
@@ -161,6 +171,8 @@ def _expected_articles(items: list) -> int | None:
     for item in items:
         if isinstance(item, LoadError):
             continue
+        if isinstance(item, str):  # a URL: a page, or a feed of unknown length
+            return None
         suffix = item.suffix.lower()
         if suffix == ".json":
             return None
