@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from qa.errors import IndexMissingError, InputError, ModelError, NewsQAError, ServerError
+from qa.ingest.watch import FeedWatcher, poll_in_background
 from qa.mcp_server import mount_mcp
 from qa.openai_compat import add_openai_routes
 from qa.service import MAX_OPTIONS
@@ -62,6 +63,10 @@ class Record(BaseModel):
 
 class IngestRecords(BaseModel):
     records: list[Record] = Field(min_length=1)
+
+
+class FeedRequest(BaseModel):
+    url: str = Field(min_length=1, max_length=2000, description="the http(s) address of an RSS or Atom feed")
 
 
 class IngestUrls(BaseModel):
@@ -204,6 +209,32 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         with lock:
             return service.ingest(list(body.urls)).to_dict()
 
+    watcher = FeedWatcher(service, Path(service.settings.index_dir) / "feeds.json",
+                          every_s=service.settings.feed_interval, write_lock=lock)
+    app.state.feeds = watcher
+
+    @app.get("/api/feeds", dependencies=[Depends(check_token)], summary="Watched feeds and their last polls",
+             responses=documented(*_MODELS))
+    def feeds() -> dict[str, Any]:
+        return {"every_s": watcher.every_s, "feeds": [f.public() for f in watcher.feeds.values()]}
+
+    @app.post("/api/feeds", dependencies=[Depends(check_token)],
+              summary="Watch a feed (polled at once, then every feed_interval seconds)", responses=documented(*_MODELS))
+    def add_feed(body: FeedRequest) -> dict[str, Any]:
+        return watcher.add(body.url).public()
+
+    @app.post("/api/feeds/poll", dependencies=[Depends(check_token)], summary="Poll the feeds that are due now",
+              responses=documented(*_MODELS))
+    def poll_feeds() -> dict[str, Any]:
+        return {"polled": [f.public() for f in watcher.poll_due()]}
+
+    @app.delete("/api/feeds", dependencies=[Depends(check_token)], summary="Stop watching a feed",
+                responses=documented(404, *_MODELS))
+    def delete_feed(url: str) -> dict[str, Any]:
+        if not watcher.remove(url):
+            raise HTTPException(404, f"no watched feed {url!r}")
+        return {"url": url, "removed": True}
+
     @app.get("/api/articles", dependencies=[Depends(check_token)], summary="Articles in the index",
              responses=documented(*_MODELS))
     def articles() -> dict[str, Any]:
@@ -220,6 +251,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
 
     add_openai_routes(app, service, check_token, _status, documented)
     mount_mcp(app, service, token=token)
+    poll_in_background(app, watcher)
 
     @app.get("/api/health", summary="Models loaded, article and chunk counts",
              responses=documented(400, 422, 503, 502, 504))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from qa.errors import NewsQAError, ServerError
+from qa.errors import InputError, NewsQAError, ServerError
 
 EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
@@ -200,6 +201,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_interval(text: str) -> int:
+    """'90', '90s', '15m', '2h' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", text or "")
+    if not match:
+        raise argparse.ArgumentTypeError(f"not an interval: {text!r} (write 90s, 15m or 2h)")
+    return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from qa.ingest.watch import FeedWatcher
+
+    service = _service(args)
+    every = args.every or service.settings.feed_interval
+    watcher = FeedWatcher(service, service.settings.index_dir / "feeds.json", every_s=every)
+    for feed in args.feeds:
+        watcher.add(feed)
+    if not watcher.feeds:
+        raise InputError("no feed to watch: give one or more feed URLs (they are remembered beside the index)")
+
+    def show(state) -> None:
+        line = f"{state.url}: {state.new} new, {state.updated} updated, {state.failed} failed"
+        print(line + (f" ({state.last_error})" if state.last_error else ""), flush=True)
+
+    if args.once:
+        for url in list(watcher.feeds):
+            show(watcher.poll(url))
+        return 0 if all(f.failures == 0 for f in watcher.feeds.values()) else 1
+    print(f"newsqa: watching {len(watcher.feeds)} feed(s) every {every} s into {service.settings.index_dir} "
+          "(Ctrl-C stops)", file=sys.stderr)
+    import threading
+
+    watcher.run(threading.Event(), on_poll=show)
+    return 0
+
+
 def cmd_mcp(args: argparse.Namespace) -> int:
     """The MCP server over stdio: the protocol owns stdout, so everything else the process writes there (a
     library's or a native runtime's log lines) is sent to stderr at the file-descriptor level."""
@@ -274,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD",
                    help="password for the chat page; required with a non-loopback --host")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("watch", help="keep RSS/Atom feeds watched: new and changed items are ingested",
+                       description="Poll feeds with conditional GETs and ingest their new and changed items "
+                       "(each item's page when it links to one). The feeds are remembered beside the index "
+                       "(feeds.json), so `newsqa watch` alone resumes them; a failing feed backs off and never "
+                       "stops the others.")
+    p.add_argument("feeds", nargs="*", metavar="FEED", help="feed URLs to add to the watched list")
+    p.add_argument("--every", type=parse_interval, metavar="INTERVAL",
+                   help="time between polls of a feed: 90s, 15m, 2h (default: the feed_interval setting, 15m)")
+    p.add_argument("--once", action="store_true", help="poll each feed once and exit (for cron)")
+    p.add_argument("--index", metavar="DIR", help=index_help)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("mcp", help="serve the index to MCP clients (assistants, IDE agents) over stdio",
                        description="An MCP server over stdin/stdout, for an MCP client to start: tools ask, search, "

@@ -155,13 +155,13 @@ class QAService:
         return {"embedding": Path(self.settings.embedding_model).name, "llm": Path(self.settings.llm_model).name}
 
     # -- use cases -------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
+    def ingest(self, paths: Iterable[str | Path], *, web: Any = None) -> IngestReport:
         from qa.ingest.chunking import Chunker
         from qa.ingest.pipeline import Ingestor
 
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.recipe.splitter)
         ingestor = Ingestor(self.store, chunker, batch_size=INGEST_BATCH, progress=self.progress,
-                            document_template=self.recipe.document_template, web=self.web_loader())
+                            document_template=self.recipe.document_template, web=web or self.web_loader())
         try:
             return ingestor.ingest(list(paths))
         finally:

@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     url_robots: bool = Field(
         default=True, description="Honour each site's robots.txt when fetching URLs and feeds.",
     )
+    feed_interval: int = Field(
+        default=900, ge=30,
+        description="Seconds between two polls of a watched feed (`newsqa watch`, the server's feeds list); a "
+        "failing feed waits twice as long after each failure, up to 64 times.",
+    )
     mcp_ingest: bool = Field(
         default=False,
         description="Let MCP clients add local files to the index through the `ingest` tool (off: the tool "

@@ -4,6 +4,7 @@ page, an oversized page, a redirect loop, a malformed feed). Written for these t
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,8 +68,10 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 class NewsSite:
     """Serves `routes` (path -> (status, headers, body)) on 127.0.0.1; '/slow' waits `slow_s` first."""
 
-    def __init__(self, slow_s: float = 3.0) -> None:
+    def __init__(self, slow_s: float = 3.0, etags: bool = True) -> None:
         self.hits: list[str] = []
+        self.not_modified: list[str] = []  # paths answered 304
+        self.etags = etags
         self.slow_s = slow_s
         outer = self
 
@@ -85,6 +88,16 @@ class NewsSite:
                     time.sleep(outer.slow_s)
                 status, headers, body = outer.routes.get(path, (404, {"Content-Type": "text/html"}, "<h1>Not found</h1>"))
                 data = body.encode("utf-8") if isinstance(body, str) else body
+                tag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+                if status == 200 and outer.etags:
+                    headers = {**headers, "ETag": tag}
+                    if self.headers.get("If-None-Match") == tag:
+                        outer.not_modified.append(path)
+                        self.send_response(304)
+                        self.send_header("ETag", tag)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -107,6 +107,8 @@ class Fetcher:
     policy: FetchPolicy = field(default_factory=FetchPolicy)
     clock: Callable[[], float] = time.monotonic
     transport: object | None = None  # an httpx transport (tests: httpx.MockTransport)
+    # Conditional GET: url -> {"etag", "last_modified"} of its last 200 (a watcher keeps them between polls).
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import httpx
@@ -184,7 +186,23 @@ class Fetcher:
         return parser is None or parser.can_fetch(self.policy.user_agent, url)
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> Fetched:
-        """GET `url`, following redirects (each hop checked again); 304 and 4xx/5xx come back as they are."""
+        """GET `url`, following redirects (each hop checked again); 304 and 4xx/5xx come back as they are. A URL
+        with validators from an earlier 200 is asked conditionally (If-None-Match / If-Modified-Since)."""
+        asked, known = url, self.validators.get(url) or {}
+        headers = dict(headers or {})
+        if known.get("etag"):
+            headers["If-None-Match"] = known["etag"]
+        if known.get("last_modified"):
+            headers["If-Modified-Since"] = known["last_modified"]
+        got = self._follow(url, headers)
+        if got.status == 200:
+            fresh = {k: got.headers[h] for k, h in (("etag", "etag"), ("last_modified", "last-modified"))
+                     if got.headers.get(h)}
+            if fresh:
+                self.validators[asked] = fresh
+        return got
+
+    def _follow(self, url: str, headers: dict[str, str]) -> Fetched:
         seen = [url]
         for _ in range(self.policy.max_redirects + 1):
             if not self.allowed_by_robots(url):
@@ -235,8 +253,13 @@ class WebLoader:
         return self.fetcher.policy
 
     def load(self, url: str) -> Iterator[Article | LoadError]:
+        """The articles at `url` (a page, or a feed's items); nothing when the server says it has not changed
+        since the last fetch (304)."""
         try:
-            fetched = self._ok(self.fetcher.get(url))
+            fetched = self.fetcher.get(url)
+            if fetched.status == 304:
+                return
+            fetched = self._ok(fetched)
         except FetchError as exc:
             yield LoadError(url, str(exc))
             return
@@ -293,7 +316,10 @@ class WebLoader:
             page_error = None
             if link:
                 try:
-                    yield self._page(self._ok(self.fetcher.get(link)), feed_date=when, feed_title=title)
+                    got = self.fetcher.get(link)
+                    if got.status == 304:  # unchanged since the last poll: already in the index
+                        continue
+                    yield self._page(self._ok(got), feed_date=when, feed_title=title)
                     continue
                 except FetchError as exc:
                     page_error = str(exc)

@@ -1,0 +1,172 @@
+"""Feeds kept watched: each is polled every `every_s` seconds with a conditional GET, its new and changed items
+ingested; a failing feed backs off (doubling, up to 64x) and never stops the others.
+
+State (per feed: its validators for conditional GET, last poll, counts, last error, next poll) lives in one JSON
+file beside the index, replaced atomically after each poll, so it survives a restart. A poll killed midway
+(SIGKILL) saves nothing: the next poll fetches again without validators and the ingest pipeline, idempotent,
+adds what is missing and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from qa.errors import InputError
+
+MAX_BACKOFF = 64
+
+
+@dataclass
+class FeedState:
+    url: str
+    added_at: str = ""
+    last_poll: str | None = None
+    last_ok: str | None = None
+    new: int = 0  # articles added by the last poll
+    updated: int = 0  # articles replaced by the last poll
+    failed: int = 0  # items the last poll could not ingest
+    last_error: str | None = None
+    failures: int = 0  # polls failed in a row
+    next_poll: float = 0.0  # epoch seconds
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("validators")
+        row["next_poll"] = _iso(self.next_poll) if self.next_poll else None
+        return row
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+
+
+class FeedWatcher:
+    """Polls the feeds in `state_path` into `service` (a QAService)."""
+
+    def __init__(self, service, state_path: Path, every_s: float = 900.0,
+                 clock: Callable[[], float] = time.time, write_lock: threading.Lock | None = None) -> None:
+        self.service = service
+        self.path = Path(state_path)
+        self.every_s = every_s
+        self.clock = clock
+        self._lock = threading.RLock()
+        # one writer at a time: a poll waits for the server's other ingests and deletes, and they for it
+        self._polling = write_lock or threading.Lock()
+        self.feeds: dict[str, FeedState] = self._read()
+
+    def _read(self) -> dict[str, FeedState]:
+        if not self.path.is_file():
+            return {}
+        try:
+            rows = json.loads(self.path.read_text(encoding="utf-8"))
+            return {r["url"]: FeedState(**r) for r in rows}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"{self.path}: the feeds list cannot be read ({exc}); fix or delete the file") from exc
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps([asdict(f) for f in self.feeds.values()], indent=1), encoding="utf-8")
+        os.replace(partial, self.path)
+
+    def add(self, url: str) -> FeedState:
+        from qa.ingest.web import canonical_url, is_url
+
+        if not is_url(url) or not url.lower().startswith(("http://", "https://")):
+            raise InputError(f"not a feed address: {url!r} (write http://… or https://…)")
+        with self._lock:
+            key = canonical_url(url)
+            state = self.feeds.get(key) or FeedState(url=key, added_at=_iso(self.clock()))
+            self.feeds[key] = state
+            self._save()
+            return state
+
+    def remove(self, url: str) -> bool:
+        from qa.ingest.web import canonical_url
+
+        with self._lock:
+            gone = self.feeds.pop(canonical_url(url), None) is not None
+            self._save()
+            return gone
+
+    def due(self) -> list[str]:
+        now = self.clock()
+        with self._lock:
+            return [u for u, f in self.feeds.items() if f.next_poll <= now]
+
+    def poll(self, url: str) -> FeedState:
+        """Poll one feed now: its new and changed items go into the index; the outcome is saved."""
+        from qa.ingest.web import Fetcher, WebLoader
+
+        with self._polling:
+            state = self.feeds[url]
+            loader = self.service.web_loader()
+            fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
+                              transport=loader.fetcher.transport)
+            started = self.clock()
+            try:
+                report = self.service.ingest([url], web=WebLoader(fetcher, loader.make_article))
+            except Exception as exc:  # one feed's failure (a model server, the store) never stops the others
+                return self._failed(state, started, f"{type(exc).__name__}: {exc}")
+            errors = [r.error for r in report.files if r.status == "failed"]
+            whole = [r.error for r in report.files if r.status == "failed" and r.path == url]
+            if whole:  # the feed itself could not be read
+                return self._failed(state, started, whole[0])
+            with self._lock:
+                state.last_poll = state.last_ok = _iso(started)
+                state.new, state.updated, state.failed = report.added, report.replaced, report.failed
+                state.last_error = errors[0] if errors else None
+                state.failures = 0
+                state.next_poll = started + self.every_s
+                state.validators = fetcher.validators
+                self._save()
+            return state
+
+    def _failed(self, state: FeedState, started: float, error: str) -> FeedState:
+        with self._lock:
+            state.last_poll, state.last_error = _iso(started), error
+            state.new = state.updated = 0
+            state.failed = 1
+            state.failures += 1
+            state.next_poll = started + self.every_s * min(MAX_BACKOFF, 2 ** state.failures)
+            self._save()
+        return state
+
+    def poll_due(self) -> list[FeedState]:
+        return [self.poll(url) for url in self.due() if url in self.feeds]
+
+    def run(self, stop: threading.Event, tick_s: float = 5.0, on_poll: Callable[[FeedState], None] | None = None) -> None:
+        """Poll due feeds until `stop` is set."""
+        while not stop.is_set():
+            for state in self.poll_due():
+                if on_poll:
+                    on_poll(state)
+            stop.wait(tick_s)
+
+
+def poll_in_background(app, watcher: FeedWatcher, tick_s: float = 5.0) -> None:
+    """Poll `watcher`'s due feeds in a thread for as long as the ASGI `app` runs (its lifespan)."""
+    from contextlib import asynccontextmanager
+
+    outer = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        stop = threading.Event()
+        worker = threading.Thread(target=watcher.run, args=(stop, tick_s), daemon=True, name="feeds")
+        worker.start()
+        try:
+            async with outer(a) as state:
+                yield state
+        finally:
+            stop.set()
+
+    app.router.lifespan_context = lifespan
