@@ -156,3 +156,32 @@ def test_a_poll_killed_midway_loses_and_duplicates_nothing(tmp_path, site):
     assert _index_sets(tmp_path / "killed") == _index_sets(tmp_path / "reference")
     articles, chunks = _index_sets(tmp_path / "killed")
     assert len(articles) == 3 and len(chunks) >= 3
+
+
+@pytest.mark.timeout(180)
+def test_the_articles_tab_watches_a_feed_in_a_real_browser(tmp_path, site):
+    """Debian's chromium (Playwright) on the served page, fake models: a person adds a feed and sees its poll."""
+    from pathlib import Path
+
+    from live_api import running
+    from ui.server import build_server
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("chromium is not installed (make test installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    service = _service(tmp_path)
+    with running(build_server(service)) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        page.goto(base + "/")
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#feed-url textarea, #feed-url input").first.fill(f"{site.base}/feed.atom")
+        page.locator("#watch").click()
+        expect(page.get_by_text(f"Watching {site.base}/feed.atom.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Louvre robbed of crown jewels").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "feeds.png"), full_page=True)
+        browser.close()
+    assert {a["title"] for a in service.articles()} == {"Louvre robbed of crown jewels",
+                                                        "Bessent and He agree a framework in Kuala Lumpur"}
+    assert (tmp_path / "feeds.png").stat().st_size > 10_000

@@ -70,8 +70,14 @@ def chat_turn(service, message, chat, history, as_of, date_from, sources, k, sho
     yield chat, history, "", sources_html(answer), rewritten
 
 
-def build_app(service) -> gr.Blocks:
-    """The chat page and the Articles tab over one QAService."""
+def _feed_rows(watcher) -> list[list[Any]]:
+    return [[f.url, f.last_poll or "not yet", f.new, f.updated, f.failed, f.last_error or "",
+             f.public()["next_poll"] or "now"] for f in watcher.feeds.values()]
+
+
+def build_app(service, watcher=None) -> gr.Blocks:
+    """The chat page and the Articles tab over one QAService (`watcher`: the server's FeedWatcher, for the
+    watched-feeds panel)."""
     sources_choices = sorted({a["source"] for a in service.articles()})
 
     def respond(message, chat, history, as_of, date_from, sources, k, show_rewrite):
@@ -95,6 +101,30 @@ def build_app(service) -> gr.Blocks:
                          r.chunks, r.error or ""] for r in report.files)
         summary = ", ".join(f"{v} {k}" for k, v in totals.items())
         return rows, summary, _stats_md(service), _articles_rows(service)
+
+    def ingest_links(text):
+        urls = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if not urls:
+            return [], "Paste one or more links (article pages or RSS/Atom feeds), one a line.", gr.skip(), gr.skip()
+        try:
+            report = service.ingest(urls)
+        except Exception as exc:
+            return [], _friendly(exc), gr.skip(), gr.skip()
+        rows = [[r.path, r.status, r.articles, r.chunks, r.error or ""] for r in report.files]
+        return rows, report.summary(), _stats_md(service), _articles_rows(service)
+
+    def watch(url):
+        try:
+            state = watcher.add((url or "").strip())
+            watcher.poll(state.url)
+        except Exception as exc:
+            return _friendly(exc), _feed_rows(watcher), gr.skip(), gr.skip()
+        return f"Watching {state.url}.", _feed_rows(watcher), _stats_md(service), _articles_rows(service)
+
+    def poll_now():
+        for url in list(watcher.feeds):
+            watcher.poll(url)
+        return _feed_rows(watcher), _stats_md(service), _articles_rows(service)
 
     def delete(article_id):
         article_id = (article_id or "").strip()
@@ -138,6 +168,9 @@ def build_app(service) -> gr.Blocks:
             upload = gr.File(file_count="multiple", label="Upload .txt, .md, .html, .json or .jsonl files",
                              file_types=[".txt", ".md", ".html", ".htm", ".json", ".jsonl"])
             ingest_btn = gr.Button("Ingest", variant="primary")
+            links = gr.Textbox(label="Or links: article pages or RSS/Atom feeds, one a line", lines=2,
+                               elem_id="links")
+            links_btn = gr.Button("Ingest links", elem_id="ingest-links")
             summary = gr.Markdown()
             results = gr.Dataframe(headers=["file", "status", "articles", "passages", "error"], label="Per file")
             table = gr.Dataframe(_articles_rows(service),
@@ -147,6 +180,18 @@ def build_app(service) -> gr.Blocks:
                 delete_id = gr.Textbox(label="Article id to delete")
                 delete_btn = gr.Button("Delete", variant="stop")
             delete_note = gr.Markdown()
+            if watcher is not None:
+                gr.Markdown(f"### Watched feeds (polled every {watcher.every_s // 60:g} min)")
+                with gr.Row():
+                    feed_url = gr.Textbox(label="Feed address (RSS or Atom)", elem_id="feed-url")
+                    watch_btn = gr.Button("Watch", variant="primary", elem_id="watch")
+                    poll_btn = gr.Button("Poll now")
+                feed_note = gr.Markdown()
+                feeds = gr.Dataframe(_feed_rows(watcher), label="Feeds", headers=[
+                    "feed", "last poll", "new", "updated", "failed", "last error", "next poll"])
+                watch_btn.click(watch, [feed_url], [feed_note, feeds, stats, table], api_name="watch")
+                poll_btn.click(poll_now, None, [feeds, stats, table], api_name="poll")
+            links_btn.click(ingest_links, [links], [results, summary, stats, table], api_name="ingest_links")
             ingest_btn.click(ingest, [upload], [results, summary, stats, table], api_name="ingest",
                              show_progress="full")
             delete_btn.click(delete, [delete_id], [delete_note, stats, table], api_name="delete")

@@ -34,7 +34,7 @@ def build_server(service, *, auth: tuple[str, str] | None = None, token: str | N
     from ui.render import CSS
 
     app = create_api(service, token=token)
-    return gr.mount_gradio_app(app, build_app(service), path="/", auth=auth, css=CSS, max_file_size="20mb")
+    return gr.mount_gradio_app(app, build_app(service, app.state.feeds), path="/", auth=auth, css=CSS, max_file_size="20mb")
 
 
 def serve(service, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
