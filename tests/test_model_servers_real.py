@@ -114,3 +114,18 @@ def test_an_evaluation_with_a_config_file_naming_the_servers_writes_its_report(t
     assert len(results) == 2 and all(r.get("answer") for r in results)
     written = {p.name for p in Path(out).rglob("*") if p.is_file()}
     assert "results.jsonl" in written and any(name.endswith(".md") for name in written)
+
+
+def test_options_and_a_follow_up_rewritten_by_the_served_model(servers, served):
+    """Multiple-choice options and an LLM-condensed follow-up, both through the chat server."""
+    from qa.evaluation import metrics
+
+    options = ["Prado", "Louvre", "Uffizi"]
+    answer = served.ask("Which museum did thieves rob?", as_of="2025-10-20", options=options)
+    assert not answer.abstained and answer.citations, answer.raw_text
+    assert metrics.answer_correct(answer.text, ["Louvre"], options), answer.text
+    condensing = QAService(settings=Settings(index_dir=served.settings.index_dir, condense_mode="llm", **servers))
+    follow = condensing.ask("And where did they meet?", as_of="2026-02-11",
+                            history=[{"role": "user", "content": BESSENT},
+                                     {"role": "assistant", "content": "In October 2025 [1]."}])
+    assert follow.standalone_question and "Bessent" in follow.standalone_question, follow.standalone_question
