@@ -154,3 +154,24 @@ class EchoChatModel(BaseChatModel):
             time.sleep(self.delay)
         text = f"The passage answers {found.group(0) if found else 'nothing'} [1]."
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+BESSENT_ARTICLE = ("date 2026-02-10\nBessent et He\n\n"
+                   "Bessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre.")
+
+
+def bessent_service(tmp_path, *replies: str, ingest: bool = True, llm: Any = None, **settings: Any):
+    """A QAService over designed embeddings and an in-memory store, answering with `replies` in order (or `llm`),
+    with the one-paragraph French Bessent article ingested from tmp_path/a unless `ingest` is False."""
+    from qa.service import QAService
+    from qa.settings import Settings
+
+    emb = DesignedEmbeddings()
+    service = QAService(settings=Settings(index_dir=tmp_path / "idx", k=2, **settings), embeddings=emb,
+                        store=MemoryStore(emb), llm=llm if llm is not None else scripted_llm(*replies))
+    if ingest:
+        folder = tmp_path / "a"
+        folder.mkdir(exist_ok=True)
+        (folder / "bessent.txt").write_text(BESSENT_ARTICLE, encoding="utf-8")
+        service.ingest([folder])
+    return service

@@ -7,26 +7,15 @@ import httpx
 import openai
 import pytest
 
-from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
+from fakes import bessent_service
 from live_api import running
 from qa.api import create_api
-from qa.service import QAService
-from qa.settings import Settings
 
-ARTICLE = "date 2026-02-10\nBessent et He\n\nBessent a rencontré He Lifeng pour la dernière fois en Malaisie en octobre."
 REPLY = "Bessent last met He Lifeng in October 2025 [1]."
 
 
 def _service(tmp_path, *replies, ingest=True):
-    emb = DesignedEmbeddings()
-    svc = QAService(settings=Settings(index_dir=tmp_path / "idx", k=2), embeddings=emb, store=MemoryStore(emb),
-                    llm=scripted_llm(*replies))
-    if ingest:
-        folder = tmp_path / "a"
-        folder.mkdir()
-        (folder / "bessent.txt").write_text(ARTICLE, encoding="utf-8")
-        svc.ingest([folder])
-    return svc
+    return bessent_service(tmp_path, *replies, ingest=ingest)
 
 
 @pytest.fixture
