@@ -135,7 +135,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
     def check_token(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if token is None:
             return
-        if creds is None or not secrets.compare_digest(creds.credentials, token):
+        if creds is None or not secrets.compare_digest(creds.credentials.encode("utf-8"), token.encode("utf-8")):
             raise HTTPException(status_code=401, detail="missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
@@ -216,7 +216,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
     @app.get("/api/feeds", dependencies=[Depends(check_token)], summary="Watched feeds and their last polls",
              responses=documented(*_MODELS))
     def feeds() -> dict[str, Any]:
-        return {"every_s": watcher.every_s, "feeds": [f.public() for f in watcher.feeds.values()]}
+        return {"every_s": watcher.every_s, "feeds": [f.public() for f in watcher.snapshot()]}
 
     @app.post("/api/feeds", dependencies=[Depends(check_token)],
               summary="Watch a feed (polled at once, then every feed_interval seconds)", responses=documented(*_MODELS))
@@ -250,7 +250,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         return {"article_id": article_id, "chunks_removed": removed}
 
     add_openai_routes(app, service, check_token, _status, documented)
-    mount_mcp(app, service, token=token)
+    mount_mcp(app, service, token=token, write_lock=lock)
     poll_in_background(app, watcher)
 
     @app.get("/api/health", summary="Models loaded, article and chunk counts",

@@ -79,8 +79,11 @@ def citation_rows(answer) -> list[dict[str, Any]]:
     return [{k: v for k, v in c.to_dict().items() if k in keep} for c in answer.citations]
 
 
-def build_mcp(service, *, allow_ingest: bool | None = None):
-    """The MCP server over `service` (allow_ingest: None reads the `mcp_ingest` setting)."""
+def build_mcp(service, *, allow_ingest: bool | None = None, write_lock=None):
+    """The MCP server over `service` (allow_ingest: None reads the `mcp_ingest` setting; write_lock: the lock the
+    server's other writers take)."""
+    from contextlib import nullcontext
+
     from mcp.server.mcpserver import MCPServer
 
     from qa.openai_compat import sources_text
@@ -150,7 +153,11 @@ def build_mcp(service, *, allow_ingest: bool | None = None):
         missing = [p for p in paths_or_urls if not Path(p).exists()]
         if missing:
             raise InputError(f"no such file or folder: {missing[0]}")
-        report = await anyio.to_thread.run_sync(lambda: service.ingest(paths_or_urls))
+        def run_ingest():
+            with write_lock or nullcontext():
+                return service.ingest(paths_or_urls)
+
+        report = await anyio.to_thread.run_sync(run_ingest)
         data = report.to_dict()
         return _result(report.summary(), data)
 
@@ -171,11 +178,13 @@ def bearer_guard(app, token: str | None):
     if not token:
         return app
 
+    expected = token.encode("utf-8")
+
     async def guarded(scope, receive, send):
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            if not secrets.compare_digest(given, f"Bearer {token}"):
+            scheme, _, given = headers.get(b"authorization", b"").partition(b" ")
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(given.strip(), expected):
                 body = json.dumps({"detail": "missing or wrong bearer token"}).encode()
                 await send({"type": "http.response.start", "status": 401,
                             "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
@@ -186,13 +195,15 @@ def bearer_guard(app, token: str | None):
     return guarded
 
 
-def mount_mcp(app, service, *, token: str | None) -> None:
+def mount_mcp(app, service, *, token: str | None, write_lock=None) -> None:
     """Mount the streamable-HTTP transport at /mcp on the FastAPI `app`, with the same token rule as /api, and run
     its session manager in the app's lifespan. With a token (required beyond loopback) any Host is accepted;
-    without one only loopback hosts are (the SDK's DNS-rebinding protection)."""
+    without one only loopback hosts are (the SDK's DNS-rebinding protection). The `ingest` tool is off over HTTP
+    whatever the setting: it reads files on the server's disk, which a remote client could then read back; it is
+    for `newsqa mcp --allow-ingest` over stdio, where the client runs as the user."""
     from mcp.server.transport_security import TransportSecuritySettings
 
-    server = build_mcp(service)
+    server = build_mcp(service, allow_ingest=False, write_lock=write_lock)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False) if token else None
     asgi = server.streamable_http_app(streamable_http_path="/", stateless_http=True, json_response=True,
                                       transport_security=security)

@@ -156,15 +156,20 @@ class QAService:
 
     # -- use cases -------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, web: Any = None) -> IngestReport:
+        """Files, folders and URLs (pages, feeds) into the index. `web`: the WebLoader for URLs (default: one under
+        the settings' fetch policy)."""
         from qa.ingest.chunking import Chunker
         from qa.ingest.pipeline import Ingestor
 
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.recipe.splitter)
+        loader = web or self.web_loader()
         ingestor = Ingestor(self.store, chunker, batch_size=INGEST_BATCH, progress=self.progress,
-                            document_template=self.recipe.document_template, web=web or self.web_loader())
+                            document_template=self.recipe.document_template, web=loader)
         try:
             return ingestor.ingest(list(paths))
         finally:
+            if web is None:
+                loader.fetcher.close()
             self._sync_keyword()  # even after a failure: the keyword index matches what the store holds
 
     def web_loader(self):

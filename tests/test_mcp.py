@@ -165,8 +165,12 @@ def test_http_mcp_on_the_serve_app_needs_the_token(tmp_path):
         seen = anyio.run(main, f"{base}/mcp/", "t0ken")
         refused = httpx2.post(f"{base}/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         wrong = httpx2.post(f"{base}/mcp/", json={}, headers={"Authorization": "Bearer nope"})
+        lower = httpx2.post(f"{base}/mcp/", json={}, headers={"Authorization": "bearer t0ken"})
+        odd = httpx2.post(f"{base}/mcp/", json={}, headers={"Authorization": "Bearer t\u00f6ken".encode("utf-8")})
+        v1 = httpx2.get(f"{base}/v1/models", headers={"Authorization": "Bearer t\u00f6ken".encode("utf-8")})
     _check(seen)
-    assert refused.status_code == 401 and wrong.status_code == 401
+    assert refused.status_code == 401 and wrong.status_code == 401 and odd.status_code == 401
+    assert lower.status_code != 401 and v1.status_code == 401
 
 
 def test_http_mcp_without_a_token_on_loopback(tmp_path):

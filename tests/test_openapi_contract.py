@@ -44,7 +44,7 @@ def test_schemathesis_finds_no_server_error_and_no_conformance_failure(tmp_path)
             [str(st), "run", f"{base}/openapi.json", "--checks", CHECKS, "--max-examples", "25", "--seed", "7",
              "-H", "Authorization: Bearer t0ken", "--request-timeout", "60", "--workers", "1",
              "--suppress-health-check", "all"],
-            capture_output=True, text=True, timeout=550)
+            capture_output=True, text=True, timeout=550, cwd=tmp_path)
     report = run.stdout[-6000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
     assert "No issues found" in report or "passed" in report.lower(), report

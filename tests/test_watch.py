@@ -15,6 +15,7 @@ from conftest import REPO
 from fakes import DesignedEmbeddings, MemoryStore, scripted_llm
 from qa.api import create_api
 from qa.ingest.loaders import make_article
+from qa.errors import InputError
 from qa.ingest.watch import FeedWatcher
 from qa.ingest.web import Fetcher, FetchPolicy, WebLoader
 from qa.service import QAService
@@ -92,6 +93,28 @@ def test_a_failing_feed_backs_off_and_never_stops_the_others(tmp_path, site):
     clock.now += 121
     watcher.poll(bad)
     assert watcher.feeds[bad].failures == 2 and watcher.feeds[bad].next_poll == clock.now + 240
+
+
+def test_a_failed_item_is_fetched_again_on_the_next_poll(tmp_path, site):
+    service = _service(tmp_path)
+    watcher = FeedWatcher(service, tmp_path / "feeds.json", every_s=60)
+    url = watcher.add(f"{site.base}/feed.rss").url
+    assert watcher.poll(url).failed == 1  # the /missing item: HTTP 404, no text of its own
+    site.routes["/missing"] = (200, {"Content-Type": "text/html"}, page("A story that moved", LOUVRE, "2025-10-27"))
+    again = watcher.poll(url)
+    assert (again.new, again.failed) == (1, 0) and "/feed.rss" not in site.not_modified
+
+
+def test_a_feed_removed_while_its_poll_waits_is_skipped_and_bad_addresses_refused(tmp_path, site):
+    service = _service(tmp_path)
+    watcher = FeedWatcher(service, tmp_path / "feeds.json", every_s=60)
+    url = watcher.add(f"{site.base}/feed.atom").url
+    due = watcher.due()
+    watcher.remove(url)
+    assert due == [url] and watcher.poll_due() == []
+    for bad in ("http://[::1", "http://a:99999/feed", "file:///etc/passwd", "feed.rss"):
+        with pytest.raises(InputError):
+            watcher.add(bad)
 
 
 def test_the_feeds_list_survives_a_restart(tmp_path, site):

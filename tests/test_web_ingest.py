@@ -116,15 +116,17 @@ def test_each_failure_is_reported_with_its_reason_and_the_rest_goes_in(tmp_path,
 def test_private_addresses_are_refused_unless_allowed(tmp_path, site, monkeypatch):
     service = _service(tmp_path, private=False)
     report = service.ingest([f"{site.base}/world/talks"])
-    assert report.failed == 1 and "loopback, private or link-local" in report.files[0].error
+    assert report.failed == 1 and "loopback, private, link-local" in report.files[0].error
     assert "NEWSQA_URL_PRIVATE" in report.files[0].error and site.hits == []
 
     real = socket.getaddrinfo
 
     def resolve(host, port, *args, **kwargs):
-        table = {"news.example": "93.184.216.34", "intranet.example": "10.1.2.3"}
+        table = {"news.example": "93.184.216.34", "intranet.example": "10.1.2.3", "cgnat.example": "100.100.100.200",
+                 "mapped.example": "::ffff:127.0.0.1", "sixtofour.example": "2002:7f00:1::1", "v6.example": "::1"}
         if host in table:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (table[host], port))]
+            family = socket.AF_INET6 if ":" in table[host] else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (table[host], port))]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
@@ -140,8 +142,19 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path, site, monkeypatc
     assert fetcher.get("http://news.example/world").status == 200
     with pytest.raises(FetchError, match="169.254.169.254"):
         fetcher.get("http://news.example/jump")  # the redirect's target is checked again
-    with pytest.raises(FetchError, match="10.1.2.3"):
-        fetcher.get("http://intranet.example/")
+    for host in ("intranet.example", "cgnat.example", "mapped.example", "sixtofour.example", "v6.example"):
+        with pytest.raises(FetchError, match="non-public address"):
+            fetcher.get(f"http://{host}/")
+
+
+def test_malformed_urls_are_reported_not_raised(tmp_path, site):
+    service = _service(tmp_path)
+    report = service.ingest(["http://a:99999/", "http://[::1", f"{site.base}/feed.atom"])
+    why = {r.path: r.error for r in report.files if r.status == "failed"}
+    assert "not a valid URL" in why["http://a:99999/"] and "not a valid URL" in why["http://[::1"]
+    assert report.added == 2
+    assert canonical_url("https://[::1]:8443/a") == "https://[::1]:8443/a"
+    assert canonical_url("https://news.example:80/feed") == "https://news.example:80/feed"
 
 
 def test_a_server_bound_beyond_loopback_refuses_private_urls_by_default(tmp_path, monkeypatch):

@@ -80,6 +80,12 @@ def build_app(service, watcher=None) -> gr.Blocks:
     watched-feeds panel)."""
     sources_choices = sorted({a["source"] for a in service.articles()})
 
+    def writing():
+        """The server's write lock (its API ingests, deletes and feed polls take it too)."""
+        from contextlib import nullcontext
+
+        return watcher.write_lock if watcher is not None else nullcontext()
+
     def respond(message, chat, history, as_of, date_from, sources, k, show_rewrite):
         yield from chat_turn(service, message, chat, history, as_of, date_from, sources, k, show_rewrite)
 
@@ -90,7 +96,8 @@ def build_app(service, watcher=None) -> gr.Blocks:
         paths = [f if isinstance(f, str) else f.name for f in files]
         for path in progress.tqdm(paths, desc="Ingesting", unit="file"):
             try:
-                report = service.ingest([path])
+                with writing():
+                    report = service.ingest([path])
             except Exception as exc:
                 rows.append([path.rsplit("/", 1)[-1], "failed", 0, 0, _friendly(exc)])
                 totals["failed"] += 1
@@ -103,11 +110,17 @@ def build_app(service, watcher=None) -> gr.Blocks:
         return rows, summary, _stats_md(service), _articles_rows(service)
 
     def ingest_links(text):
+        from qa.ingest.web import is_url
+
         urls = [line.strip() for line in (text or "").splitlines() if line.strip()]
         if not urls:
             return [], "Paste one or more links (article pages or RSS/Atom feeds), one a line.", gr.skip(), gr.skip()
+        odd = [u for u in urls if not is_url(u)]
+        if odd:  # a path would read files on the server
+            return [], f"⚠️ Not a link: {odd[0]} (write http://… or https://…).", gr.skip(), gr.skip()
         try:
-            report = service.ingest(urls)
+            with writing():
+                report = service.ingest(urls)
         except Exception as exc:
             return [], _friendly(exc), gr.skip(), gr.skip()
         rows = [[r.path, r.status, r.articles, r.chunks, r.error or ""] for r in report.files]
@@ -130,7 +143,8 @@ def build_app(service, watcher=None) -> gr.Blocks:
         article_id = (article_id or "").strip()
         if not article_id:
             return "Type the id of the article to delete.", gr.skip(), gr.skip()
-        removed = service.delete_article(article_id)
+        with writing():
+            removed = service.delete_article(article_id)
         note = f"Deleted {article_id} ({removed} passages)." if removed else f"No article with id {article_id}."
         return note, _stats_md(service), _articles_rows(service)
 

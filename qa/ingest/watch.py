@@ -72,28 +72,56 @@ class FeedWatcher:
             raise InputError(f"{self.path}: the feeds list cannot be read ({exc}); fix or delete the file") from exc
 
     def _save(self) -> None:
+        """Write the list to a new file beside it, flush it to disk, then rename it over the old one."""
+        import tempfile
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps([asdict(f) for f in self.feeds.values()], indent=1), encoding="utf-8")
-        os.replace(partial, self.path)
+        handle, partial = tempfile.mkstemp(prefix=".feeds-", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump([asdict(f) for f in self.feeds.values()], out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, self.path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+
+    def snapshot(self) -> list[FeedState]:
+        with self._lock:
+            return list(self.feeds.values())
+
+    @property
+    def write_lock(self):
+        """The lock every writer of the index takes (the server's ingests, deletes and polls)."""
+        return self._polling
 
     def add(self, url: str) -> FeedState:
         from qa.ingest.web import canonical_url, is_url
 
+        from qa.ingest.web import FetchError
+
         if not is_url(url) or not url.lower().startswith(("http://", "https://")):
             raise InputError(f"not a feed address: {url!r} (write http://… or https://…)")
-        with self._lock:
+        try:
             key = canonical_url(url)
+        except FetchError as exc:
+            raise InputError(f"not a feed address: {url!r}: {exc}") from exc
+        with self._lock:
             state = self.feeds.get(key) or FeedState(url=key, added_at=_iso(self.clock()))
             self.feeds[key] = state
             self._save()
             return state
 
     def remove(self, url: str) -> bool:
-        from qa.ingest.web import canonical_url
+        from qa.ingest.web import FetchError, canonical_url
 
+        try:
+            key = canonical_url(url)
+        except FetchError:
+            return False
         with self._lock:
-            gone = self.feeds.pop(canonical_url(url), None) is not None
+            gone = self.feeds.pop(key, None) is not None
             self._save()
             return gone
 
@@ -107,15 +135,21 @@ class FeedWatcher:
         from qa.ingest.web import Fetcher, WebLoader
 
         with self._polling:
-            state = self.feeds[url]
-            loader = self.service.web_loader()
-            fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
-                              transport=loader.fetcher.transport)
+            state = self.feeds.get(url)
+            if state is None:  # removed while this poll waited for the lock
+                raise InputError(f"no watched feed {url!r}")
             started = self.clock()
+            fetcher = None
             try:
+                loader = self.service.web_loader()
+                fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
+                                  transport=loader.fetcher.transport)
                 report = self.service.ingest([url], web=WebLoader(fetcher, loader.make_article))
             except Exception as exc:  # one feed's failure (a model server, the store) never stops the others
                 return self._failed(state, started, f"{type(exc).__name__}: {exc}")
+            finally:
+                if fetcher is not None:
+                    fetcher.close()
             errors = [r.error for r in report.files if r.status == "failed"]
             whole = [r.error for r in report.files if r.status == "failed" and r.path == url]
             if whole:  # the feed itself could not be read
@@ -126,7 +160,11 @@ class FeedWatcher:
                 state.last_error = errors[0] if errors else None
                 state.failures = 0
                 state.next_poll = started + self.every_s
-                state.validators = fetcher.validators
+                # An item that failed (a page timed out) is fetched again next time: the feed and that page are
+                # asked without validators, so no 304 hides them.
+                failed = {r.path for r in report.files if r.status == "failed"}
+                state.validators = {u: v for u, v in fetcher.validators.items()
+                                    if not (failed and u == url) and u not in failed}
                 self._save()
             return state
 
@@ -141,14 +179,25 @@ class FeedWatcher:
         return state
 
     def poll_due(self) -> list[FeedState]:
-        return [self.poll(url) for url in self.due() if url in self.feeds]
+        polled = []
+        for url in self.due():
+            try:
+                polled.append(self.poll(url))
+            except InputError:  # removed meanwhile
+                continue
+        return polled
 
     def run(self, stop: threading.Event, tick_s: float = 5.0, on_poll: Callable[[FeedState], None] | None = None) -> None:
-        """Poll due feeds until `stop` is set."""
+        """Poll due feeds until `stop` is set; an unexpected error is logged and the loop goes on."""
+        import logging
+
         while not stop.is_set():
-            for state in self.poll_due():
-                if on_poll:
-                    on_poll(state)
+            try:
+                for state in self.poll_due():
+                    if on_poll:
+                        on_poll(state)
+            except Exception:  # noqa: BLE001 - the poller must outlive any one failure
+                logging.getLogger("newsqa.feeds").exception("feed poll failed")
             stop.wait(tick_s)
 
 

@@ -34,17 +34,28 @@ TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshi
 FEED_TYPES = ("rss", "atom", "rdf", "xml")
 
 
+class FetchError(Exception):
+    """A fetch refused or failed; the message names the URL's problem."""
+
+
 def is_url(value: str) -> bool:
     return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", value))
 
 
 def canonical_url(url: str) -> str:
-    """The URL without tracking parameters or fragment, scheme and host in lower case."""
-    parts = urlsplit(url.strip())
+    """The URL without tracking parameters or fragment, scheme and host in lower case, the scheme's default port
+    left out. A URL that cannot be parsed (a bad port, an unclosed IPv6 bracket) raises FetchError."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"not a valid URL ({exc})") from exc
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING.match(k)])
-    host = (parts.hostname or "").lower()
-    netloc = host + (f":{parts.port}" if parts.port and parts.port not in (80, 443) else "")
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    netloc = f"[{host}]" if ":" in host else host
+    if port and port != {"http": 80, "https": 443}.get(scheme):
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def url_article_id(url: str) -> str:
@@ -82,10 +93,6 @@ class Fetched:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-class FetchError(Exception):
-    """A fetch refused or failed; the message names the URL's problem."""
-
-
 def _refused_address(host: str, port: int) -> str | None:
     """Why `host` may not be fetched without `private` (None: every address it resolves to is public)."""
     try:
@@ -94,9 +101,11 @@ def _refused_address(host: str, port: int) -> str | None:
         raise FetchError(f"cannot resolve the host {host!r} ({exc.strerror})") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if (address.is_loopback or address.is_private or address.is_link_local or address.is_reserved
-                or address.is_multicast or address.is_unspecified):
-            return f"{host} resolves to {address}, a loopback, private or link-local address"
+        inner = [address]
+        if isinstance(address, ipaddress.IPv6Address):  # IPv4 carried inside IPv6 (mapped, 6to4, Teredo)
+            inner += [a for a in (address.ipv4_mapped, address.sixtofour, address.teredo and address.teredo[1]) if a]
+        if any(not a.is_global or a.is_multicast for a in inner):
+            return (f"{host} resolves to {address}, a loopback, private, link-local or other non-public address")
     return None
 
 
@@ -111,22 +120,22 @@ class Fetcher:
     validators: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        import httpx
-
-        self._client = httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False, transport=self.transport,
-                                    headers={"User-Agent": self.policy.user_agent})
+        self._http = None  # the httpx client, made on the first request
         self._hosts: dict[str, threading.Lock] = {}
         self._last: dict[str, float] = {}
         self._robots: dict[str, RobotFileParser | None] = {}
         self._guard = threading.Lock()
 
     def _check(self, url: str) -> tuple[str, int]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise FetchError(f"not a valid URL ({exc})") from exc
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"only http and https URLs can be fetched, not {parts.scheme or 'this'}:")
         if not parts.hostname:
             raise FetchError("the URL has no host")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         if not self.policy.private:
             why = _refused_address(parts.hostname, port)
             if why:
@@ -141,6 +150,20 @@ class Fetcher:
         if wait > 0:
             time.sleep(wait)
         return lock
+
+    @property
+    def _client(self):
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.Client(timeout=self.policy.timeout_s, follow_redirects=False, transport=self.transport,
+                                      headers={"User-Agent": self.policy.user_agent})
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def _one(self, url: str, headers: dict[str, str] | None) -> Fetched:
         import httpx
@@ -170,6 +193,7 @@ class Fetcher:
     def allowed_by_robots(self, url: str) -> bool:
         if not self.policy.robots:
             return True
+        self._check(url)  # a malformed or refused URL is named before robots.txt is looked for
         parts = urlsplit(url)
         root = f"{parts.scheme}://{parts.netloc}"
         if root not in self._robots:
@@ -211,7 +235,10 @@ class Fetcher:
             got = self._one(url, headers)
             location = got.headers.get("location")
             if got.status in (301, 302, 303, 307, 308) and location:
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError as exc:
+                    raise FetchError(f"a redirect to an invalid URL ({exc})") from exc
                 if url in seen:
                     raise FetchError(f"a redirect loop ({' -> '.join(seen + [url])})")
                 seen.append(url)
@@ -235,10 +262,12 @@ def _feed_date(entry) -> date | None:
 
 
 def looks_like_feed(fetched: Fetched) -> bool:
+    """Served as RSS/Atom/XML, or a document whose root element is a feed's (an XHTML page is not)."""
     if any(kind in fetched.content_type for kind in FEED_TYPES) and "html" not in fetched.content_type:
         return True
-    head = fetched.body[:500].lstrip().lower()
-    return head.startswith(b"<?xml") or head.startswith((b"<rss", b"<feed", b"<rdf"))
+    head = fetched.body[:1000].lstrip().lower()
+    return head.startswith((b"<rss", b"<feed", b"<rdf")) or (
+        head.startswith(b"<?xml") and any(tag in head for tag in (b"<rss", b"<feed", b"<rdf:rdf")))
 
 
 @dataclass
@@ -290,8 +319,11 @@ class WebLoader:
             raise FetchError(f"not an article: {len(text)} characters of main text (a paywall stub, an index page or "
                              f"a page too short to answer from; {self.policy.min_chars} at least)")
         declared = getattr(doc, "url", None)
-        canonical = canonical_url(declared if declared and urlsplit(declared).hostname == urlsplit(fetched.url).hostname
-                                  else fetched.url)
+        try:
+            same_host = bool(declared) and urlsplit(declared).hostname == urlsplit(fetched.url).hostname
+        except ValueError:
+            same_host = False
+        canonical = canonical_url(declared if same_host else fetched.url)
         try:
             return self.make_article(article_id=url_article_id(canonical), title=getattr(doc, "title", None) or feed_title,
                                      text=text, source=canonical, url=canonical,
@@ -328,11 +360,11 @@ class WebLoader:
             if not body:
                 yield LoadError(where, page_error or "the item has neither a link nor any text")
                 continue
-            canonical = canonical_url(link) if link else None
-            ident = url_article_id(canonical) if canonical else "item-" + hashlib.sha256(
-                f"{url}\x1f{entry.get('id') or title}".encode()).hexdigest()[:12]
             try:
+                canonical = canonical_url(link) if link else None
+                ident = url_article_id(canonical) if canonical else "item-" + hashlib.sha256(
+                    f"{url}\x1f{entry.get('id') or title}".encode()).hexdigest()[:12]
                 yield self.make_article(article_id=ident, title=title, text=body, source=canonical or url,
                                         url=canonical, published=when, language=entry.get("language"))
-            except ValueError as exc:
+            except (ValueError, FetchError) as exc:
                 yield LoadError(where, str(exc))
