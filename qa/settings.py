@@ -189,8 +189,8 @@ class Settings(BaseSettings):
     )
     mcp_ingest: bool = Field(
         default=False,
-        description="Let MCP clients add local files to the index through the `ingest` tool (off: the tool "
-        "refuses; `newsqa mcp --allow-ingest` turns it on for one server).",
+        description="Let the MCP client of `newsqa mcp` (stdio) add local files to the index through the `ingest` "
+        "tool (off: the tool refuses; `--allow-ingest` turns it on for one run). Over HTTP (/mcp) it always refuses.",
     )
     condense_mode: Literal["concat", "llm"] = Field(
         default="concat",
