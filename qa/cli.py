@@ -16,13 +16,17 @@ EPILOG = """examples:
   newsqa models pull                          assemble and verify the two default models (one time)
   newsqa models list                          what is present, with sizes, licenses and the ONNX export
   newsqa ingest data/sample                   ingest the sample articles into the default index
+  newsqa ingest https://example.org/rss.xml   an article page or an RSS/Atom feed
+  newsqa watch https://example.org/rss.xml --every 15m   keep a feed watched
   newsqa ask "When did Bessent last meet He Lifeng?" --as-of 2026-02-11
   newsqa ask "..." --json                     the full Answer as JSON (citations, passages, timings)
   newsqa stats                                articles, chunks, languages and dates in the index
-  newsqa serve                                chat page and REST API on http://127.0.0.1:7860
+  newsqa serve                                chat page, REST API, /v1 (OpenAI API) and /mcp/ on :7860
+  newsqa mcp                                  an MCP server over stdio, for an assistant to start
   newsqa eval data/eval/sample_qa.jsonl --ingest data/sample --config ours --config baseline
 
-Every setting can also be given as an environment variable NEWSQA_<NAME> (see README, Configuration).
+Every setting can also be given as an environment variable NEWSQA_<NAME> (see README, Configuration);
+NEWSQA_LLM_BACKEND=openai / NEWSQA_EMBEDDING_BACKEND=openai use a model server (README, Run on a GPU server).
 """
 
 

@@ -51,6 +51,7 @@ def serve(service, *, host: str = "127.0.0.1", port: int = 7860, auth: str | Non
         # reachable from other machines: an ingested URL may not lead into this machine's network
         service.settings = service.settings.model_copy(update={"url_private": "refuse"})
     app = build_server(service, auth=credentials, token=token)
-    print(f"newsqa: chat page on http://{host}:{port}/  REST API on http://{host}:{port}/api  "
-          f"(index {service.settings.index_dir})", flush=True)
+    print(f"newsqa: chat page on http://{host}:{port}/  REST API on http://{host}:{port}/api  OpenAI API on "
+          f"http://{host}:{port}/v1  MCP on http://{host}:{port}/mcp/  (index {service.settings.index_dir})",
+          flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
