@@ -131,15 +131,21 @@ def test_private_addresses_are_refused_unless_allowed(tmp_path, site, monkeypatc
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
 
+    sent: list[tuple[str, str]] = []
+
     def handler(request: httpx.Request) -> httpx.Response:  # no packet leaves the process
+        sent.append((request.url.host, request.headers["host"]))
         if request.url.path == "/robots.txt":
             return httpx.Response(404)
-        if request.url.host == "news.example" and request.url.path == "/jump":
+        if request.headers["host"] == "news.example" and request.url.path == "/jump":
             return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data"})
         return httpx.Response(200, text=page("Talks", TALKS))
 
     fetcher = Fetcher(FetchPolicy(private=False, host_delay_s=0.0), transport=httpx.MockTransport(handler))
-    assert fetcher.get("http://news.example/world").status == 200
+    got = fetcher.get("http://news.example/world")
+    # sent to the address that was checked, named in the Host header: a second DNS answer cannot redirect it
+    assert got.status == 200 and got.url == "http://news.example/world"
+    assert sent and all(pair == ("93.184.216.34", "news.example") for pair in sent)
     with pytest.raises(FetchError, match="169.254.169.254"):
         fetcher.get("http://news.example/jump")  # the redirect's target is checked again
     for host in ("intranet.example", "cgnat.example", "mapped.example", "sixtofour.example", "v6.example"):

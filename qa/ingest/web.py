@@ -93,8 +93,8 @@ class Fetched:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _refused_address(host: str, port: int) -> str | None:
-    """Why `host` may not be fetched without `private` (None: every address it resolves to is public)."""
+def _public_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: the first it resolves to, when every one is public; else FetchError."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -105,8 +105,9 @@ def _refused_address(host: str, port: int) -> str | None:
         if isinstance(address, ipaddress.IPv6Address):  # IPv4 carried inside IPv6 (mapped, 6to4, Teredo)
             inner += [a for a in (address.ipv4_mapped, address.sixtofour, address.teredo and address.teredo[1]) if a]
         if any(not a.is_global or a.is_multicast for a in inner):
-            return (f"{host} resolves to {address}, a loopback, private, link-local or other non-public address")
-    return None
+            raise FetchError(f"refused: {host} resolves to {address}, a loopback, private, link-local or other "
+                             "non-public address (set NEWSQA_URL_PRIVATE=allow to fetch from this network)")
+    return infos[0][4][0]
 
 
 @dataclass
@@ -126,7 +127,9 @@ class Fetcher:
         self._robots: dict[str, RobotFileParser | None] = {}
         self._guard = threading.Lock()
 
-    def _check(self, url: str) -> tuple[str, int]:
+    def _check(self, url: str) -> tuple[str, str | None]:
+        """(the URL's host, the checked address to connect to, or None when private addresses are allowed and the
+        name is resolved at connect time); FetchError for a URL that may not be fetched."""
         try:
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -136,11 +139,19 @@ class Fetcher:
             raise FetchError(f"only http and https URLs can be fetched, not {parts.scheme or 'this'}:")
         if not parts.hostname:
             raise FetchError("the URL has no host")
-        if not self.policy.private:
-            why = _refused_address(parts.hostname, port)
-            if why:
-                raise FetchError(f"refused: {why} (set NEWSQA_URL_PRIVATE=allow to fetch from this network)")
-        return parts.hostname, port
+        return parts.hostname, None if self.policy.private else _public_address(parts.hostname, port)
+
+    @staticmethod
+    def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The request for `url` sent to the checked `address` (no second DNS answer can move it elsewhere): the
+        URL with the address as host, the original host in the Host header and, for https, as the TLS server
+        name (certificate checked against it)."""
+        parts = urlsplit(url)
+        target = f"[{address}]" if ":" in address else address
+        if parts.port:
+            target += f":{parts.port}"
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        return urlunsplit((parts.scheme, target, parts.path, parts.query, "")), {"Host": parts.netloc}, extensions
 
     def _wait_turn(self, host: str) -> threading.Lock:
         with self._guard:
@@ -168,10 +179,12 @@ class Fetcher:
     def _one(self, url: str, headers: dict[str, str] | None) -> Fetched:
         import httpx
 
-        host, _port = self._check(url)
+        host, address = self._check(url)
+        target, extra, extensions = (url, {}, {}) if address is None else self._pinned(url, address)
         lock = self._wait_turn(host)
         try:
-            with self._client.stream("GET", url, headers=headers or {}) as reply:
+            with self._client.stream("GET", target, headers={**(headers or {}), **extra},
+                                     extensions=extensions) as reply:
                 declared = int(reply.headers.get("content-length") or 0)
                 if declared > self.policy.max_bytes:
                     raise FetchError(f"the page is {declared:,} bytes, over the {self.policy.max_bytes:,}-byte limit")
@@ -180,8 +193,7 @@ class Fetcher:
                     body += piece
                     if len(body) > self.policy.max_bytes:
                         raise FetchError(f"the page is over the {self.policy.max_bytes:,}-byte limit")
-                return Fetched(str(reply.url), reply.status_code, {k.lower(): v for k, v in reply.headers.items()},
-                               bytes(body))
+                return Fetched(url, reply.status_code, {k.lower(): v for k, v in reply.headers.items()}, bytes(body))
         except httpx.TimeoutException as exc:
             raise FetchError(f"no answer within {self.policy.timeout_s:g} s") from exc
         except httpx.HTTPError as exc:
