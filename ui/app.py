@@ -119,8 +119,13 @@ def build_app(service, watcher=None) -> gr.Blocks:
         if odd:  # a path would read files on the server
             return [], f"⚠️ Not a link: {odd[0]} (write http://… or https://…).", gr.skip(), gr.skip()
         try:
+            loader = service.web_loader()
+            try:
+                fetched = loader.preload(urls)  # the network outside the write lock
+            finally:
+                loader.fetcher.close()
             with writing():
-                report = service.ingest(urls)
+                report = service.ingest(fetched)
         except Exception as exc:
             return [], _friendly(exc), gr.skip(), gr.skip()
         rows = [[r.path, r.status, r.articles, r.chunks, r.error or ""] for r in report.files]

@@ -363,13 +363,14 @@ def load_file(path: Path) -> Iterator[Article | LoadError]:
         yield err
 
 
-def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | str | LoadError]:
-    """Expand files and folders (recursively, sorted, hidden entries skipped) into input files; a URL
-    (scheme://...) passes through as a string, for the web loader."""
-    from qa.ingest.web import is_url
+def iter_files(paths: Iterable[Any]) -> Iterator[Any]:
+    """Expand files and folders (recursively, sorted, hidden entries skipped) into input files (Paths); a URL
+    (scheme://...) passes through as a string, for the web loader, and so does what a URL gave when it was fetched
+    beforehand (a Preloaded)."""
+    from qa.ingest.web import Preloaded, is_url
 
     for raw in paths:
-        if isinstance(raw, str) and is_url(raw):
+        if isinstance(raw, Preloaded) or (isinstance(raw, str) and is_url(raw)):
             yield raw
             continue
         path = Path(raw)

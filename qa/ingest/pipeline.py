@@ -134,7 +134,9 @@ class Ingestor:
         return report
 
     def _load(self, item):
-        """The articles (or LoadErrors) of one input: a file, or a URL of a page or a feed."""
+        """The articles (or LoadErrors) of one input: a file, a URL of a page or a feed, or what a URL gave."""
+        if hasattr(item, "items") and hasattr(item, "source"):  # a Preloaded (qa/ingest/web.py)
+            return iter(item.items)
         if isinstance(item, str):
             if self.web is None:
                 return iter([LoadError(item, "URLs are not read by this ingestor")])
@@ -171,7 +173,7 @@ def _expected_articles(items: list) -> int | None:
     for item in items:
         if isinstance(item, LoadError):
             continue
-        if isinstance(item, str):  # a URL: a page, or a feed of unknown length
+        if not isinstance(item, Path):  # a URL: a page, or a feed of unknown length
             return None
         suffix = item.suffix.lower()
         if suffix == ".json":

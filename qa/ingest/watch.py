@@ -134,22 +134,28 @@ class FeedWatcher:
         """Poll one feed now: its new and changed items go into the index; the outcome is saved."""
         from qa.ingest.web import Fetcher, WebLoader
 
+        state = self.feeds.get(url)
+        if state is None:
+            raise InputError(f"no watched feed {url!r}")
+        started = self.clock()
+        fetcher = None
+        try:  # the network first, outside the write lock
+            loader = self.service.web_loader()
+            fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
+                              transport=loader.fetcher.transport)
+            fetched = WebLoader(fetcher, loader.make_article).preload([url])
+        except Exception as exc:  # noqa: BLE001 - reported on the feed
+            return self._failed(state, started, f"{type(exc).__name__}: {exc}")
+        finally:
+            if fetcher is not None:
+                fetcher.close()
         with self._polling:
-            state = self.feeds.get(url)
-            if state is None:  # removed while this poll waited for the lock
+            if self.feeds.get(url) is not state:  # removed while this poll fetched or waited for the lock
                 raise InputError(f"no watched feed {url!r}")
-            started = self.clock()
-            fetcher = None
             try:
-                loader = self.service.web_loader()
-                fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
-                                  transport=loader.fetcher.transport)
-                report = self.service.ingest([url], web=WebLoader(fetcher, loader.make_article))
+                report = self.service.ingest(fetched)
             except Exception as exc:  # one feed's failure (a model server, the store) never stops the others
                 return self._failed(state, started, f"{type(exc).__name__}: {exc}")
-            finally:
-                if fetcher is not None:
-                    fetcher.close()
             errors = [r.error for r in report.files if r.status == "failed"]
             whole = [r.error for r in report.files if r.status == "failed" and r.path == url]
             if whole:  # the feed itself could not be read

@@ -283,6 +283,18 @@ def looks_like_feed(fetched: Fetched) -> bool:
 
 
 @dataclass
+class Preloaded:
+    """What one URL gave (articles, or errors naming what failed), fetched before the ingest that writes it: a
+    server fetches outside its write lock, so a slow site never holds up the other writers."""
+
+    source: str
+    items: list[Article | LoadError]
+
+    def __str__(self) -> str:
+        return self.source
+
+
+@dataclass
 class WebLoader:
     """URLs -> Articles (or LoadErrors naming the URL and the reason), for the ingest pipeline."""
 
@@ -292,6 +304,10 @@ class WebLoader:
     @property
     def policy(self) -> FetchPolicy:
         return self.fetcher.policy
+
+    def preload(self, urls: list[str]) -> list[Preloaded]:
+        """Fetch every URL now; the ingest that takes the result does no network I/O."""
+        return [Preloaded(url, list(self.load(url))) for url in urls]
 
     def load(self, url: str) -> Iterator[Article | LoadError]:
         """The articles at `url` (a page, or a feed's items); nothing when the server says it has not changed
