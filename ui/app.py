@@ -72,7 +72,7 @@ def chat_turn(service, message, chat, history, as_of, date_from, sources, k, sho
 
 def _feed_rows(watcher) -> list[list[Any]]:
     return [[f.url, f.last_poll or "not yet", f.new, f.updated, f.failed, f.last_error or "",
-             f.public()["next_poll"] or "now"] for f in watcher.feeds.values()]
+             f.public()["next_poll"] or "now"] for f in watcher.snapshot()]
 
 
 def build_app(service, watcher=None) -> gr.Blocks:
