@@ -1,0 +1,94 @@
+"""From arrival to answerable: how long a new feed item takes to be found by a question, on a copy of an index.
+
+    python bench/fresh.py --index /path/to/index        # an existing index (copied first, never changed)
+    python bench/fresh.py                               # a fresh index with data/sample in it
+
+A loopback news site (tests/web_fixtures.py) publishes a feed with one new story; a FeedWatcher polls it into the
+index copy with the real embedder; then the story's question is retrieved until its passage is in the top 5.
+Prints the time of each phase (fetch, embed and write, keyword-index sync, question) and the index size, with
+the machine. The poll's wall time is the arrival-to-answerable time of today's pipeline, in which an article is
+searchable once its chunks are embedded and the keyword index has been rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+STORY = [
+    "The harbour authority of Port Vellmar announced on Tuesday that it had ordered eleven electric pilot boats "
+    "from the shipyard of Kessendorf, the largest order in its history.",
+    "The boats will replace the diesel fleet by the spring of 2027, the authority's director Ilse Marquardt said at "
+    "a press conference, and will cut the port's emissions by a fifth.",
+    "The order is worth 48 million euros and includes ten years of maintenance, according to the shipyard.",
+]
+QUESTION = "How many electric pilot boats did Port Vellmar order?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, help="an index folder to copy (default: data/sample, ingested)")
+    args = parser.parse_args()
+
+    from bench.ingest import machine
+    from qa.ingest.watch import FeedWatcher
+    from qa.service import QAService
+    from qa.settings import Settings
+    from web_fixtures import NewsSite, page
+
+    work = Path(tempfile.mkdtemp(prefix="newsqa-bench-fresh-"))
+    index = work / "index"
+    if args.index:
+        shutil.copytree(args.index, index)
+    service = QAService(settings=Settings(index_dir=index, url_private="allow", translate_queries=False))
+    if not args.index:
+        service.ingest([ROOT / "data" / "sample"])
+    chunks_before = service.store.count()
+    service.chain.retriever.retrieve("warm-up question", None, 5)  # models loaded outside the timings
+
+    with NewsSite() as site:
+        site.routes["/port/boats"] = (200, {"Content-Type": "text/html"}, page(
+            "Port Vellmar orders eleven electric pilot boats", STORY, "2026-12-07"))
+        site.routes["/port.rss"] = (200, {"Content-Type": "application/rss+xml"}, (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title>'
+            f"<item><title>Port Vellmar orders boats</title><link>{site.base}/port/boats</link>"
+            "<pubDate>Mon, 07 Dec 2026 09:00:00 GMT</pubDate></item></channel></rss>"))
+        watcher = FeedWatcher(service, work / "feeds.json", every_s=900)
+        url = watcher.add(f"{site.base}/port.rss").url
+
+        timings: dict[str, float] = {}
+        sync = service._sync_keyword
+
+        def timed_sync() -> None:
+            begin = time.perf_counter()
+            sync()
+            timings["keyword sync s"] = time.perf_counter() - begin
+
+        service._sync_keyword = timed_sync
+        arrival = time.perf_counter()
+        state = watcher.poll(url)
+        timings["poll s (fetch, embed, write, sync)"] = time.perf_counter() - arrival
+        begin = time.perf_counter()
+        passages = service.chain.retriever.retrieve(QUESTION, None, 5)
+        timings["question s"] = time.perf_counter() - begin
+        found = next((p.n for p in passages if "eleven electric pilot boats" in p.chunk.text), None)
+        timings["arrival to answerable s"] = time.perf_counter() - arrival
+    rows = {"index chunks": chunks_before, "new articles": state.new, "found at rank": found,
+            **{k: round(v, 2) for k, v in timings.items()}}
+    print(f"machine: {machine()}")
+    print("| " + " | ".join(rows) + " |")
+    print("|" + "---|" * len(rows))
+    print("| " + " | ".join(str(v) for v in rows.values()) + " |")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
