@@ -206,11 +206,7 @@ def create_api(service, *, token: str | None = None, upload_dir: Path | None = N
         odd = [u for u in body.urls if not is_url(u)]
         if odd:
             raise InputError(f"not a URL: {odd[0]!r} (write http://… or https://…)")
-        loader = service.web_loader()
-        try:
-            fetched = loader.preload(list(body.urls))  # the network outside the write lock
-        finally:
-            loader.fetcher.close()
+        fetched = service.web_loader().preload(list(body.urls))  # the network outside the write lock
         with lock:
             return service.ingest(fetched).to_dict()
 

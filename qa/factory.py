@@ -44,16 +44,17 @@ def server(settings: Settings, role: str):
     """The model server the settings name for `role` ("LLM" or "embedding"), or an error naming the setting."""
     from qa.remote.errors import Server
 
-    base_url = settings.llm_base_url if role == "LLM" else settings.embedding_base_url
+    base_url = (settings.llm_base_url if role == "LLM" else settings.embedding_base_url) or ""
     model = settings.llm_model if role == "LLM" else settings.embedding_model
-    variable = "NEWSQA_LLM" if role == "LLM" else "NEWSQA_EMBEDDING"
+    found = Server(role, base_url.rstrip("/"), model, settings.server_timeout)
+    variable = found.variable
     if not base_url:
         raise ConfigError(f"{variable}_BACKEND=openai needs {variable}_BASE_URL, the server's OpenAI-compatible "
                           "address (e.g. http://127.0.0.1:8080/v1)")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{variable}_BASE_URL={base_url!r} is not an http(s) address; write it as "
                           "http://HOST:PORT/v1")
-    return Server(role, base_url.rstrip("/"), model, settings.server_timeout)
+    return found
 
 
 def build_embeddings(settings: Settings, recipe: Recipe | None = None):

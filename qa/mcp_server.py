@@ -10,7 +10,6 @@ checked with the REST API's limits; a refused input or a failure is a tool error
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import secrets
 from contextlib import asynccontextmanager
@@ -57,26 +56,13 @@ def _named(fn):
 
     kind = ResourceError if fn.__name__ == "article" else ToolError
 
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def run(*args, **kwargs):
-            try:
-                return await fn(*args, **kwargs)
-            except NewsQAError as exc:
-                raise kind(str(exc)) from exc
-    else:
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except NewsQAError as exc:
-                raise kind(str(exc)) from exc
+    @functools.wraps(fn)
+    async def run(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except NewsQAError as exc:
+            raise kind(str(exc)) from exc
     return run
-
-
-def citation_rows(answer) -> list[dict[str, Any]]:
-    keep = ("n", "article_id", "title", "source", "url", "published", "language", "quote")
-    return [{k: v for k, v in c.to_dict().items() if k in keep} for c in answer.citations]
 
 
 def build_mcp(service, *, allow_ingest: bool | None = None, write_lock=None):
@@ -86,7 +72,7 @@ def build_mcp(service, *, allow_ingest: bool | None = None, write_lock=None):
 
     from mcp.server.mcpserver import MCPServer
 
-    from qa.openai_compat import sources_text
+    from qa.openai_compat import citations, sources_text
 
     writes = service.settings.mcp_ingest if allow_ingest is None else allow_ingest
     server = MCPServer("newsqa", instructions=INSTRUCTIONS, log_level="WARNING")
@@ -98,7 +84,7 @@ def build_mcp(service, *, allow_ingest: bool | None = None, write_lock=None):
     @_named
     async def ask(question: str, as_of: str | None = None, options: list[str] | None = None) -> CallToolResult:
         answer = await anyio.to_thread.run_sync(lambda: service.ask(question, as_of=as_of, options=options))
-        data = {"answer": answer.text, "abstained": answer.abstained, "citations": citation_rows(answer),
+        data = {"answer": answer.text, "abstained": answer.abstained, "citations": citations(answer),
                 "as_of": answer.as_of.isoformat() if answer.as_of else None}
         return _result(answer.text + sources_text(answer), data)
 
@@ -164,8 +150,8 @@ def build_mcp(service, *, allow_ingest: bool | None = None, write_lock=None):
     @server.resource("newsqa://articles/{article_id}", name="article", mime_type="text/plain",
                      description="The text of one article of the index, by its id (see list_articles).")
     @_named
-    def article(article_id: str) -> str:
-        found = service.article(article_id)
+    async def article(article_id: str) -> str:
+        found = await anyio.to_thread.run_sync(service.article, article_id)
         if found is None:
             raise InputError(f"no article with id {article_id!r}")
         return found["text"]

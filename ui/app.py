@@ -119,11 +119,7 @@ def build_app(service, watcher=None) -> gr.Blocks:
         if odd:  # a path would read files on the server
             return [], f"⚠️ Not a link: {odd[0]} (write http://… or https://…).", gr.skip(), gr.skip()
         try:
-            loader = service.web_loader()
-            try:
-                fetched = loader.preload(urls)  # the network outside the write lock
-            finally:
-                loader.fetcher.close()
+            fetched = service.web_loader().preload(urls)  # the network outside the write lock
             with writing():
                 report = service.ingest(fetched)
         except Exception as exc:

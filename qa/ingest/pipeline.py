@@ -135,7 +135,9 @@ class Ingestor:
 
     def _load(self, item):
         """The articles (or LoadErrors) of one input: a file, a URL of a page or a feed, or what a URL gave."""
-        if hasattr(item, "items") and hasattr(item, "source"):  # a Preloaded (qa/ingest/web.py)
+        from qa.ingest.web import Preloaded
+
+        if isinstance(item, Preloaded):
             return iter(item.items)
         if isinstance(item, str):
             if self.web is None:

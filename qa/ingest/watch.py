@@ -138,17 +138,13 @@ class FeedWatcher:
         if state is None:
             raise InputError(f"no watched feed {url!r}")
         started = self.clock()
-        fetcher = None
-        try:  # the network first, outside the write lock
+        try:  # the network first, outside the write lock (preload closes the connections)
             loader = self.service.web_loader()
             fetcher = Fetcher(loader.policy, validators={k: dict(v) for k, v in state.validators.items()},
                               transport=loader.fetcher.transport)
             fetched = WebLoader(fetcher, loader.make_article).preload([url])
         except Exception as exc:  # noqa: BLE001 - reported on the feed
             return self._failed(state, started, f"{type(exc).__name__}: {exc}")
-        finally:
-            if fetcher is not None:
-                fetcher.close()
         with self._polling:
             if self.feeds.get(url) is not state:  # removed while this poll fetched or waited for the lock
                 raise InputError(f"no watched feed {url!r}")
@@ -156,19 +152,17 @@ class FeedWatcher:
                 report = self.service.ingest(fetched)
             except Exception as exc:  # one feed's failure (a model server, the store) never stops the others
                 return self._failed(state, started, f"{type(exc).__name__}: {exc}")
-            errors = [r.error for r in report.files if r.status == "failed"]
-            whole = [r.error for r in report.files if r.status == "failed" and r.path == url]
-            if whole:  # the feed itself could not be read
-                return self._failed(state, started, whole[0])
+            failed = {r.path: r.error for r in report.files if r.status == "failed"}
+            if url in failed:  # the feed itself could not be read
+                return self._failed(state, started, failed[url])
             with self._lock:
                 state.last_poll = state.last_ok = _iso(started)
                 state.new, state.updated, state.failed = report.added, report.replaced, report.failed
-                state.last_error = errors[0] if errors else None
+                state.last_error = next(iter(failed.values()), None)
                 state.failures = 0
                 state.next_poll = started + self.every_s
                 # An item that failed (a page timed out) is fetched again next time: the feed and that page are
                 # asked without validators, so no 304 hides them.
-                failed = {r.path for r in report.files if r.status == "failed"}
                 state.validators = {u: v for u, v in fetcher.validators.items()
                                     if not (failed and u == url) and u not in failed}
                 self._save()

@@ -224,18 +224,14 @@ class Fetcher:
     def get(self, url: str, headers: dict[str, str] | None = None) -> Fetched:
         """GET `url`, following redirects (each hop checked again); 304 and 4xx/5xx come back as they are. A URL
         with validators from an earlier 200 is asked conditionally (If-None-Match / If-Modified-Since)."""
-        asked, known = url, self.validators.get(url) or {}
-        headers = dict(headers or {})
-        if known.get("etag"):
-            headers["If-None-Match"] = known["etag"]
-        if known.get("last_modified"):
-            headers["If-Modified-Since"] = known["last_modified"]
-        got = self._follow(url, headers)
+        known = self.validators.get(url) or {}
+        asks = (("etag", "If-None-Match"), ("last_modified", "If-Modified-Since"))
+        got = self._follow(url, {**(headers or {}), **{h: known[k] for k, h in asks if known.get(k)}})
         if got.status == 200:
             fresh = {k: got.headers[h] for k, h in (("etag", "etag"), ("last_modified", "last-modified"))
                      if got.headers.get(h)}
             if fresh:
-                self.validators[asked] = fresh
+                self.validators[url] = fresh
         return got
 
     def _follow(self, url: str, headers: dict[str, str]) -> Fetched:
@@ -306,8 +302,11 @@ class WebLoader:
         return self.fetcher.policy
 
     def preload(self, urls: list[str]) -> list[Preloaded]:
-        """Fetch every URL now; the ingest that takes the result does no network I/O."""
-        return [Preloaded(url, list(self.load(url))) for url in urls]
+        """Fetch every URL now and close the connections; the ingest that takes the result does no network I/O."""
+        try:
+            return [Preloaded(url, list(self.load(url))) for url in urls]
+        finally:
+            self.fetcher.close()
 
     def load(self, url: str) -> Iterator[Article | LoadError]:
         """The articles at `url` (a page, or a feed's items); nothing when the server says it has not changed

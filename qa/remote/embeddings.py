@@ -50,7 +50,8 @@ class ServerEmbeddings(Embeddings):
             vectors = self._client.embed_documents(texts)
         if len(vectors) != len(texts) or any(not v for v in vectors):
             raise ServerReplyError(f"{self.server.describe()} returned {len(vectors)} vectors for {len(texts)} texts")
-        return [leading_dimensions(v, self._dimensions) if self._dimensions else _unit(v) for v in vectors]
+        # normalised (a server need not send unit vectors), cut to the leading dimensions when asked
+        return [leading_dimensions(v, self._dimensions or len(v)) for v in vectors]
 
     def _batched(self, texts: list[str]) -> list[list[float]]:
         """All texts, `batch_size` a request, up to `concurrency` requests in flight; in order. The first failure
@@ -77,8 +78,3 @@ class ServerEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._vectors([self._query_prompt + text])[0]
-
-
-def _unit(vector: list[float]) -> list[float]:
-    norm = sum(x * x for x in vector) ** 0.5 or 1.0
-    return [float(x) / norm for x in vector]

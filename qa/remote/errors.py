@@ -69,8 +69,6 @@ def as_server_error(exc: BaseException, server: Server) -> ServerError | None:
     import openai
 
     where, var = server.describe(), server.variable
-    if isinstance(exc, ServerError):
-        return exc
     if isinstance(exc, openai.APITimeoutError) or _is(exc, "TimeoutException", "ReadTimeout", "ConnectTimeout"):
         return ServerTimeout(
             f"{where} did not answer within {server.timeout:g} s (model {server.model!r}, after retries): a busy "
@@ -100,8 +98,7 @@ def as_server_error(exc: BaseException, server: Server) -> ServerError | None:
                 "context (llama.cpp: -c 8192; vLLM: --max-model-len 8192; Ollama: num_ctx), or lower "
                 "NEWSQA_LLM_CONTEXT to what it serves so fewer passages are sent")
         return ServerReplyError(f"{where} answered HTTP {exc.status_code} for model {server.model!r}: {detail}")
-    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)) or (
-            isinstance(exc, openai.APIError)):
+    if isinstance(exc, (openai.APIError, json.JSONDecodeError)):  # a reply that is not valid JSON, or malformed
         return ServerReplyError(
             f"{where} sent a reply that is not valid OpenAI-compatible JSON ({_detail(exc)}): check that "
             f"{var}_BASE_URL points at the server's OpenAI-compatible API (usually ending in /v1)")
