@@ -4,10 +4,11 @@
     python bench/fresh.py                               # a fresh index with data/sample in it
 
 A loopback news site (tests/web_fixtures.py) publishes a feed with one new story; a FeedWatcher polls it into the
-index copy with the real embedder; then the story's question is retrieved until its passage is in the top 5.
-Prints the time of each phase (fetch, embed and write, keyword-index sync, question) and the index size, with
-the machine. The poll's wall time is the arrival-to-answerable time of today's pipeline, in which an article is
-searchable once its chunks are embedded and the keyword index has been rebuilt from the store.
+index copy with the real embedder. While the poll runs, the story's question is retrieved again and again until
+its passage is among the top 5: found before the poll ends means found by keyword search while its vectors were
+still being computed (each ingest batch goes to the keyword index first, vectorstore/pending.py). Prints the
+arrival-to-answerable time, the poll's wall time (fetch, keyword index, embed and write, sync), the keyword sync
+and compaction after it, how the passage was found, and the index size, with the machine.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -73,15 +75,32 @@ def main() -> None:
             timings["keyword sync s"] = time.perf_counter() - begin
 
         service._sync_keyword = timed_sync
+        polled: dict[str, object] = {}
+
+        def poll() -> None:
+            polled["state"] = watcher.poll(url)
+            timings["poll s (fetch, keyword, embed, write, sync)"] = time.perf_counter() - arrival
+
         arrival = time.perf_counter()
-        state = watcher.poll(url)
-        timings["poll s (fetch, embed, write, sync)"] = time.perf_counter() - arrival
-        begin = time.perf_counter()
-        passages = service.chain.retriever.retrieve(QUESTION, None, 5)
-        timings["question s"] = time.perf_counter() - begin
-        found = next((p.n for p in passages if "eleven electric pilot boats" in p.chunk.text), None)
-        timings["arrival to answerable s"] = time.perf_counter() - arrival
-    rows = {"index chunks": chunks_before, "new articles": state.new, "found at rank": found,
+        poller = threading.Thread(target=poll)
+        poller.start()
+        found, how = None, ""
+        while found is None:
+            ended = not poller.is_alive()  # read before the search: a last search after the poll ended
+            passages = service.chain.retriever.retrieve(QUESTION, None, 5)
+            hit = next((p for p in passages if "eleven electric pilot boats" in p.chunk.text), None)
+            if hit is not None:
+                found, how = hit.n, hit.matched_by
+                timings["arrival to answerable s"] = time.perf_counter() - arrival
+            elif ended:
+                break
+            else:
+                time.sleep(0.05)
+        poller.join()
+        if "state" not in polled:
+            raise SystemExit("the poll failed: see the error above")
+        state = polled["state"]
+    rows = {"index chunks": chunks_before, "new articles": state.new, "found at rank": found, "found by": how,
             **{k: round(v, 2) for k, v in timings.items()}}
     print(f"machine: {machine()}")
     print("| " + " | ".join(rows) + " |")

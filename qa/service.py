@@ -76,6 +76,7 @@ class QAService:
         self._store = store
         self._owns_store = store is None
         self._keyword = keyword
+        self._pending = None
         self._reranker = reranker
         self._scorer = scorer
         self._chain = None
@@ -122,8 +123,27 @@ class QAService:
             # Kept on disk next to the Chroma files; in memory when the caller passed its own store.
             folder = self.settings.index_dir / "keyword" / self.settings.collection if self._owns_store else None
             self._keyword = KeywordIndex(folder)
-            self._keyword.sync(self.store)
+            self._keyword.sync(self.store, pending=self.pending)
         return self._keyword
+
+    @property
+    def pending(self):
+        """Ingest batches searchable by keyword whose vectors are not in the store yet (vectorstore/pending.py):
+        on disk next to the keyword index, in memory when the caller passed its own store."""
+        if self._pending is None:
+            from vectorstore.pending import PendingRecords
+
+            folder = self.settings.index_dir / "pending" / self.settings.collection if self._owns_store else None
+            self._pending = PendingRecords(folder)
+        return self._pending
+
+    def _reading_store(self):
+        """The store as questions read it: with the pending batches' records when keyword search is on."""
+        if self.keyword is None:
+            return self.store
+        from vectorstore.pending import WithPending
+
+        return WithPending(self.store, self.pending)
 
     @property
     def chain(self):
@@ -139,7 +159,7 @@ class QAService:
                 from qa.retrieve.rerank import CrossEncoderReranker
 
                 reranker = CrossEncoderReranker(s.reranker_model)
-            retriever = build_retriever(s, self.store, self.embeddings, self.keyword, recipe=recipe, reranker=reranker,
+            retriever = build_retriever(s, self._reading_store(), self.embeddings, self.keyword, recipe=recipe, reranker=reranker,
                                         translator=QueryTranslator(self.llm) if s.translate_queries else None)
             scorer = self._scorer or embedding_scorer(self.embeddings)
             # The passages get what the context window leaves after the instructions, question and answer.
@@ -163,14 +183,21 @@ class QAService:
 
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap, self.recipe.splitter)
         loader = web or self.web_loader()
+        staging = None
+        if self.keyword is not None:  # each batch is searchable by keyword before its vectors are computed
+            from vectorstore.pending import KeywordFirst
+
+            staging = KeywordFirst(self.keyword, self.pending)
         ingestor = Ingestor(self.store, chunker, batch_size=INGEST_BATCH, progress=self.progress,
-                            document_template=self.recipe.document_template, web=loader)
+                            document_template=self.recipe.document_template, web=loader, staging=staging)
         try:
             return ingestor.ingest(list(paths))
         finally:
             if web is None:
                 loader.fetcher.close()
             self._sync_keyword()  # even after a failure: the keyword index matches what the store holds
+            if self.keyword is not None:
+                self.keyword.compact(self.store, pending=self.pending)  # a rebuild when the journal grew long
 
     def web_loader(self):
         """The loader of URLs (pages and feeds) under the settings' fetch policy."""
@@ -184,7 +211,7 @@ class QAService:
     def _sync_keyword(self) -> None:
         keyword = self.keyword  # built and synced on first use; a no-op check right after
         if keyword is not None:
-            keyword.sync(self.store)
+            keyword.sync(self.store, pending=self.pending)
 
     def _ready(self) -> None:
         if self.store.count() == 0:
@@ -261,6 +288,8 @@ class QAService:
     def delete_article(self, article_id: str) -> int:
         ids = self.store.ids(where={"article_id": article_id})
         self.store.delete(ids)
+        if self.keyword is not None:
+            self.keyword.apply([], ids)
         self._sync_keyword()
         return len(ids)
 

@@ -319,7 +319,7 @@ def test_the_keyword_index_follows_the_store_even_when_an_ingest_fails(tmp_path,
     store.upsert = upsert_then_fail
     with pytest.raises(RuntimeError):
         svc.ingest([folder])
-    assert sorted(svc.keyword._ids) == sorted(i for i, _ in store.metadata())
+    assert sorted(svc.keyword.ids()) == sorted(i for i, _ in store.metadata())
 
 
 def test_cli_turns_an_unexpected_failure_into_one_line(tmp_path, capsys, monkeypatch):

@@ -133,7 +133,7 @@ def test_delete_removes_articles_and_names_unknown_ids(capsys, tmp_path, monkeyp
     captured = capsys.readouterr()
     assert "ecb: 1 chunks deleted" in captured.out and "no article 'nope'" in captured.err
     assert [a["article_id"] for a in svc.articles()] == ["louvre"]
-    assert sorted(svc.keyword._ids) == sorted(i for i, _ in svc.store.metadata())
+    assert sorted(svc.keyword.ids()) == sorted(i for i, _ in svc.store.metadata())
 
 
 def test_ask_takes_options_and_names_a_bad_one(capsys, tmp_path, monkeypatch):

@@ -110,7 +110,7 @@ def test_ingest_beside_questions_neither_corrupts_the_index_nor_blocks_answers(s
     # The index is whole: every new article, no duplicates, and the keyword index agrees with Chroma.
     ids = service.store.ids()
     assert len(ids) == len(set(ids)) == before + ingest_done["body"]["chunks_written"]
-    assert sorted(service.keyword._ids) == sorted(ids)
+    assert sorted(service.keyword.ids()) == sorted(ids)
     health = httpx.get(f"{base}/api/health", timeout=5).json()
     assert health["articles"] == 140
     assert json.dumps(health)

@@ -85,7 +85,7 @@ def test_sigkill_at_random_points_then_rerun_gives_the_exact_index(tmp_path):
     assert sorted(texts) == sorted(want_texts)  # no chunk stored twice under another id
     keyword = KeywordIndex(index / "keyword" / service.settings.collection)
     assert keyword.load()
-    assert sorted(keyword._ids) == ids  # keyword and vector indexes agree
+    assert sorted(keyword.ids()) == ids  # keyword and vector indexes agree
 
     again = _run(index, corpus, 0.0)
     out, _ = again.communicate(timeout=120)

@@ -14,7 +14,8 @@ from qa.service import QAService
 from qa.settings import Settings
 from vectorstore.base import Record
 from vectorstore.filters import as_columns, column_mask, matches
-from vectorstore.keyword import KeywordIndex, analyze
+from vectorstore.analysis import analyze
+from vectorstore.keyword import KeywordIndex
 
 
 def _meta(article, published, language="en", title=""):
@@ -259,19 +260,19 @@ def test_service_keeps_the_keyword_index_in_step_with_chroma(tmp_path, designed_
     kw_dir = settings.index_dir / "keyword" / settings.collection
     assert (kw_dir / "manifest.json").is_file()
     reopened = KeywordIndex(kw_dir)
-    assert reopened.load() and sorted(reopened._ids) == sorted(service.store.ids())
+    assert reopened.load() and sorted(reopened.ids()) == sorted(service.store.ids())
     # A changed article replaces its chunks in both indexes.
     (folder / "e.txt").write_text("date 2025-07-24\nECB\n\nThe ECB kept its deposit rate at 2% (updated).",
                                   encoding="utf-8")
     assert service.ingest([folder]).replaced == 1
     reopened = KeywordIndex(kw_dir)
-    assert reopened.load() and sorted(reopened._ids) == sorted(service.store.ids())
+    assert reopened.load() and sorted(reopened.ids()) == sorted(service.store.ids())
     assert reopened.search(analyze("updated", "en"), k=1)
     zorblax = reopened.search(analyze("zorblax", "en"), k=1)[0][0]
     article = dict(service.store.metadata())[zorblax]["article_id"]
     service.delete_article(article)
     after = KeywordIndex(kw_dir)
-    assert after.load() and sorted(after._ids) == sorted(service.store.ids())
+    assert after.load() and sorted(after.ids()) == sorted(service.store.ids())
     assert after.search(analyze("zorblax", "en"), k=1) == []
 
 

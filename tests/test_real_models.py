@@ -332,7 +332,7 @@ def test_a_multiple_choice_question_is_answered_with_one_option_by_the_real_llm(
 
 def test_hybrid_retrieval_keeps_both_indexes_in_step_with_real_chroma(sample_service):
     keyword = sample_service.keyword
-    assert keyword is not None and sorted(keyword._ids) == sorted(sample_service.store.ids())
+    assert keyword is not None and sorted(keyword.ids()) == sorted(sample_service.store.ids())
     passages = sample_service.chain.retriever.retrieve("Louvre crown jewels theft suspects arrested", None, 5)
     assert any("keyword" in p.matched_by for p in passages)
     assert passages[0].chunk.title and "louvre" in (passages[0].chunk.text + passages[0].chunk.title).lower()

@@ -1,9 +1,10 @@
 """A BM25 keyword index (bm25s) kept next to the vector store and derived from it.
 
-The vector store is the source of truth. The keyword index records which ids it was built from; `sync(store)`
-rebuilds it whenever the store holds a different set (after an ingest, a delete, or a crash between the two
-writes), so both indexes always describe the same chunks. Rebuilding needs no embedding and takes seconds
-even for tens of thousands of chunks. On disk the index is replaced atomically (write aside, then rename).
+The store (with the batches waiting for vectors, vectorstore/pending.py) is the source of truth. The index is a
+bm25s build (the main part) plus the chunks added and removed since (the tail, vectorstore/bm25_tail.py), applied
+a batch at a time and journaled, so a new article is searchable at once, not after a rebuild (10 s at 30k
+chunks on 2 cores). `compact` rebuilds a long tail; `sync(store)` rebuilds on any difference with the store
+(a crash between two writes, a torn journal line). A rebuild replaces the folder atomically (write aside, rename).
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import threading
-import unicodedata
-from functools import lru_cache
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from vectorstore.analysis import analyze
 from vectorstore.base import Record, VectorStore
+from vectorstore.bm25_tail import Tail, build_df
 from vectorstore.filters import as_columns, column_mask
 
 FILTER_KEYS = ("published_int", "language", "source", "article_id")
@@ -29,53 +30,6 @@ FILTER_KEYS = ("published_int", "language", "source", "article_id")
 # instead of by a metadata query to the store (188 ms at 100k chunks in Chroma's SQLite, bench/RESULTS.md).
 PLACE_KEYS = ("article_hash", "position")
 KEPT_KEYS = FILTER_KEYS + PLACE_KEYS
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STEMMERS = {"en": "english", "fr": "french", "es": "spanish", "de": "german", "it": "italian",
-             "pt": "portuguese", "nl": "dutch", "sv": "swedish", "da": "danish", "no": "norwegian",
-             "ru": "russian", "fi": "finnish", "ro": "romanian", "ca": "catalan", "tr": "turkish"}
-
-
-def has_stemmer(language: str | None) -> bool:
-    """Whether `analyze` stems words of this language (the languages written with spaces between words that
-    Snowball covers)."""
-    return isinstance(language, str) and language.split("-")[0].lower() in _STEMMERS
-
-
-@lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
-    from bm25s import stopwords as sw
-
-    names = ("STOPWORDS_EN", "STOPWORDS_FRENCH", "STOPWORDS_SPANISH", "STOPWORDS_GERMAN", "STOPWORDS_ITALIAN",
-             "STOPWORDS_PORTUGUESE", "STOPWORDS_DUTCH")
-    return frozenset(_fold(w) for name in names for w in getattr(sw, name, ()))
-
-
-@lru_cache(maxsize=32)
-def _stemmer(language: str | None):
-    name = _STEMMERS.get((language or "").split("-")[0].lower())
-    if name is None:
-        return None
-    import Stemmer
-
-    return Stemmer.Stemmer(name)
-
-
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def analyze(text: str, language: str | None = None) -> list[str]:
-    """Lower-cased words without stopwords, stemmed in `language` when a stemmer exists, accents folded."""
-    words = [w for w in _WORD.findall(text.lower()) if len(w) > 1 or w.isdigit()]
-    stops = _stopwords()
-    words = [w for w in words if _fold(w) not in stops]
-    stemmer = _stemmer(language if isinstance(language, str) else None)  # a stray non-string: no stemming
-    if stemmer is not None:
-        words = stemmer.stemWords(words)
-    return [_fold(w) for w in words]
-
-
 def _stamp(path: Path) -> tuple[int, int]:
     info = path.stat()
     return info.st_ino, info.st_mtime_ns
@@ -100,31 +54,69 @@ def ids_digest(ids: Sequence[str]) -> str:
 class KeywordIndex:
     """BM25 over the chunks of one vector-store collection, persisted in `folder` (None: memory only)."""
 
+    # A tail of more chunks than this share of the main part (and at least `compact_min`) is due a rebuild.
+    compact_share = 0.25
+    compact_min = 2000
+
     def __init__(self, folder: str | Path | None = None, *, k1: float = 1.5, b: float = 0.75) -> None:
         self.folder = Path(folder) if folder else None
         self.k1, self.b = k1, b
         self._lock = threading.RLock()
-        self._ids: list[str] = []
-        self._columns: dict[str, np.ndarray] = {}
-        self._languages: list[tuple[str, float]] = []
-        self._digest = ids_digest([])
-        self._bm25: Any = None
-        # (inode, mtime in ns) of the manifest last read or written: a save renames a new file into place
+        self._clear()
+        # (inode, mtime in ns) of the manifest last read or written: a rebuild renames a new folder into place
         self._loaded_mtime: tuple[int, int] | None = None
-        self._places: dict[tuple[str, str, int], str] | None = None  # built on the first `chunk_at`
-        self._rows: dict[str, int] | None = None  # id -> row, built on the first `matching`
+        self._journal_read = 0  # bytes of the journal applied
 
-    # -- state ---------------------------------------------------------------------------------
+    def _clear(self) -> None:
+        self._ids: list[str] = []  # every row: the main part's, then the tail's (removed rows stay, not alive)
+        self._meta: list[dict[str, Any]] = []
+        self._alive = np.zeros(0, dtype=bool)
+        self._n_main = 0
+        self._bm25: Any = None
+        self._avgdl = 1.0
+        self._df_main: dict[str, int] | None = None
+        self._tail = Tail()
+        self._derived()
+
+    def _derived(self) -> None:
+        """Forget what is computed from the rows (columns, languages, lookups, digest); done after each change."""
+        self._columns = as_columns(self._meta, KEPT_KEYS)
+        self._languages = self._count_languages({k: c[self._alive] for k, c in self._columns.items()})
+        self._places: dict[tuple[str, str, int], str] | None = None  # built on the first `chunk_at`
+        self._rows: dict[str, int] | None = None  # live id -> row, built on first use
+        self._digest: str | None = None
+
     def __len__(self) -> int:
-        return len(self._ids)
+        return int(self._alive.sum())
+
+    def ids(self) -> list[str]:
+        """The ids of the chunks held."""
+        with self._lock:
+            return [self._ids[n] for n in np.flatnonzero(self._alive)]
 
     @property
     def digest(self) -> str:
-        return self._digest
+        with self._lock:
+            if self._digest is None:
+                self._digest = ids_digest(self.ids())
+            return self._digest
+
+    @property
+    def tail_size(self) -> int:
+        """Rows added since the last rebuild."""
+        return len(self._ids) - self._n_main
+
+    def compact_due(self) -> bool:
+        return self.tail_size > max(self.compact_min, self.compact_share * self._n_main)
+
+    def _row_of(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = {self._ids[n]: int(n) for n in np.flatnonzero(self._alive)}
+        return self._rows
 
     def languages(self, most: int = 3, min_share: float = 0.0) -> list[str]:
         """The most common chunk languages, most frequent first, that hold at least `min_share` of the chunks
-        (the query is analysed in each); counted once per build or load, not per question."""
+        (the query is analysed in each); counted once per change, not per question."""
         return [language for language, share in self._languages[:most] if share >= min_share]
 
     @staticmethod
@@ -138,12 +130,17 @@ class KeywordIndex:
     def _manifest(self) -> Path | None:
         return self.folder / "manifest.json" if self.folder else None
 
+    def _journal(self) -> Path | None:
+        return self.folder / "journal.jsonl" if self.folder else None
+
     def load(self) -> bool:
-        """Read the saved index; False when there is none or it is unreadable (then `sync` rebuilds it)."""
+        """Read the saved index and its journal; False when there is none or it is unreadable (then `sync`
+        rebuilds it)."""
         manifest = self._manifest()
         if manifest is None or not manifest.is_file():
             return False
         try:
+            stamp = _stamp(manifest)
             data = json.loads(manifest.read_text(encoding="utf-8"))
             if data["rows"] and any(key not in data["rows"][0] for key in KEPT_KEYS):
                 return False  # saved by an older version without the chunks' places: `sync` rebuilds it
@@ -153,16 +150,44 @@ class KeywordIndex:
 
                 bm25 = bm25s.BM25.load(str(self.folder / "bm25"), show_progress=False)
             with self._lock:
+                self._clear()
                 self._ids = list(data["ids"])
-                self._columns = as_columns(data["rows"], KEPT_KEYS)
-                self._places = self._rows = None
-                self._languages = self._count_languages(self._columns)
-                self._digest = data["digest"]
+                self._meta = list(data["rows"])
+                self._alive = np.ones(len(self._ids), dtype=bool)
+                self._n_main = len(self._ids)
+                self._avgdl = float(data.get("avgdl") or 1.0)
                 self._bm25 = bm25
-                self._loaded_mtime = _stamp(manifest)
+                self._journal_read = 0
+                self._replay()
+                self._derived()
+                self._loaded_mtime = stamp
             return True
         except (OSError, ValueError, KeyError):
             return False
+
+    def _replay(self) -> bool:
+        """Apply the journal lines written since the last read (by this or another process); True if any."""
+        journal = self._journal()
+        try:
+            if journal is None or journal.stat().st_size <= self._journal_read:
+                return False
+        except OSError:
+            return False
+        with journal.open("rb") as fh:
+            fh.seek(self._journal_read)
+            data = fh.read()
+        applied = False
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break  # a line being written, or cut by a crash: read again next time
+            self._journal_read += len(line)
+            try:
+                entry = json.loads(line)
+                self._apply_rows(entry["add"], entry["drop"])
+                applied = True
+            except (ValueError, KeyError, TypeError):
+                continue  # an unreadable line: `sync` finds the difference with the store and rebuilds
+        return applied
 
     def _changed_on_disk(self) -> bool:
         manifest = self._manifest()
@@ -173,7 +198,6 @@ class KeywordIndex:
         except OSError:
             return False
 
-    # -- building ------------------------------------------------------------------------------
     def build(self, records: Sequence[Record]) -> None:
         """Index these records (replacing whatever was indexed) and save. The slow part runs without the lock;
         searches go on against the previous index until the new one is swapped in."""
@@ -181,19 +205,23 @@ class KeywordIndex:
 
         ids = [r.id for r in records]
         bm25 = None
+        tokens = [self._tokens(r) for r in records]
         if records:
-            tokens = [analyze(r.text + " " + str(r.metadata.get("title") or ""), r.metadata.get("language"))
-                      for r in records]
             bm25 = bm25s.BM25(k1=self.k1, b=self.b)
             bm25.index([t or ["\u2400"] for t in tokens], show_progress=False)
         rows = [{k: r.metadata.get(k) for k in KEPT_KEYS} for r in records]
-        columns = as_columns(rows, KEPT_KEYS)
+        avgdl = max(1.0, sum(max(1, len(t)) for t in tokens) / len(tokens)) if tokens else 1.0
         with self._lock:
-            self._ids, self._bm25, self._columns = ids, bm25, columns
-            self._places = self._rows = None
-            self._languages = self._count_languages(columns)
-            self._digest = ids_digest(ids)
+            self._clear()
+            self._ids, self._meta, self._bm25, self._avgdl = ids, rows, bm25, avgdl
+            self._alive = np.ones(len(ids), dtype=bool)
+            self._n_main = len(ids)
+            self._derived()
             self._save(rows)
+
+    @staticmethod
+    def _tokens(record: Record) -> list[str]:
+        return analyze(record.text + " " + str(record.metadata.get("title") or ""), record.metadata.get("language"))
 
     def _save(self, rows: list[dict[str, Any]]) -> None:
         if self.folder is None:
@@ -205,7 +233,7 @@ class KeywordIndex:
         staging.mkdir()
         if self._bm25 is not None:
             self._bm25.save(str(staging / "bm25"), show_progress=False)
-        payload = {"digest": self._digest, "ids": self._ids, "rows": rows}
+        payload = {"digest": self.digest, "ids": self._ids, "rows": rows, "avgdl": self._avgdl}
         (staging / "manifest.json").write_text(json.dumps(payload), encoding="utf-8")
         old = parent / f".{self.folder.name}.old-{os.getpid()}"
         if self.folder.exists():
@@ -213,19 +241,65 @@ class KeywordIndex:
         os.replace(staging, self.folder)
         shutil.rmtree(old, ignore_errors=True)
         self._loaded_mtime = _stamp(self.folder / "manifest.json")
+        self._journal_read = 0
+
+    def apply(self, added: Sequence[Record], removed: Sequence[str] = ()) -> None:
+        """Add these records and remove these ids now (searchable at once), and journal the change."""
+        entry = {"add": [{"id": r.id, "tf": dict(Counter(self._tokens(r) or ["\u2400"])),
+                          "meta": {k: r.metadata.get(k) for k in KEPT_KEYS}} for r in added],
+                 "drop": list(removed)}
+        with self._lock:
+            self._catch_up()
+            self._apply_rows(entry["add"], entry["drop"])
+            self._derived()
+            journal = self._journal()
+            if journal is not None:
+                journal.parent.mkdir(parents=True, exist_ok=True)
+                line = (json.dumps(entry) + "\n").encode("utf-8")
+                with journal.open("ab") as fh:  # one write of one line, appended
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._journal_read += len(line)
+
+    def _apply_rows(self, added: list[dict[str, Any]], removed: list[str]) -> None:
+        rows = self._row_of()
+        alive = self._alive.copy()
+        for chunk_id in removed:
+            n = rows.pop(chunk_id, None)
+            if n is not None:
+                alive[n] = False
+        fresh = [a for a in added if a["id"] not in rows]
+        fresh = list({a["id"]: a for a in fresh}.values())  # one row per id
+        for a in fresh:
+            n = len(self._ids)
+            rows[a["id"]] = n
+            self._ids.append(a["id"])
+            self._meta.append(a["meta"])
+            self._tail.add(a["tf"])
+        self._alive = np.concatenate([alive, np.ones(len(fresh), dtype=bool)])
+        self._rows = rows
+        self._places = None
+        self._digest = None
+
+    def _catch_up(self) -> None:
+        """Read what other processes saved: a new build (reload), or new journal lines."""
+        if self.folder is None:
+            return
+        if self._loaded_mtime is None or self._changed_on_disk():
+            self.load()
+        elif self._replay():
+            self._derived()
 
     def matching(self, ids: Sequence[str], where: dict[str, Any]) -> list[bool] | None:
-        """For each id, whether its chunk matches `where`, evaluated on the columns kept here, in memory. None
-        ("cannot tell": the caller reads the store's metadata instead) when an id is not held here (the store
-        has chunks this index has not been synced with yet: another process is ingesting, or one was killed
-        between its two writes), when `where` names a key not kept here, or when the filter cannot be evaluated
-        on these columns (an unknown operator, a column of mixed types)."""
+        """For each id, whether its chunk matches `where`, from the columns in memory. None ("cannot tell": the
+        caller reads the store's metadata) when an id is not held here (not synced yet), when `where` names a key
+        not kept here, or when the filter cannot be evaluated on these columns (unknown operator, mixed types)."""
         if not _keys(where) <= set(KEPT_KEYS):
             return None
         with self._lock:
-            if self._rows is None:
-                self._rows = {i: n for n, i in enumerate(self._ids)}
-            rows = [self._rows.get(i) for i in ids]
+            found = self._row_of()
+            rows = [found.get(i) for i in ids]
             if any(n is None for n in rows):
                 return None
             picked = np.asarray(rows, dtype=np.int64)
@@ -236,15 +310,13 @@ class KeywordIndex:
             return None
 
     def ids_where(self, where: dict[str, Any]) -> list[str] | None:
-        """Every id held here whose chunk matches `where`, from the columns in memory; None when `where` names a
-        key not kept here or cannot be evaluated on these columns (as for `matching`). Chunks the store has and
-        this index has not been synced with yet are not listed."""
+        """Every id held here whose chunk matches `where`, from the columns in memory (None: as for `matching`)."""
         if not _keys(where) <= set(KEPT_KEYS):
             return None
         with self._lock:
-            ids, columns = self._ids, self._columns
+            ids, columns, alive = self._ids, self._columns, self._alive
         try:
-            mask = column_mask(columns, len(ids), where)
+            mask = column_mask(columns, len(alive), where) & alive
         except (TypeError, ValueError):
             return None
         return [ids[n] for n in np.flatnonzero(mask)]
@@ -254,49 +326,74 @@ class KeywordIndex:
         with self._lock:
             if self._places is None:
                 columns = self._columns
-                self._places = {(str(a), str(h), int(p) if str(p).lstrip("-").isdigit() else -1): i
-                                for i, a, h, p in zip(self._ids, columns["article_id"], columns["article_hash"],
-                                                      columns["position"])}
+                self._places = {(str(columns["article_id"][n]), str(columns["article_hash"][n]),
+                                 _position(columns["position"][n])): self._ids[n] for n in np.flatnonzero(self._alive)}
             return self._places.get((str(article_id), str(article_hash), int(position)))
 
-    def sync(self, store: VectorStore, *, force: bool = False) -> bool:
-        """Make the index describe exactly the store's records; True when it had to rebuild."""
-        ids = store.ids()
+    def sync(self, store: VectorStore, *, force: bool = False, pending: Any = None) -> bool:
+        """Make the index describe exactly the store's records (and `pending`'s: a PendingRecords, whose chunks
+        are searchable here before the store has their vectors); True when it had to rebuild."""
+        ids = set(store.ids())
+        extra: list[Record] = []
+        if pending is not None:
+            extra = pending.records()
+            ids = (ids - pending.removed_ids()) | {r.id for r in extra}
         with self._lock:
             if not force:
-                if self._loaded_mtime is None or self._changed_on_disk():
-                    self.load()
-                if ids_digest(ids) == self._digest:
+                self._catch_up()
+                saved = self._manifest() is None or self._manifest().is_file()  # the journal needs a base
+                if saved and ids_digest(sorted(ids)) == self.digest:
                     return False
+        kept = sorted(ids - {r.id for r in extra})
         records: list[Record] = []
-        for start in range(0, len(ids), 5000):
-            records.extend(store.get(ids[start:start + 5000]))
-        self.build(records)
+        for start in range(0, len(kept), 5000):
+            records.extend(store.get(kept[start:start + 5000]))
+        self.build(records + extra)
+        return True
+
+    def compact(self, store: VectorStore, pending: Any = None) -> bool:
+        """Rebuild when the tail is due (`compact_due`); True when it did."""
+        if not self.compact_due():
+            return False
+        self.sync(store, force=True, pending=pending)
         return True
 
     def refresh(self) -> None:
-        """Cheap per-query check: reload when another process saved a newer index. (Writers in this process
-        call `sync` after each ingest or delete; a store changed by a crashed writer is caught by the next
-        `sync`, at the latest when a service opens the index.)"""
+        """Cheap per-query check: read what another process saved since (a rebuild or journal lines); a store
+        changed by a crashed writer is caught by the next `sync`, at the latest when a service opens the index."""
         with self._lock:
-            if self._changed_on_disk():
-                self.load()
+            self._catch_up()
 
-    # -- searching -----------------------------------------------------------------------------
+    def _tail_scores(self, tokens: Sequence[str], mask: np.ndarray | None) -> list[tuple[int, float]]:
+        """(row, BM25 score) of the live tail chunks matching the mask."""
+        if not len(self._tail):
+            return []
+        if self._df_main is None:
+            self._df_main = build_df(self._bm25)
+        scores = self._tail.scores(tokens, self._df_main, len(self), self._avgdl, self.k1, self.b)
+        live = self._alive if mask is None else self._alive & mask
+        return [(self._n_main + t, s) for t, s in scores.items() if live[self._n_main + t]]
+
     def search(self, tokens: Sequence[str], k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """The k best (id, BM25 score) pairs for these query tokens among records matching `where`."""
         with self._lock:
-            if self._bm25 is None or not tokens or k < 1:
-                return []
-            known = [t for t in tokens if t in self._bm25.vocab_dict]
-            if not known:
+            if not tokens or k < 1 or not len(self):
                 return []
             mask = column_mask(self._columns, len(self._ids), where) if where else None
             if mask is not None and not mask.any():
                 return []
-            k = min(k, len(self._ids))
-            docs, scores = self._bm25.retrieve(
-                [known], k=k, show_progress=False, n_threads=1,
-                weight_mask=mask.astype(np.float32) if mask is not None else None,
-            )
-            return [(self._ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+            found = self._tail_scores(tokens, mask)
+            known = [t for t in tokens if self._bm25 is not None and t in self._bm25.vocab_dict]
+            if known and self._n_main:
+                weight = self._alive[:self._n_main] if mask is None else (self._alive & mask)[:self._n_main]
+                docs, scores = self._bm25.retrieve(
+                    [known], k=min(k, self._n_main), show_progress=False, n_threads=1,
+                    weight_mask=None if weight.all() else weight.astype(np.float32),
+                )
+                found += [(int(d), float(s)) for d, s in zip(docs[0], scores[0])]
+            found.sort(key=lambda pair: -pair[1])
+            return [(self._ids[n], s) for n, s in found[:k] if s > 0]
+
+
+def _position(value: Any) -> int:
+    return int(value) if str(value).lstrip("-").isdigit() else -1

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 from qa.answer.terms import terms
 from qa.types import Passage
-from vectorstore.keyword import has_stemmer
+from vectorstore.analysis import has_stemmer
 
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*")
 # Days and months are capitalised in English but name a date, not the question's subject ("Which Italian volcano

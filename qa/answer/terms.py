@@ -31,7 +31,7 @@ from typing import Sequence
 from qa.answer.citations import CITATION
 from qa.answer.figures import numbers_in
 from qa.types import Passage
-from vectorstore.keyword import analyze, has_stemmer
+from vectorstore.analysis import analyze, has_stemmer
 
 # Words an answer uses about its sources rather than about the news ("according to passage [1]").
 _FRAMING = "according passage passages article articles report reports reported source sources mentioned stated"

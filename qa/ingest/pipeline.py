@@ -49,7 +49,10 @@ class Ingestor:
         progress: bool = True,
         document_template: str | None = None,
         web=None,
+        staging=None,
     ) -> None:
+        # A KeywordFirst (vectorstore/pending.py): each batch is searchable by keyword before it is embedded.
+        self.staging = staging
         self.web = web  # a WebLoader for URLs (qa/ingest/web.py); None: URLs are refused
         self.store = store
         self.chunker = chunker
@@ -64,16 +67,25 @@ class Ingestor:
         return by_article
 
     def _flush(self, pending: _Pending, report: IngestReport) -> None:
-        if pending.chunks:
-            try:
-                self.store.upsert([self._record(c) for c in pending.chunks])
-            except DimensionMismatch as exc:
-                raise ConfigError(str(exc)) from exc
-            report.chunks_written += len(pending.chunks)
-        writing = {c.chunk_id for c in pending.chunks}
+        records = [self._record(c) for c in pending.chunks]
+        writing = {r.id for r in records}
         deletes = [i for i in pending.deletes if i not in writing]  # never delete what this batch just wrote
-        if deletes:
-            self.store.delete(deletes)
+        staged = self.staging.stage(records, deletes) if self.staging is not None and (records or deletes) else None
+        try:
+            if records:
+                try:
+                    self.store.upsert(records)
+                except DimensionMismatch as exc:
+                    raise ConfigError(str(exc)) from exc
+                report.chunks_written += len(records)
+            if deletes:
+                self.store.delete(deletes)
+        except BaseException:
+            if staged is not None:
+                self.staging.discard(staged)  # an error, not a crash: the caller re-syncs the keyword index
+            raise
+        if staged is not None:
+            self.staging.done(staged)
         pending.chunks.clear()
         pending.deletes.clear()
 
@@ -84,6 +96,8 @@ class Ingestor:
     def ingest(self, paths: Iterable[str | Path]) -> IngestReport:
         start = time.perf_counter()
         report = IngestReport()
+        if self.staging is not None:
+            report.chunks_written += self.staging.recover(self.store)  # what a crashed writer left staged
         existing = self._existing()
         pending = _Pending()
         seen: dict[str, str] = {}  # article id -> where it was read in this run

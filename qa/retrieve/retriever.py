@@ -30,7 +30,8 @@ from qa.retrieve.scope import (
 from qa.retrieve.translate import QueryTranslator
 from qa.types import Chunk, Passage
 from vectorstore.base import DimensionMismatch, VectorStore
-from vectorstore.keyword import KeywordIndex, analyze
+from vectorstore.analysis import analyze
+from vectorstore.keyword import KeywordIndex
 
 # Languages under 1% of the chunks are not translated into (each target costs an LLM call per new question).
 TRANSLATE_MIN_SHARE = 0.01

@@ -1,0 +1,182 @@
+"""Chunks that are searchable by keyword while their vectors are being computed.
+
+An ingest batch is staged before it is embedded: its records (and the ids it replaces) are written to one file
+here, then applied to the keyword index, so a new article can be found by keyword search at once. When the store
+holds the batch, the file is removed. A file left behind by a crash is a batch the store may lack: the next
+writer stores it again (`batches`, then `done`), and until then `WithPending` lets readers see its records.
+Each file is written aside, flushed and renamed into place, so a reader sees a whole batch or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vectorstore.base import Record, VectorStore
+from vectorstore.filters import matches
+
+
+class PendingRecords:
+    """Staged batches, in memory and, with `folder`, on disk (one JSON file per batch, named in time order)."""
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder else None
+        self._lock = threading.Lock()
+        self._batches: dict[str, tuple[list[Record], list[str]]] = {}
+        self._seen: tuple[int, int] | None = None  # (mtime in ns, entries) of the folder when last listed
+        self._refresh()
+
+    def stage(self, records: Sequence[Record], removed: Sequence[str] = ()) -> str:
+        """Keep this batch until `done`; returns its name."""
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        batch = (list(records), list(removed))
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            payload = {"records": [{"id": r.id, "text": r.text, "metadata": dict(r.metadata),
+                                    "embed_text": r.embed_text} for r in records], "removed": list(removed)}
+            temporary = self.folder / f".{name}.tmp"
+            with temporary.open("w", encoding="utf-8") as fh:
+                json.dump(payload, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, self.folder / f"{name}.json")
+        with self._lock:
+            self._batches[name] = batch
+        return name
+
+    def done(self, name: str) -> None:
+        """The store holds this batch: forget it."""
+        with self._lock:
+            self._batches.pop(name, None)
+        if self.folder is not None:
+            (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    def batches(self) -> list[tuple[str, list[Record], list[str]]]:
+        """Every batch not yet done, oldest first (with those another process left)."""
+        self._refresh()
+        with self._lock:
+            return [(name, *self._batches[name]) for name in sorted(self._batches)]
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+    def records(self) -> list[Record]:
+        """The records of every batch, the newest version of each id, less those a later batch removes."""
+        added: dict[str, Record] = {}
+        for _name, records, removed in self.batches():
+            for chunk_id in removed:
+                added.pop(chunk_id, None)
+            added.update((r.id, r) for r in records)
+        return list(added.values())
+
+    def removed_ids(self) -> set[str]:
+        """Ids the batches replace (still in the store until their batch is done), less those re-added."""
+        removed: set[str] = set()
+        for _name, records, dropped in self.batches():
+            removed.update(dropped)
+            removed.difference_update(r.id for r in records)
+        return removed
+
+    def _refresh(self) -> None:
+        """Read the folder again when a file came or went (another process staged or finished a batch)."""
+        if self.folder is None:
+            return
+        try:
+            stamp = (self.folder.stat().st_mtime_ns, 0)
+            if stamp == self._seen:
+                return
+            names = sorted(p.name[:-5] for p in self.folder.glob("*.json"))
+        except OSError:
+            return
+        loaded: dict[str, tuple[list[Record], list[str]]] = {}
+        for name in names:
+            with self._lock:
+                known = self._batches.get(name)
+            if known is not None:
+                loaded[name] = known
+                continue
+            try:
+                data = json.loads((self.folder / f"{name}.json").read_text(encoding="utf-8"))
+                loaded[name] = ([Record(r["id"], r["text"], r["metadata"], embed_text=r.get("embed_text"))
+                                 for r in data["records"]], list(data["removed"]))
+            except FileNotFoundError:
+                continue  # done meanwhile
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a batch this version wrote; left in place for a person to look at
+        with self._lock:
+            self._batches = loaded
+            self._seen = stamp
+
+
+class KeywordFirst:
+    """How an ingest batch is written when keyword search comes first: staged (on disk, then in the keyword
+    index: searchable), then embedded into the store by the caller, then `done`. `recover` stores what a crash
+    left staged; `discard` forgets a batch whose store write failed (the keyword index is then rebuilt by
+    `KeywordIndex.sync` with the store and the pending batches)."""
+
+    def __init__(self, keyword: Any, pending: PendingRecords) -> None:
+        self.keyword = keyword
+        self.pending = pending
+
+    def stage(self, records: Sequence[Record], removed: Sequence[str]) -> str:
+        name = self.pending.stage(records, removed)
+        self.keyword.apply(records, removed)
+        return name
+
+    def done(self, name: str) -> None:
+        self.pending.done(name)
+
+    def discard(self, name: str) -> None:
+        self.pending.done(name)
+
+    def recover(self, store: VectorStore) -> int:
+        """Write every batch a crash left staged into the store (upserts and deletes are idempotent); returns
+        how many records were written."""
+        written = 0
+        for name, records, removed in self.pending.batches():
+            if records:
+                store.upsert(records)
+                written += len(records)
+            if removed:
+                store.delete([i for i in removed if i not in {r.id for r in records}])
+            self.pending.done(name)
+        return written
+
+
+class WithPending:
+    """A read view of a VectorStore that also returns the records of pending batches (and hides the ids they
+    replace) wherever records are read by id or by metadata; dense search sees the store alone."""
+
+    def __init__(self, store: VectorStore, pending: PendingRecords) -> None:
+        self.store = store
+        self.pending = pending
+
+    def __getattr__(self, name: str) -> Any:  # search, upsert, delete, count, langchain...: the store's own
+        return getattr(self.store, name)
+
+    def get(self, ids: Sequence[str]) -> list[Record]:
+        found = self.store.get(ids)
+        if not self.pending.batches():
+            return found
+        extra = {r.id: r for r in self.pending.records()}
+        have = {r.id for r in found}
+        return found + [extra[i] for i in dict.fromkeys(ids) if i not in have and i in extra]
+
+    def metadata(self, where: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        return self._listed(self.store.metadata(where), where, lambda r: (r.id, dict(r.metadata)))
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        return self._listed(self.store.ids(where), where, lambda r: r.id, key=lambda i: i)
+
+    def _listed(self, stored: list, where, shape: Callable[[Record], Any], key: Callable[[Any], str] = lambda p: p[0]):
+        if not self.pending.batches():
+            return stored
+        removed = self.pending.removed_ids()
+        extra = [r for r in self.pending.records() if matches(r.metadata, where)]
+        have = {key(item) for item in stored}
+        return [item for item in stored if key(item) not in removed] + [shape(r) for r in extra if r.id not in have]
