@@ -141,9 +141,10 @@ class QAService:
         """The store as questions read it: with the pending batches' records when keyword search is on."""
         if self.keyword is None:
             return self.store
+        from vectorstore.base import embed_records
         from vectorstore.pending import WithPending
 
-        return WithPending(self.store, self.pending)
+        return WithPending(self.store, self.pending, embed=lambda records: embed_records(self.embeddings, records, for_query=True))
 
     @property
     def chain(self):

@@ -70,3 +70,24 @@ class VectorStore(Protocol):
 
     def count(self) -> int:
         """Number of stored records."""
+
+
+def embed_records(embeddings: Any, batch: Sequence[Record], *, for_query: bool = False) -> list[list[float]]:
+    """The records' vectors. Records with an `embed_text` (already in the model's document format) go through
+    `embed_raw` when the embedder has it, so no second prompt is added; the rest through embed_documents.
+    `for_query`: while a question waits (a pending chunk scored for it), with the question's priority over an
+    ingest's batches (the `*_for_query` methods of vectorstore/embeddings.py, when the embedder has them)."""
+    def method(name: str):
+        return (getattr(embeddings, f"{name}_for_query", None) if for_query else None) or getattr(embeddings, name, None)
+
+    raw, documents = method("embed_raw"), method("embed_documents")
+    if raw is None or all(r.embed_text is None for r in batch):
+        return documents([r.encoder_input for r in batch])
+    vectors: list[list[float] | None] = [None] * len(batch)
+    formatted = [i for i, r in enumerate(batch) if r.embed_text is not None]
+    plain = [i for i, r in enumerate(batch) if r.embed_text is None]
+    for i, v in zip(formatted, raw([batch[i].embed_text for i in formatted])):
+        vectors[i] = v
+    for i, v in zip(plain, documents([batch[i].text for i in plain]) if plain else []):
+        vectors[i] = v
+    return vectors  # type: ignore[return-value]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from vectorstore.base import DimensionMismatch, EmbedderMismatch, Hit, Record
+from vectorstore.base import DimensionMismatch, EmbedderMismatch, Hit, Record, embed_records
 from vectorstore.filters import matches
 
 # Chroma refuses larger add calls (client.get_max_batch_size() is 5461 in 1.5.x).
@@ -151,19 +151,7 @@ class ChromaVectorStore:
             self._record_embedder(len(vectors[0]))
 
     def _embed(self, batch: Sequence[Record]) -> list[list[float]]:
-        """Records with an `embed_text` (already in the model's document format) go through `embed_raw` when
-        the embedder has it, so no second prompt is added; the rest through embed_documents."""
-        raw = getattr(self._embeddings, "embed_raw", None)
-        if raw is None or all(r.embed_text is None for r in batch):
-            return self._embeddings.embed_documents([r.encoder_input for r in batch])
-        vectors: list[list[float] | None] = [None] * len(batch)
-        formatted = [i for i, r in enumerate(batch) if r.embed_text is not None]
-        plain = [i for i, r in enumerate(batch) if r.embed_text is None]
-        for i, v in zip(formatted, raw([batch[i].embed_text for i in formatted])):
-            vectors[i] = v
-        for i, v in zip(plain, self._embeddings.embed_documents([batch[i].text for i in plain]) if plain else []):
-            vectors[i] = v
-        return vectors  # type: ignore[return-value]
+        return embed_records(self._embeddings, batch)
 
     def _query(self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None,
                documents: bool = True) -> list[Hit]:

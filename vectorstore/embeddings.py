@@ -199,6 +199,12 @@ class SentenceTransformerEmbeddings(Embeddings):
         kwargs = {k: v for k, v in self._doc_kwargs.items() if k not in ("prompt_name", "prompt")}
         return self._encode_batches(texts, kwargs, self._lock.documents, self._documents_onnx())
 
+    def embed_raw_for_query(self, texts: list[str]) -> list[list[float]]:
+        """Like embed_raw, with a question's priority (a chunk still waiting for its stored vector, scored for a
+        question), on the question's encoder."""
+        kwargs = {k: v for k, v in self._doc_kwargs.items() if k not in ("prompt_name", "prompt")}
+        return self._encode_batches(texts, kwargs, self._lock.query, self._onnx)
+
     def embed_documents_for_query(self, texts: list[str]) -> list[list[float]]:
         """Like embed_documents, with a question's priority (citation checks while answering: an answer's
         passage sentences), on the question's encoder, so answering never loads a second one."""

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from vectorstore.base import Record, VectorStore
 from vectorstore.filters import matches
 
@@ -150,14 +152,44 @@ class KeywordFirst:
 
 class WithPending:
     """A read view of a VectorStore that also returns the records of pending batches (and hides the ids they
-    replace) wherever records are read by id or by metadata; dense search sees the store alone."""
+    replace) wherever records are read by id or by metadata. Dense search sees the store alone; `similarity`
+    scores the pending records keyword search found, so the retriever can rank them as if they were stored."""
 
-    def __init__(self, store: VectorStore, pending: PendingRecords) -> None:
+    def __init__(self, store: VectorStore, pending: PendingRecords,
+                 embed: Callable[[Sequence[Record]], list[list[float]]] | None = None) -> None:
         self.store = store
         self.pending = pending
+        self.embed = embed  # records -> vectors, as the store embeds them (`embed_records`)
+        self._vectors: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # search, upsert, delete, count, langchain...: the store's own
         return getattr(self.store, name)
+
+    def similarity(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """{id: cosine similarity to `vector`} for those of these ids that are pending records (no vector in the
+        store yet); each is embedded on first use and kept while it is pending."""
+        if self.embed is None or not self.pending.batches():
+            return {}
+        wanted = set(ids)
+        everything = self.pending.records()
+        records = [r for r in everything if r.id in wanted]
+        with self._lock:
+            alive = {r.id for r in everything}
+            self._vectors = {i: v for i, v in self._vectors.items() if i in alive}
+            todo = [r for r in records if r.id not in self._vectors]
+        if todo:
+            made = self.embed(todo)
+            with self._lock:
+                self._vectors.update((r.id, np.asarray(v, dtype=np.float32)) for r, v in zip(todo, made))
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / (np.linalg.norm(query) or 1.0)
+        out = {}
+        for r in records:
+            v = self._vectors.get(r.id)
+            if v is not None:
+                out[r.id] = float(v @ query / (np.linalg.norm(v) or 1.0))
+        return out
 
     def get(self, ids: Sequence[str]) -> list[Record]:
         found = self.store.get(ids)

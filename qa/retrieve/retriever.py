@@ -48,6 +48,9 @@ def _published(record) -> date | None:
     return date(value // 10000, value // 100 % 100, value % 100) if value else None
 
 
+PENDING_SCORED = 8  # of a question's keyword hits, the best this many with pending vectors are embedded for it
+
+
 @dataclass
 class _Found:
     """What one question's searches have found so far: the records, each chunk's best dense similarity, the
@@ -218,11 +221,13 @@ class Retriever:
         lists: list[tuple[float, list[str]]] = []
         applies: list[Callable[[str], bool] | None] = []
         translations = found.translations
+        dense: dict[str | None, list[tuple[str, float]]] = {}
         for target, text in {None: question, **translations}.items():
             hits = self._dense(text, where, stages, found.vectors, exact=main)
             for h in hits:  # a chunk's similarity: the best any version of the question gives it
                 found.records.setdefault(h.record.id, h.record)
                 found.similarity[h.record.id] = max(h.score, found.similarity.get(h.record.id, h.score))
+            dense[target] = [(h.record.id, h.score) for h in hits]
             lists.append((dense_weight, [h.record.id for h in hits]))
             # A chunk is judged by the question in its own language: the translation's dense ranking for chunks
             # in that language, the question's for the rest (an English question ranked the French passage
@@ -236,6 +241,8 @@ class Retriever:
         # scoped: only chunks with a dense similarity can pass the margin below, so no others are fetched
         keyword_ids = self._keyword_side([question, *translations.values()], where, found.records, stages,
                                          among=None if main else found.similarity)
+        if main and keyword_ids:
+            self._place_unembedded(keyword_ids, dense, lists, {None: question, **translations}, found)
         if keyword_ids:
             found.keyword_ids.update(keyword_ids)
             lists.append((keyword_weight, keyword_ids))
@@ -244,6 +251,18 @@ class Retriever:
             covered = found.covered
             applies.append((lambda i: found.language_of(i) in covered) if covered else None)
         return lists, applies
+
+    def _place_unembedded(self, keyword_ids, dense, lists, texts, found: _Found) -> None:
+        """Keyword hits whose vectors are still being computed (vectorstore/pending.py) are embedded now and put
+        into each dense list where their similarity ranks them, as if the store held their vectors."""
+        similar = getattr(self.store, "similarity", lambda vector, ids: {})
+        for n, (target, ranked) in enumerate(dense.items()):
+            if not (scores := similar(found.vectors[texts[target]], keyword_ids[:PENDING_SCORED])):
+                return
+            for i, score in scores.items():
+                found.similarity[i] = max(score, found.similarity.get(i, score))
+            merged = sorted(ranked + list(scores.items()), key=lambda pair: -pair[1])[:self.fetch_k]
+            lists[n] = (lists[n][0], [i for i, _ in merged])
 
     def _window(self, period, as_of: date | None) -> tuple[float, date, date] | None:
         """(weight, first day, last day) of the second, date-scoped search: the question's period (and the
