@@ -259,3 +259,87 @@ def test_a_failed_store_write_forgets_the_batch_and_the_keyword_index_follows_th
     assert service.keyword.search(analyze("Vellmar", "en"), k=1) == []
     journal = tmp_path / "index" / "keyword" / "newsqa" / "journal.jsonl"
     assert not journal.exists() or all(json.loads(line) for line in journal.read_text().splitlines())
+
+
+def test_two_writers_journal_every_batch_and_a_torn_line_costs_no_later_one(tmp_path):
+    """Two instances (two processes' views) append in turn; each sees the other's lines, and a line cut by a crash
+    neither swallows the next writer's line nor hides it from readers."""
+    store = MemoryStore(DesignedEmbeddings())
+    records = _corpus(40)
+    store.upsert(records[:30])
+    first, second = KeywordIndex(tmp_path / "kw"), KeywordIndex(tmp_path / "kw")
+    first.sync(store)
+    second.load()
+    first.apply(records[30:33])
+    second.apply(records[33:36])  # written after first's line, which second reads before appending
+    first.apply(records[36:38])
+    assert sorted(second.ids()) != sorted(first.ids())
+    second.refresh()
+    assert sorted(first.ids()) == sorted(second.ids()) == sorted(r.id for r in records[:38])
+    with (tmp_path / "kw" / "journal.jsonl").open("ab") as fh:
+        fh.write(b'{"add": [{"id": "torn"')  # a writer killed mid-line
+    first.apply(records[38:])
+    reader = KeywordIndex(tmp_path / "kw")
+    assert reader.load() and sorted(reader.ids()) == sorted(r.id for r in records)
+    second.refresh()
+    assert sorted(second.ids()) == sorted(r.id for r in records)
+
+
+def test_recovery_leaves_a_batch_whose_writer_is_alive(tmp_path):
+    """A batch staged by a live writer is not another writer's to store (it may be storing a newer version
+    already); one whose writer died is."""
+    store = MemoryStore(DesignedEmbeddings())
+    live = PendingRecords(tmp_path / "pending")
+    live.stage([Record("x", "The live writer's chunk.", _meta("x", 20250101))])
+    other = KeywordFirst(KeywordIndex(), PendingRecords(tmp_path / "pending"))
+    assert other.recover(store) == 0 and store.count() == 0
+    script = ("import sys, os; sys.path.insert(0, %r); from vectorstore.pending import PendingRecords; "
+              "from vectorstore.base import Record; PendingRecords(%r).stage([Record('y', 'A dead writer.', {})]); "
+              "os._exit(0)") % (str(Path(__file__).resolve().parent.parent), str(tmp_path / "pending"))
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0
+    assert other.recover(store) == 1 and store.ids() == ["y"]
+    assert [r.id for r in PendingRecords(tmp_path / "pending").records()] == ["x"]
+
+
+def test_a_sync_sees_a_batch_that_moves_from_pending_to_the_store_meanwhile(tmp_path):
+    store = MemoryStore(DesignedEmbeddings())
+    records = _corpus(12)
+    store.upsert(records[:10])
+    pending = PendingRecords(tmp_path / "pending")
+    name = pending.stage(records[10:])
+    reads = store.ids
+
+    def finishing_ids(where=None):  # the batch is stored and done between sync's two reads
+        store.upsert(records[10:])
+        pending.done(name)
+        return reads(where)
+
+    store.ids = finishing_ids
+    index = KeywordIndex(tmp_path / "kw")
+    index.sync(store, pending=pending)
+    assert sorted(index.ids()) == sorted(r.id for r in records)
+
+
+def test_a_batch_applied_during_a_rebuild_lands_in_the_new_journal(tmp_path):
+    store = MemoryStore(DesignedEmbeddings())
+    records = _corpus(20)
+    store.upsert(records[:15])
+    rebuilding, applier = KeywordIndex(tmp_path / "kw"), KeywordIndex(tmp_path / "kw")
+    rebuilding.sync(store)
+    applier.load()
+    started = threading.Event()
+    get = store.get
+
+    def slow_get(ids):
+        started.set()
+        time.sleep(0.5)  # the rebuild is reading the store
+        return get(ids)
+
+    store.get = slow_get
+    rebuild = threading.Thread(target=lambda: rebuilding.sync(store, force=True))
+    rebuild.start()
+    assert started.wait(10)
+    applier.apply(records[15:])  # waits for the rebuild's lock, then journals on the new folder
+    rebuild.join(10)
+    reader = KeywordIndex(tmp_path / "kw")
+    assert reader.load() and sorted(reader.ids()) == sorted(r.id for r in records)

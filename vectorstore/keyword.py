@@ -23,7 +23,9 @@ import numpy as np
 from vectorstore.analysis import analyze
 from vectorstore.base import Record, VectorStore
 from vectorstore.bm25_tail import Tail, build_df
+from vectorstore import journal
 from vectorstore.filters import as_columns, column_mask
+from vectorstore.locks import file_lock
 
 FILTER_KEYS = ("published_int", "language", "source", "article_id")
 # Also kept per chunk: where it sits in its article, so a passage's neighbours are found by id (`chunk_at`)
@@ -167,25 +169,13 @@ class KeywordIndex:
 
     def _replay(self) -> bool:
         """Apply the journal lines written since the last read (by this or another process); True if any."""
-        journal = self._journal()
-        try:
-            if journal is None or journal.stat().st_size <= self._journal_read:
-                return False
-        except OSError:
-            return False
-        with journal.open("rb") as fh:
-            fh.seek(self._journal_read)
-            data = fh.read()
         applied = False
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break  # a line being written, or cut by a crash: read again next time
-            self._journal_read += len(line)
+        for offset, entry in journal.read(self._journal(), self._journal_read):
+            self._journal_read = offset
             try:
-                entry = json.loads(line)
-                self._apply_rows(entry["add"], entry["drop"])
+                self._apply_rows(entry["add"], entry["drop"])  # type: ignore[index]
                 applied = True
-            except (ValueError, KeyError, TypeError):
+            except (KeyError, TypeError):
                 continue  # an unreadable line: `sync` finds the difference with the store and rebuilds
         return applied
 
@@ -248,19 +238,16 @@ class KeywordIndex:
         entry = {"add": [{"id": r.id, "tf": dict(Counter(self._tokens(r) or ["\u2400"])),
                           "meta": {k: r.metadata.get(k) for k in KEPT_KEYS}} for r in added],
                  "drop": list(removed)}
-        with self._lock:
-            self._catch_up()
+        with file_lock(self._lockfile()), self._lock:  # one journal writer at a time, in any process
+            self._catch_up()  # every line before ours applied, so the offset below stays on a line boundary
             self._apply_rows(entry["add"], entry["drop"])
             self._derived()
-            journal = self._journal()
-            if journal is not None:
-                journal.parent.mkdir(parents=True, exist_ok=True)
-                line = (json.dumps(entry) + "\n").encode("utf-8")
-                with journal.open("ab") as fh:  # one write of one line, appended
-                    fh.write(line)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                self._journal_read += len(line)
+            if self.folder is not None:
+                self._journal_read = journal.append(self._journal(), entry)
+
+    def _lockfile(self) -> Path | None:
+        """The writers' lock, beside the folder (which a rebuild replaces)."""
+        return self.folder.parent / f".{self.folder.name}.lock" if self.folder else None
 
     def _apply_rows(self, added: list[dict[str, Any]], removed: list[str]) -> None:
         rows = self._row_of()
@@ -333,23 +320,24 @@ class KeywordIndex:
     def sync(self, store: VectorStore, *, force: bool = False, pending: Any = None) -> bool:
         """Make the index describe exactly the store's records (and `pending`'s: a PendingRecords, whose chunks
         are searchable here before the store has their vectors); True when it had to rebuild."""
-        ids = set(store.ids())
-        extra: list[Record] = []
-        if pending is not None:
-            extra = pending.records()
-            ids = (ids - pending.removed_ids()) | {r.id for r in extra}
-        with self._lock:
-            if not force:
-                self._catch_up()
-                saved = self._manifest() is None or self._manifest().is_file()  # the journal needs a base
-                if saved and ids_digest(sorted(ids)) == self.digest:
-                    return False
-        kept = sorted(ids - {r.id for r in extra})
-        records: list[Record] = []
-        for start in range(0, len(kept), 5000):
-            records.extend(store.get(kept[start:start + 5000]))
-        self.build(records + extra)
-        return True
+        with file_lock(self._lockfile()):  # no journal line lands between the snapshot and the new folder
+            extra: list[Record] = []
+            removed: set[str] = set()
+            if pending is not None:  # read before the store: a batch is staged before it is stored, so a batch
+                extra, removed = pending.snapshot()  # moving meanwhile is seen in at least one of the two
+            ids = (set(store.ids()) - removed) | {r.id for r in extra}
+            with self._lock:
+                if not force:
+                    self._catch_up()
+                    saved = self._manifest() is None or self._manifest().is_file()  # the journal needs a base
+                    if saved and ids_digest(sorted(ids)) == self.digest:
+                        return False
+            kept = sorted(ids - {r.id for r in extra})
+            records: list[Record] = []
+            for start in range(0, len(kept), 5000):
+                records.extend(store.get(kept[start:start + 5000]))
+            self.build(records + extra)
+            return True
 
     def compact(self, store: VectorStore, pending: Any = None) -> bool:
         """Rebuild when the tail is due (`compact_due`); True when it did."""

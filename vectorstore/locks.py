@@ -7,8 +7,10 @@ until no query is waiting.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 
@@ -48,3 +50,25 @@ class QueryFirstLock:
         with self._cond:
             self._busy = False
             self._cond.notify_all()
+
+
+@contextmanager
+def file_lock(path: Path | None, *, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path` shared by every thread and process that takes it (fcntl.flock on a file of
+    its own); yields False when `blocking` is off and another holder has it. None: no lock (an index in memory)."""
+    if path is None:
+        yield True
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

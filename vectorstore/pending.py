@@ -9,11 +9,13 @@ Each file is written aside, flushed and renamed into place, so a reader sees a w
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,7 +32,7 @@ class PendingRecords:
         self.folder = Path(folder) if folder else None
         self._lock = threading.Lock()
         self._batches: dict[str, tuple[list[Record], list[str]]] = {}
-        self._seen: tuple[int, int] | None = None  # (mtime in ns, entries) of the folder when last listed
+        self._held: dict[str, int] = {}  # batches this process staged: their locked descriptors
         self._refresh()
 
     def stage(self, records: Sequence[Record], removed: Sequence[str] = ()) -> str:
@@ -46,7 +48,11 @@ class PendingRecords:
                 json.dump(payload, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
+            # Held until `done`: a batch whose writer is alive is not another writer's to recover.
+            held = os.open(temporary, os.O_RDONLY)
+            fcntl.flock(held, fcntl.LOCK_EX)
             os.replace(temporary, self.folder / f"{name}.json")
+            self._held[name] = held
         with self._lock:
             self._batches[name] = batch
         return name
@@ -57,6 +63,14 @@ class PendingRecords:
             self._batches.pop(name, None)
         if self.folder is not None:
             (self.folder / f"{name}.json").unlink(missing_ok=True)
+            held = self._held.pop(name, None)
+            if held is not None:
+                os.close(held)
+
+    def claim(self, name: str):
+        """A lock on a batch for recovering it (context manager yielding False when its writer still holds it:
+        that batch is in flight, not left by a crash)."""
+        return _claim(None if self.folder is None else self.folder / f"{name}.json", name in self._held)
 
     def batches(self) -> list[tuple[str, list[Record], list[str]]]:
         """Every batch not yet done, oldest first (with those another process left)."""
@@ -67,40 +81,41 @@ class PendingRecords:
     def __len__(self) -> int:
         return len(self.batches())
 
-    def records(self) -> list[Record]:
-        """The records of every batch, the newest version of each id, less those a later batch removes."""
+    def snapshot(self) -> tuple[list[Record], set[str]]:
+        """From one reading of the batches: their records (the newest version of each id, less those a later
+        batch removes) and the ids they replace (still in the store until their batch is done, less those
+        re-added)."""
         added: dict[str, Record] = {}
-        for _name, records, removed in self.batches():
-            for chunk_id in removed:
-                added.pop(chunk_id, None)
-            added.update((r.id, r) for r in records)
-        return list(added.values())
-
-    def removed_ids(self) -> set[str]:
-        """Ids the batches replace (still in the store until their batch is done), less those re-added."""
         removed: set[str] = set()
         for _name, records, dropped in self.batches():
+            for chunk_id in dropped:
+                added.pop(chunk_id, None)
             removed.update(dropped)
+            added.update((r.id, r) for r in records)
             removed.difference_update(r.id for r in records)
-        return removed
+        return list(added.values()), removed
+
+    def records(self) -> list[Record]:
+        return self.snapshot()[0]
+
+    def removed_ids(self) -> set[str]:
+        return self.snapshot()[1]
 
     def _refresh(self) -> None:
-        """Read the folder again when a file came or went (another process staged or finished a batch)."""
+        """Read the folder's batch files again (another process may have staged or finished one); files already
+        read are kept from memory."""
         if self.folder is None:
             return
         try:
-            stamp = (self.folder.stat().st_mtime_ns, 0)
-            if stamp == self._seen:
-                return
             names = sorted(p.name[:-5] for p in self.folder.glob("*.json"))
         except OSError:
             return
+        with self._lock:
+            known = dict(self._batches)
         loaded: dict[str, tuple[list[Record], list[str]]] = {}
         for name in names:
-            with self._lock:
-                known = self._batches.get(name)
-            if known is not None:
-                loaded[name] = known
+            if name in known:
+                loaded[name] = known[name]
                 continue
             try:
                 data = json.loads((self.folder / f"{name}.json").read_text(encoding="utf-8"))
@@ -111,8 +126,29 @@ class PendingRecords:
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # not a batch this version wrote; left in place for a person to look at
         with self._lock:
-            self._batches = loaded
-            self._seen = stamp
+            # batches staged by this process since the listing stay (their file may not have been listed yet)
+            self._batches = {**loaded, **{n: b for n, b in self._batches.items() if n in self._held}}
+
+
+@contextmanager
+def _claim(path: Path | None, held_here: bool):
+    if path is None or held_here:
+        yield path is None  # in memory: no other writer; held here: another thread is storing it
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False  # done meanwhile
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 class KeywordFirst:
@@ -141,12 +177,15 @@ class KeywordFirst:
         how many records were written."""
         written = 0
         for name, records, removed in self.pending.batches():
-            if records:
-                store.upsert(records)
-                written += len(records)
-            if removed:
-                store.delete([i for i in removed if i not in {r.id for r in records}])
-            self.pending.done(name)
+            with self.pending.claim(name) as mine:
+                if not mine:
+                    continue  # its writer is alive and storing it
+                if records:
+                    store.upsert(records)
+                    written += len(records)
+                if removed:
+                    store.delete([i for i in removed if i not in {r.id for r in records}])
+                self.pending.done(name)
         return written
 
 
@@ -193,9 +232,9 @@ class WithPending:
 
     def get(self, ids: Sequence[str]) -> list[Record]:
         found = self.store.get(ids)
-        if not self.pending.batches():
-            return found
         extra = {r.id: r for r in self.pending.records()}
+        if not extra:
+            return found
         have = {r.id for r in found}
         return found + [extra[i] for i in dict.fromkeys(ids) if i not in have and i in extra]
 

@@ -253,15 +253,15 @@ class Retriever:
         return lists, applies
 
     def _place_unembedded(self, keyword_ids, dense, lists, texts, found: _Found) -> None:
-        """Keyword hits whose vectors are still being computed (vectorstore/pending.py) are embedded now and put
-        into each dense list where their similarity ranks them, as if the store held their vectors."""
+        """Keyword hits whose vectors are pending (vectorstore/pending.py) are embedded now and put into each
+        dense list where their similarity ranks them, as if the store held their vectors."""
         similar = getattr(self.store, "similarity", lambda vector, ids: {})
         for n, (target, ranked) in enumerate(dense.items()):
             if not (scores := similar(found.vectors[texts[target]], keyword_ids[:PENDING_SCORED])):
                 return
-            for i, score in scores.items():
-                found.similarity[i] = max(score, found.similarity.get(i, score))
-            merged = sorted(ranked + list(scores.items()), key=lambda pair: -pair[1])[:self.fetch_k]
+            found.similarity.update({i: max(v, found.similarity.get(i, v)) for i, v in scores.items()})
+            fresh = [(i, v) for i, v in scores.items() if i not in dict(ranked)]  # stored, not yet marked done
+            merged = sorted(ranked + fresh, key=lambda pair: -pair[1])[:self.fetch_k]
             lists[n] = (lists[n][0], [i for i, _ in merged])
 
     def _window(self, period, as_of: date | None) -> tuple[float, date, date] | None:
