@@ -110,8 +110,9 @@ def test_what_beijing_agreed_to_postpone_is_the_rare_earth_controls_from_the_fre
     assert _cites_the_french_seed(answer)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 36, open: on 2026-12-07 (f93138c) the 1.5B model replied 'on August "
-                   "28, as announced by US Commerce Secretary Gina Raimondo' (the English seed); a pass means the bar is met")
+@pytest.mark.xfail(strict=False, reason="issue 36, open: on 2026-12-07 (f93138c) the 1.5B model replied 'on August "
+                   "28, as announced by US Commerce Secretary Gina Raimondo' (the English seed); on 2026-12-08 (f69e333+) "
+                   "it answered April 2026 from the French article in one run: not yet shown to hold")
 def test_the_presidents_visit_to_china_is_in_april_from_the_french_article(seeds_service):
     answer = _ask(seeds_service, "When is the US president expected to visit China?", "2026-02-11")
     assert not answer.abstained and "April" in answer.text
