@@ -26,14 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-STORY = [
-    "The harbour authority of Port Vellmar announced on Tuesday that it had ordered eleven electric pilot boats "
-    "from the shipyard of Kessendorf, the largest order in its history.",
-    "The boats will replace the diesel fleet by the spring of 2027, the authority's director Ilse Marquardt said at "
-    "a press conference, and will cut the port's emissions by a fifth.",
-    "The order is worth 48 million euros and includes ten years of maintenance, according to the shipyard.",
-]
-QUESTION = "How many electric pilot boats did Port Vellmar order?"
 
 
 def main() -> None:
@@ -45,7 +37,7 @@ def main() -> None:
     from qa.ingest.watch import FeedWatcher
     from qa.service import QAService
     from qa.settings import Settings
-    from web_fixtures import NewsSite, page
+    from web_fixtures import PORT_QUESTION as QUESTION, NewsSite, publish_port_story
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-bench-fresh-"))
     index = work / "index"
@@ -58,14 +50,8 @@ def main() -> None:
     service.chain.retriever.retrieve("warm-up question", None, 5)  # models loaded outside the timings
 
     with NewsSite() as site:
-        site.routes["/port/boats"] = (200, {"Content-Type": "text/html"}, page(
-            "Port Vellmar orders eleven electric pilot boats", STORY, "2026-12-07"))
-        site.routes["/port.rss"] = (200, {"Content-Type": "application/rss+xml"}, (
-            '<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title>'
-            f"<item><title>Port Vellmar orders boats</title><link>{site.base}/port/boats</link>"
-            "<pubDate>Mon, 07 Dec 2026 09:00:00 GMT</pubDate></item></channel></rss>"))
         watcher = FeedWatcher(service, work / "feeds.json", every_s=900)
-        url = watcher.add(f"{site.base}/port.rss").url
+        url = watcher.add(publish_port_story(site)).url
 
         timings: dict[str, float] = {}
         sync = service._sync_keyword

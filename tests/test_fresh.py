@@ -138,7 +138,8 @@ def test_pending_batches_are_read_through_the_store_view_until_done(tmp_path):
     assert [i for i, _ in view.metadata({"article_id": "s"})] == ["new"]  # the replaced chunk is hidden
     assert view.ids() == ["new"] and view.count() == 1  # dense search and counts are the store's own
     other = PendingRecords(tmp_path / "pending")  # another process sees the batch on disk
-    assert [r.id for r in other.records()] == ["new"] and other.removed_ids() == {"old"}
+    records, removed = other.snapshot()
+    assert [r.id for r in records] == ["new"] and removed == {"old"}
     pending.done(name)
     assert view.ids() == ["old"] and PendingRecords(tmp_path / "pending").records() == []
 

@@ -11,15 +11,10 @@ from conftest import SAMPLE_DIR
 from qa.ingest.watch import FeedWatcher
 from qa.service import QAService
 from qa.settings import Settings
-from web_fixtures import NewsSite, page
+from web_fixtures import PORT_QUESTION, NewsSite, publish_port_story
 
 pytestmark = pytest.mark.real_models
 
-STORY = [
-    "The harbour authority of Port Vellmar announced on Tuesday that it had ordered eleven electric pilot boats "
-    "from the shipyard of Kessendorf, the largest order in its history.",
-    "The boats will replace the diesel fleet by the spring of 2027, the authority's director Ilse Marquardt said.",
-]
 
 
 class HeldEncoder:
@@ -56,14 +51,8 @@ def test_a_feed_item_is_answered_while_its_vectors_are_pending_with_real_models(
                         llm=real_llm)
     service.ingest([SAMPLE_DIR])
     with NewsSite() as site:
-        site.routes["/port/boats"] = (200, {"Content-Type": "text/html"},
-                                      page("Port Vellmar orders eleven electric pilot boats", STORY, "2026-12-07"))
-        site.routes["/port.rss"] = (200, {"Content-Type": "application/rss+xml"}, (
-            '<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title>'
-            f"<item><title>Port Vellmar orders boats</title><link>{site.base}/port/boats</link>"
-            "<pubDate>Mon, 07 Dec 2026 09:00:00 GMT</pubDate></item></channel></rss>"))
         watcher = FeedWatcher(service, tmp_path / "feeds.json", every_s=900)
-        url = watcher.add(f"{site.base}/port.rss").url
+        url = watcher.add(publish_port_story(site)).url
         encoder.hold = True
         polled = {}
         poll = threading.Thread(target=lambda: polled.update(state=watcher.poll(url)), name="poll")
@@ -71,7 +60,7 @@ def test_a_feed_item_is_answered_while_its_vectors_are_pending_with_real_models(
         try:
             assert encoder.waiting.wait(120), "the poll never reached the encoder"
             assert not service.store.ids(where={"url": f"{site.base}/port/boats"})  # no vectors yet
-            answer = service.ask("How many electric pilot boats did Port Vellmar order?", as_of="2026-12-08")
+            answer = service.ask(PORT_QUESTION, as_of="2026-12-08")
         finally:
             encoder.gate.set()
             poll.join(300)

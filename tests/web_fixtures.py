@@ -65,6 +65,28 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 </feed>"""
 
 
+PORT_STORY = [
+    "The harbour authority of Port Vellmar announced on Tuesday that it had ordered eleven electric pilot boats "
+    "from the shipyard of Kessendorf, the largest order in its history.",
+    "The boats will replace the diesel fleet by the spring of 2027, the authority's director Ilse Marquardt said at "
+    "a press conference, and will cut the port's emissions by a fifth.",
+    "The order is worth 48 million euros and includes ten years of maintenance, according to the shipyard.",
+]
+PORT_QUESTION = "How many electric pilot boats did Port Vellmar order?"
+
+
+def publish_port_story(site: "NewsSite") -> str:
+    """Serve the Port Vellmar story at /port/boats and a one-item RSS feed of it; returns the feed's URL (for
+    bench/fresh.py and the fresh-news tests)."""
+    site.routes["/port/boats"] = (200, {"Content-Type": "text/html"},
+                                  page("Port Vellmar orders eleven electric pilot boats", PORT_STORY, "2026-12-07"))
+    site.routes["/port.rss"] = (200, {"Content-Type": "application/rss+xml"}, (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title>'
+        f"<item><title>Port Vellmar orders boats</title><link>{site.base}/port/boats</link>"
+        "<pubDate>Mon, 07 Dec 2026 09:00:00 GMT</pubDate></item></channel></rss>"))
+    return f"{site.base}/port.rss"
+
+
 class NewsSite:
     """Serves `routes` (path -> (status, headers, body)) on 127.0.0.1; '/slow' waits `slow_s` first."""
 

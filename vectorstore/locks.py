@@ -53,16 +53,22 @@ class QueryFirstLock:
 
 
 @contextmanager
-def file_lock(path: Path | None, *, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on `path` shared by every thread and process that takes it (fcntl.flock on a file of
-    its own); yields False when `blocking` is off and another holder has it. None: no lock (an index in memory)."""
+def file_lock(path: Path | None, *, blocking: bool = True, create: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path` shared by every thread and process that takes it (fcntl.flock); yields False
+    when `blocking` is off and another holder has it, or when `create` is off and the file is gone. None: no lock
+    (an index in memory)."""
     if path is None:
         yield True
         return
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, 0o644)
+    except FileNotFoundError:
+        yield False
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))

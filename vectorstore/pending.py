@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from vectorstore.base import Record, VectorStore
 from vectorstore.filters import matches
+from vectorstore.locks import file_lock
 
 
 class PendingRecords:
@@ -70,16 +71,16 @@ class PendingRecords:
     def claim(self, name: str):
         """A lock on a batch for recovering it (context manager yielding False when its writer still holds it:
         that batch is in flight, not left by a crash)."""
-        return _claim(None if self.folder is None else self.folder / f"{name}.json", name in self._held)
+        if name in self._held:
+            return nullcontext(False)  # another thread of this process is storing it
+        path = None if self.folder is None else self.folder / f"{name}.json"
+        return file_lock(path, blocking=False, create=False)
 
     def batches(self) -> list[tuple[str, list[Record], list[str]]]:
         """Every batch not yet done, oldest first (with those another process left)."""
         self._refresh()
         with self._lock:
             return [(name, *self._batches[name]) for name in sorted(self._batches)]
-
-    def __len__(self) -> int:
-        return len(self.batches())
 
     def snapshot(self) -> tuple[list[Record], set[str]]:
         """From one reading of the batches: their records (the newest version of each id, less those a later
@@ -97,9 +98,6 @@ class PendingRecords:
 
     def records(self) -> list[Record]:
         return self.snapshot()[0]
-
-    def removed_ids(self) -> set[str]:
-        return self.snapshot()[1]
 
     def _refresh(self) -> None:
         """Read the folder's batch files again (another process may have staged or finished one); files already
@@ -130,32 +128,10 @@ class PendingRecords:
             self._batches = {**loaded, **{n: b for n, b in self._batches.items() if n in self._held}}
 
 
-@contextmanager
-def _claim(path: Path | None, held_here: bool):
-    if path is None or held_here:
-        yield path is None  # in memory: no other writer; held here: another thread is storing it
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        yield False  # done meanwhile
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
-
 class KeywordFirst:
     """How an ingest batch is written when keyword search comes first: staged (on disk, then in the keyword
     index: searchable), then embedded into the store by the caller, then `done`. `recover` stores what a crash
-    left staged; `discard` forgets a batch whose store write failed (the keyword index is then rebuilt by
-    `KeywordIndex.sync` with the store and the pending batches)."""
+    left staged."""
 
     def __init__(self, keyword: Any, pending: PendingRecords) -> None:
         self.keyword = keyword
@@ -167,9 +143,7 @@ class KeywordFirst:
         return name
 
     def done(self, name: str) -> None:
-        self.pending.done(name)
-
-    def discard(self, name: str) -> None:
+        """The batch is stored, or its store write failed (then `KeywordIndex.sync` follows the store again)."""
         self.pending.done(name)
 
     def recover(self, store: VectorStore) -> int:
@@ -208,10 +182,10 @@ class WithPending:
     def similarity(self, vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
         """{id: cosine similarity to `vector`} for those of these ids that are pending records (no vector in the
         store yet); each is embedded on first use and kept while it is pending."""
-        if self.embed is None or not self.pending.batches():
+        everything = self.pending.records() if self.embed is not None else []
+        if not everything:
             return {}
         wanted = set(ids)
-        everything = self.pending.records()
         records = [r for r in everything if r.id in wanted]
         with self._lock:
             alive = {r.id for r in everything}
@@ -245,9 +219,9 @@ class WithPending:
         return self._listed(self.store.ids(where), where, lambda r: r.id, key=lambda i: i)
 
     def _listed(self, stored: list, where, shape: Callable[[Record], Any], key: Callable[[Any], str] = lambda p: p[0]):
-        if not self.pending.batches():
+        records, removed = self.pending.snapshot()
+        if not records and not removed:
             return stored
-        removed = self.pending.removed_ids()
-        extra = [r for r in self.pending.records() if matches(r.metadata, where)]
+        extra = [r for r in records if matches(r.metadata, where)]
         have = {key(item) for item in stored}
         return [item for item in stored if key(item) not in removed] + [shape(r) for r in extra if r.id not in have]

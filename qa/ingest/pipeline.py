@@ -106,7 +106,7 @@ class Ingestor:
                 self.store.delete(deletes)
         except BaseException:
             if staged is not None:
-                self.staging.discard(staged)  # an error, not a crash: the caller re-syncs the keyword index
+                self.staging.done(staged)  # an error, not a crash: forgotten; the caller re-syncs the keyword index
             raise
         if staged is not None:
             self.staging.done(staged)
